@@ -1,0 +1,298 @@
+"""One small reverse-mode tape.
+
+A :class:`Tensor` wraps a NumPy array. An operation on tensors that need a
+gradient records, on its output, the input tensors and a vector-Jacobian
+product ``vjp(grad_output) -> (grad_input, ...)``. :meth:`Tensor.backward`
+walks that graph once in reverse topological order, so a tensor used twice
+(shared weights, branches that merge) gets the sum of both gradients.
+
+Leaves (tensors that were not produced by an op, e.g. layer weights)
+accumulate into ``.grad`` as PyTorch does; clear it with ``.grad = None``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Callable, Sequence
+
+import numpy as np
+
+_grad_enabled = True
+
+
+@contextlib.contextmanager
+def no_grad():
+    """Run operations without recording them (inference)."""
+    global _grad_enabled
+    previous, _grad_enabled = _grad_enabled, False
+    try:
+        yield
+    finally:
+        _grad_enabled = previous
+
+
+def is_grad_enabled() -> bool:
+    return _grad_enabled
+
+
+def needs_grad(*tensors) -> bool:
+    """True when recording is on and some input is a tensor that needs a gradient."""
+    return _grad_enabled and any(isinstance(t, Tensor) and t.requires_grad for t in tensors)
+
+
+def data_of(value):
+    """The array behind a tensor, or the value itself."""
+    return value.data if isinstance(value, Tensor) else value
+
+
+class Tensor:
+    """An array that can record the operations applied to it.
+
+    Attributes: ``data`` (np.ndarray), ``grad`` (np.ndarray or None),
+    ``requires_grad`` (bool).
+    """
+
+    __array_priority__ = 1000  # make ndarray <op> Tensor defer to Tensor's reflected operator
+
+    def __init__(self, data, requires_grad: bool = False):
+        self.data = data if isinstance(data, np.ndarray) else np.asarray(data)
+        self.requires_grad = bool(requires_grad)
+        self.grad: np.ndarray | None = None
+        self._parents: tuple[Tensor, ...] = ()
+        self._vjp: Callable | None = None
+
+    # --- array protocol ------------------------------------------------------
+    shape = property(lambda self: self.data.shape)
+    dtype = property(lambda self: self.data.dtype)
+    ndim = property(lambda self: self.data.ndim)
+    size = property(lambda self: self.data.size)
+
+    def __array__(self, dtype=None, copy=None):
+        return self.data if dtype is None else self.data.astype(dtype)
+
+    def numpy(self) -> np.ndarray:
+        return self.data
+
+    def item(self):
+        return self.data.item()
+
+    def __len__(self):
+        return len(self.data)
+
+    def __repr__(self):
+        flag = ", requires_grad=True" if self.requires_grad else ""
+        return f"Tensor({self.data!r}{flag})"
+
+    # --- backward ------------------------------------------------------------
+    def backward(self, grad=None) -> None:
+        """Accumulate d(self)/d(leaf) into every leaf's ``.grad``.
+
+        ``grad`` defaults to ones for a single-element tensor (a loss).
+        """
+        if grad is None:
+            if self.data.size != 1:
+                raise ValueError(f"backward() needs `grad` for a non-scalar tensor of shape {self.shape}")
+            grad = np.ones_like(self.data)
+        grads = {id(self): np.asarray(grad, dtype=self.dtype)}
+        for node in reversed(_topological_order(self)):
+            g = grads.pop(id(node), None)
+            if g is None:
+                continue
+            if node._vjp is None:
+                node.grad = g.copy() if node.grad is None else node.grad + g
+                continue
+            for parent, parent_grad in zip(node._parents, node._vjp(g)):
+                if parent_grad is None or not parent.requires_grad:
+                    continue
+                key = id(parent)
+                grads[key] = parent_grad if key not in grads else grads[key] + parent_grad
+
+    # --- arithmetic (broadcasting, with the inverse movement in each VJP) ----
+    def __add__(self, other):
+        return _binary(self, other, np.add, lambda g, a, b: (g, g))
+
+    __radd__ = __add__
+
+    def __sub__(self, other):
+        return _binary(self, other, np.subtract, lambda g, a, b: (g, -g))
+
+    def __rsub__(self, other):
+        return _binary(other, self, np.subtract, lambda g, a, b: (g, -g))
+
+    def __mul__(self, other):
+        return _binary(self, other, np.multiply, lambda g, a, b: (g * b, g * a))
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, other):
+        return _binary(self, other, np.divide, lambda g, a, b: (g / b, -g * a / (b * b)))
+
+    def __rtruediv__(self, other):
+        return _binary(other, self, np.divide, lambda g, a, b: (g / b, -g * a / (b * b)))
+
+    def __neg__(self):
+        return record(-self.data, (self,), lambda g: (-g,))
+
+    def __pow__(self, exponent: float):
+        if isinstance(exponent, Tensor):
+            raise TypeError("Tensor ** Tensor is not supported; the exponent must be a number")
+        x = self.data
+        return record(x ** exponent, (self,), lambda g: (g * exponent * x ** (exponent - 1),))
+
+    def __abs__(self):
+        x = self.data
+        return record(np.abs(x), (self,), lambda g: (g * np.sign(x),))
+
+    def __matmul__(self, other):
+        return matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return matmul(other, self)
+
+    def __getitem__(self, index):
+        shape, dtype = self.shape, self.dtype
+
+        def vjp(g):
+            full = np.zeros(shape, dtype=dtype)
+            full[index] = g  # basic indexing: every selected cell appears once
+            return (full,)
+        return record(self.data[index], (self,), vjp)
+
+    # --- reductions and shape movements --------------------------------------
+    def sum(self, axis=None, keepdims: bool = False):
+        shape = self.shape
+
+        def vjp(g):
+            if not keepdims and axis is not None:
+                g = np.expand_dims(g, axis)
+            return (np.broadcast_to(g, shape).copy(),)
+        return record(np.sum(self.data, axis=axis, keepdims=keepdims), (self,), vjp)
+
+    def mean(self, axis=None, keepdims: bool = False):
+        axes = range(self.ndim) if axis is None else np.atleast_1d(axis)
+        count = int(np.prod([self.shape[a] for a in axes]))
+        return self.sum(axis=axis, keepdims=keepdims) * (1.0 / count)
+
+    def reshape(self, *shape):
+        shape = shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape
+        original = self.shape
+        return record(self.data.reshape(shape), (self,), lambda g: (g.reshape(original),))
+
+    def transpose(self, *axes):
+        axes = axes[0] if len(axes) == 1 and not isinstance(axes[0], int) else axes
+        axes = tuple(axes) if axes else tuple(reversed(range(self.ndim)))
+        inverse = tuple(np.argsort(axes))
+        return record(self.data.transpose(axes), (self,), lambda g: (g.transpose(inverse),))
+
+    def astype(self, dtype):
+        source = self.dtype
+        return record(self.data.astype(dtype), (self,), lambda g: (g.astype(source),))
+
+    def exp(self):
+        y = np.exp(self.data)
+        return record(y, (self,), lambda g: (g * y,))
+
+    def log(self):
+        x = self.data
+        return record(np.log(x), (self,), lambda g: (g / x,))
+
+    def sqrt(self):
+        y = np.sqrt(self.data)
+        return record(y, (self,), lambda g: (g / (2 * y),))
+
+
+def record(data: np.ndarray, parents: Sequence, vjp: Callable) -> Tensor:
+    """Wrap ``data`` as the output of an op on ``parents``.
+
+    ``vjp(grad)`` must return one gradient (or None) per parent, each of its
+    parent's shape. Nothing is recorded when no parent needs a gradient.
+    """
+    parents = tuple(p for p in parents)
+    requires = needs_grad(*parents)
+    out = Tensor(data, requires_grad=requires)
+    if requires:
+        out._parents = tuple(p if isinstance(p, Tensor) else Tensor(p) for p in parents)
+        out._vjp = vjp
+    return out
+
+
+def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
+    """Sum ``grad`` over the axes that broadcasting added or stretched to reach ``shape``."""
+    if grad.shape == tuple(shape):
+        return grad
+    grad = grad.sum(axis=tuple(range(grad.ndim - len(shape)))) if grad.ndim > len(shape) else grad
+    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    return grad.sum(axis=stretched, keepdims=True) if stretched else grad
+
+
+def _binary(a, b, forward, local_vjp) -> Tensor:
+    a_data, b_data = data_of(a), data_of(b)
+    a_shape, b_shape = np.shape(a_data), np.shape(b_data)
+
+    def vjp(g):
+        ga, gb = local_vjp(g, a_data, b_data)
+        return unbroadcast(ga, a_shape), unbroadcast(gb, b_shape)
+    return record(forward(a_data, b_data), (a, b), vjp)
+
+
+def matmul(a, b) -> Tensor:
+    """``a @ b`` for a of shape (..., m, k) and b of shape (k, n) or (..., k, n)."""
+    a_data, b_data = data_of(a), data_of(b)
+
+    def vjp(g):
+        ga = g @ np.swapaxes(b_data, -1, -2)
+        gb = np.swapaxes(a_data, -1, -2) @ g
+        return unbroadcast(ga, a_data.shape), unbroadcast(gb, b_data.shape)
+    return record(a_data @ b_data, (a, b), vjp)
+
+
+def _topological_order(root: Tensor) -> list[Tensor]:
+    """Every node reachable from ``root``, parents before children (iterative DFS)."""
+    order, visited, stack = [], set(), [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        stack.append((node, True))
+        stack.extend((parent, False) for parent in node._parents if id(parent) not in visited)
+    return order
+
+
+class Variable(Tensor):
+    """A layer weight: a named leaf tensor with an optional constraint.
+
+    ``trainable`` weights receive gradients; the others (BatchNormalization's
+    moving statistics) are updated by their layer.
+    """
+
+    def __init__(self, value: np.ndarray, name: str, trainable: bool = True, constraint=None):
+        super().__init__(np.array(value), requires_grad=trainable)
+        self.name = name
+        self.constraint = constraint
+
+    @property
+    def trainable(self) -> bool:
+        return self.requires_grad
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        self.requires_grad = bool(value)
+
+    @property
+    def value(self) -> np.ndarray:
+        return self.data
+
+    def assign(self, value) -> None:
+        """Overwrite the values in place (shape must match), keeping the dtype."""
+        value = np.asarray(value)
+        if value.shape != self.data.shape:
+            raise ValueError(f"Variable '{self.name}': cannot assign a value of shape {value.shape} "
+                             f"to a variable of shape {self.data.shape}")
+        self.data[...] = value
+
+    def __repr__(self):
+        return f"<Variable '{self.name}' shape={self.shape} dtype={self.dtype}>"

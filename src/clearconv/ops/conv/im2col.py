@@ -1,0 +1,137 @@
+"""Convolution as im2col + one BLAS matmul per group, channels_last.
+
+Everything here works on an input that is *already padded*: a "valid"
+cross-correlation with strides, dilation and groups. The public functions in
+``clearconv.ops.conv`` add the padding and crop it off again.
+
+Shapes (``nd`` spatial dims, ``K = prod(kernel_size)``, ``G`` groups):
+
+    padded input  xp      (N, *P, C)
+    kernel        w       (*k, C // G, F)          Keras layout
+    columns       cols    (G, M, K * C // G)       M = N * prod(out)
+    output        y       (N, *out, F)
+
+The column row of output cell ``(n, o)`` lists ``xp[n, o*s + j*d, c]`` for
+every tap ``j`` (row-major) and channel ``c`` of its group, so multiplying by
+the kernel reshaped to ``(K * C // G, F // G)`` needs no transpose.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from ..windows import window_slices
+
+
+def output_shape(padded_shape, kernel_size, strides, dilation) -> tuple[int, ...]:
+    """Spatial output size of a valid correlation over a padded input."""
+    return tuple((p - d * (k - 1) - 1) // s + 1
+                 for p, k, s, d in zip(padded_shape, kernel_size, strides, dilation))
+
+
+def im2col(xp: np.ndarray, kernel_size, strides, dilation, groups: int) -> np.ndarray:
+    """Gather every receptive field of ``xp`` into rows: (G, M, K * C // G).
+
+    The gather is a strided view (no copy) turned contiguous by one reshape.
+    """
+    batch, *padded, channels = xp.shape
+    out = output_shape(padded, kernel_size, strides, dilation)
+    group_channels = channels // groups
+    step_n, *step_spatial, step_c = xp.strides
+    # View (G, N, *out, *k, C//G): group axis first so each group's columns are contiguous.
+    view = as_strided(
+        xp,
+        shape=(groups, batch, *out, *kernel_size, group_channels),
+        strides=(group_channels * step_c, step_n,
+                 *(s * st for s, st in zip(strides, step_spatial)),
+                 *(d * st for d, st in zip(dilation, step_spatial)),
+                 step_c),
+        writeable=False,
+    )
+    rows = batch * int(np.prod(out))
+    # (G, N, *out, *k, Cg) -> (G, M, K*Cg); a view when the kernel is 1x1 at stride 1.
+    return view.reshape(groups, rows, -1)
+
+
+def grouped_kernel(kernel: np.ndarray, groups: int) -> np.ndarray:
+    """Keras kernel (*k, Cg, F) -> (G, K*Cg, F//G), the right operand per group."""
+    *_, group_channels, filters = kernel.shape
+    if groups == 1:
+        return kernel.reshape(1, -1, filters)
+    taps = kernel.size // (group_channels * filters)
+    # (K, Cg, G, F//G) -> (G, K, Cg, F//G) -> (G, K*Cg, F//G)
+    grouped = kernel.reshape(taps, group_channels, groups, filters // groups).transpose(2, 0, 1, 3)
+    return grouped.reshape(groups, taps * group_channels, filters // groups)
+
+
+def ungroup_kernel(grouped: np.ndarray, kernel_shape) -> np.ndarray:
+    """Inverse of :func:`grouped_kernel`: (G, K*Cg, F//G) -> (*k, Cg, F)."""
+    groups = grouped.shape[0]
+    *kernel_size, group_channels, filters = kernel_shape
+    if groups == 1:
+        return grouped.reshape(kernel_shape)
+    taps = int(np.prod(kernel_size))
+    # (G, K, Cg, F//G) -> (K, Cg, G, F//G)
+    return grouped.reshape(groups, taps, group_channels, -1).transpose(1, 2, 0, 3).reshape(kernel_shape)
+
+
+def group_rows(grad: np.ndarray, groups: int) -> np.ndarray:
+    """Output-shaped (N, *out, F) -> (G, M, F//G) matching the columns' grouping."""
+    filters = grad.shape[-1]
+    rows = grad.reshape(-1, filters)
+    if groups == 1:
+        return rows[None]
+    # (M, G, F//G) -> (G, M, F//G)
+    return np.ascontiguousarray(rows.reshape(-1, groups, filters // groups).transpose(1, 0, 2))
+
+
+def ungroup_rows(rows: np.ndarray, spatial_prefix) -> np.ndarray:
+    """(G, M, F//G) -> (N, *out, F): the inverse of :func:`group_rows`."""
+    groups, count, width = rows.shape
+    if groups == 1:
+        return rows[0].reshape(*spatial_prefix, width)
+    return rows.transpose(1, 0, 2).reshape(*spatial_prefix, groups * width)
+
+
+def correlate(xp: np.ndarray, kernel: np.ndarray, strides, dilation, groups: int,
+              keep_columns: bool = False):
+    """Valid cross-correlation of a padded input: (N, *P, C) -> (N, *out, F).
+
+    Returns ``(y, cols)``; ``cols`` is the (G, M, K*Cg) column buffer when
+    ``keep_columns`` (the kernel gradient reuses it) and None otherwise.
+    """
+    kernel_size = kernel.shape[:-2]
+    cols = im2col(xp, kernel_size, strides, dilation, groups)
+    out = output_shape(xp.shape[1:-1], kernel_size, strides, dilation)
+    rows = np.matmul(cols, grouped_kernel(kernel, groups))  # (G, M, F//G)
+    y = ungroup_rows(rows, (xp.shape[0], *out))
+    return y, (cols if keep_columns else None)
+
+
+def correlate_kernel_grad(cols: np.ndarray, grad: np.ndarray, kernel_shape, groups: int) -> np.ndarray:
+    """dL/dkernel = cols^T @ grad per group: -> (*k, Cg, F)."""
+    # (G, K*Cg, M) @ (G, M, F//G) -> (G, K*Cg, F//G)
+    grouped = np.matmul(cols.transpose(0, 2, 1), group_rows(grad, groups))
+    return ungroup_kernel(grouped, kernel_shape)
+
+
+def correlate_input_grad(grad: np.ndarray, kernel: np.ndarray, padded_shape, strides,
+                         dilation, groups: int) -> np.ndarray:
+    """dL/dxp for a valid correlation: (N, *out, F) -> (N, *P, C) (col2im).
+
+    For each kernel tap one matmul ``grad @ kernel[tap]^T`` gives that tap's
+    contribution for every output cell, which is added into the strided
+    slice of the input that tap read. No per-pixel loop, no ``np.add.at``.
+    """
+    *kernel_size, group_channels, filters = kernel.shape
+    batch, *out, _ = grad.shape
+    channels = group_channels * groups
+    rows = group_rows(grad, groups)  # (G, M, F//G)
+    # (K, Cg, G, F//G) -> (K, G, F//G, Cg): per tap, the transposed right operand of each group.
+    taps = kernel.reshape(-1, group_channels, groups, filters // groups).transpose(0, 2, 3, 1)
+    dxp = np.zeros((batch, *padded_shape, channels), dtype=grad.dtype)
+    for tap, offset in enumerate(np.ndindex(*kernel_size)):
+        contribution = ungroup_rows(np.matmul(rows, taps[tap]), (batch, *out))  # (N, *out, C)
+        dxp[(slice(None), *window_slices(offset, strides, dilation, out))] += contribution
+    return dxp
