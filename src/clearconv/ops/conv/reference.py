@@ -83,6 +83,12 @@ def conv_transpose_reference(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray
     return out.astype(dtype)
 
 
+def _pool_output_shape(x: np.ndarray, pool_size, strides, pads) -> tuple[int, ...]:
+    """Spatial output size of a pooling: a convolution of dilation 1."""
+    return tuple(conv_output_length(length, p, s, 1, pad)
+                 for length, p, s, pad in zip(x.shape[1:-1], pool_size, strides, pads))
+
+
 def _pool_windows(x: np.ndarray, pool_size, strides, pads):
     """Yield ``(n, o, cells)``: each output position and the real (unpadded) input cells of its window.
 
@@ -97,15 +103,9 @@ def _pool_windows(x: np.ndarray, pool_size, strides, pads):
                 # padded position o*s + j, shifted back by the padding before
                 position = tuple(oi * s + ji - before for oi, ji, s, (before, _)
                                  in zip(o, j, strides, pads))
-                if all(0 <= p < length for p, length in zip(position, spatial)):
+                if all(0 <= coordinate < length for coordinate, length in zip(position, spatial)):
                     cells.append(position)
             yield n, o, cells
-
-
-def _pool_output_shape(x: np.ndarray, pool_size, strides, pads) -> tuple[int, ...]:
-    """Spatial output size of a pooling: a convolution of dilation 1."""
-    return tuple(conv_output_length(length, p, s, 1, pad)
-                 for length, p, s, pad in zip(x.shape[1:-1], pool_size, strides, pads))
 
 
 def _pool_output(x: np.ndarray, pool_size, strides, pads) -> np.ndarray:

@@ -1,0 +1,140 @@
+"""Weight constraints with Keras 3's names and formulas.
+
+A constraint maps a weight array to its projection, ``constraint(w) -> w'``
+(same shape and dtype); the optimizer applies it after each update.
+
+The norm-based constraints take the L2 norm of ``w`` along ``axis`` (an int or
+a tuple of ints): for a Dense kernel (in, out), ``axis=0`` is the norm of each
+unit's incoming weights; for a Conv2D kernel (kh, kw, in, out), use
+``axis=(0, 1, 2)`` for each filter. As in Keras, the rescaling divides by
+``norm + EPSILON``, so results are off by a relative ~1e-7 from an exact
+projection and a zero column stays zero.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import utils
+
+# keras.backend.epsilon()
+EPSILON = 1e-7
+
+
+def _axis(axis):
+    """Keras allows a list of axes; NumPy reductions need a tuple."""
+    return tuple(axis) if isinstance(axis, list) else axis
+
+
+def _norms(w: np.ndarray, axis) -> np.ndarray:
+    """sqrt(sum(w^2)) along ``axis``, kept as size-1 axes so it broadcasts against w."""
+    return np.sqrt(np.sum(w * w, axis=_axis(axis), keepdims=True))
+
+
+class Constraint:
+    """Base class: ``__call__(w) -> w`` (identity), ``get_config``/``from_config``."""
+
+    def __call__(self, w: np.ndarray) -> np.ndarray:
+        return w
+
+    def get_config(self) -> dict:
+        return {}
+
+    @classmethod
+    def from_config(cls, config: dict):
+        return cls(**config)
+
+    def __repr__(self):
+        arguments = ", ".join(f"{key}={value!r}" for key, value in self.get_config().items())
+        return f"{type(self).__name__}({arguments})"
+
+
+class MaxNorm(Constraint):
+    """Rescale slices whose norm exceeds ``max_value``: w * min(norm, max_value) / (EPSILON + norm)."""
+
+    def __init__(self, max_value=2, axis=0):
+        self.max_value = max_value
+        self.axis = axis
+
+    def __call__(self, w: np.ndarray) -> np.ndarray:
+        w = np.asarray(w)
+        norms = _norms(w, self.axis)
+        return w * (np.clip(norms, 0, self.max_value) / (EPSILON + norms))
+
+    def get_config(self) -> dict:
+        return {"max_value": self.max_value, "axis": self.axis}
+
+
+class NonNeg(Constraint):
+    """max(w, 0)."""
+
+    def __call__(self, w: np.ndarray) -> np.ndarray:
+        return np.maximum(np.asarray(w), 0)
+
+
+class UnitNorm(Constraint):
+    """w / (EPSILON + norm): each slice along ``axis`` gets (almost) unit norm."""
+
+    def __init__(self, axis=0):
+        self.axis = axis
+
+    def __call__(self, w: np.ndarray) -> np.ndarray:
+        w = np.asarray(w)
+        return w / (EPSILON + _norms(w, self.axis))
+
+    def get_config(self) -> dict:
+        return {"axis": self.axis}
+
+
+class MinMaxNorm(Constraint):
+    """Move each slice's norm towards [min_value, max_value].
+
+    desired = rate * clip(norm, min_value, max_value) + (1 - rate) * norm;
+    w' = w * desired / (EPSILON + norm). rate = 1 enforces the bounds strictly.
+    """
+
+    def __init__(self, min_value=0.0, max_value=1.0, rate=1.0, axis=0):
+        self.min_value = min_value
+        self.max_value = max_value
+        self.rate = rate
+        self.axis = axis
+
+    def __call__(self, w: np.ndarray) -> np.ndarray:
+        w = np.asarray(w)
+        norms = _norms(w, self.axis)
+        desired = self.rate * np.clip(norms, self.min_value, self.max_value) + (1 - self.rate) * norms
+        return w * (desired / (EPSILON + norms))
+
+    def get_config(self) -> dict:
+        return {"min_value": self.min_value, "max_value": self.max_value, "rate": self.rate,
+                "axis": self.axis}
+
+
+# Keras exports the classes under snake_case names too (keras.constraints.max_norm).
+max_norm, non_neg, unit_norm, min_max_norm = MaxNorm, NonNeg, UnitNorm, MinMaxNorm
+
+_CLASSES = (MaxNorm, NonNeg, UnitNorm, MinMaxNorm)
+
+# Strings accepted by get: the class names and their snake_case forms.
+ALL_OBJECTS: dict[str, type] = {
+    **{cls.__name__: cls for cls in _CLASSES},
+    **{utils.snake_case(cls.__name__): cls for cls in _CLASSES},
+}
+
+
+def get(identifier):
+    """A constraint from None, a name, a config dict, a class, an instance or a callable.
+
+    Unknown names raise ValueError listing the valid ones.
+    """
+    return utils.deserialize_object(identifier, ALL_OBJECTS, "constraint")
+
+
+def serialize(constraint) -> dict | None:
+    """``{"class_name": ..., "config": ...}`` (None for None)."""
+    return utils.serialize_object(constraint)
+
+
+def deserialize(config: dict):
+    """The constraint described by a :func:`serialize` dict."""
+    return utils.deserialize_object(config, ALL_OBJECTS, "constraint")

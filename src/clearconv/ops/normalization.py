@@ -1,0 +1,191 @@
+"""Batch normalization over one channel axis: forward and explicit backward.
+
+Contract (Keras ``BatchNormalization`` / PyTorch ``batch_norm``):
+
+    x        (..., C, ...)   any rank; ``axis`` names the channel axis
+    gamma    (C,) or None    scale (``scale=False`` in Keras gives None)
+    beta     (C,) or None    shift (``center=False`` in Keras gives None)
+    mean,var (C,)            per-channel statistics over every other axis
+
+    training:  mean = E[x], var = E[(x - mean)^2]     (biased, M = x.size / C)
+               y = (x - mean) / sqrt(var + eps) * gamma + beta
+    inference: the same map with the moving statistics in place of the batch
+               ones, i.e. an affine map per channel.
+
+Moving statistics follow Keras: ``moving = moving * momentum + batch * (1 -
+momentum)`` with the *biased* batch variance. (PyTorch's momentum is
+``1 - momentum`` and its running_var stores the unbiased variance.)
+
+All arithmetic stays in the input dtype; sums over the batch go through BLAS
+matrix-vector products (see :func:`channel_sum`) rather than ``np.sum``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Optional
+
+import numpy as np
+
+
+class BatchNormContext(NamedTuple):
+    """What :func:`batch_norm_train_backward` needs from the forward pass."""
+
+    x_hat: np.ndarray            # (x - mean) * inv_std, same shape as x
+    inv_std: np.ndarray          # (C,) 1 / sqrt(var + eps)
+    gamma: Optional[np.ndarray]  # (C,) or None
+    axis: int                    # channel axis, non-negative
+    center: bool                 # whether beta exists (dbeta is returned)
+
+
+def channel_axis(ndim: int, axis: int) -> int:
+    """Normalise a possibly negative channel axis; ValueError when out of range."""
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"batch normalization axis must be in [{-ndim}, {ndim}) for a "
+                         f"{ndim}-d input; received axis={axis}")
+    return axis % ndim
+
+
+def channel_sum(a: np.ndarray, axis: int) -> np.ndarray:
+    """Sum of ``a`` over every axis but ``axis``: (..., C, ...) -> (C,).
+
+    ``np.sum`` over leading axes adds one row at a time (its pairwise summation
+    only covers the contiguous last axis), so the float32 error grows with
+    N*H*W. Two BLAS matrix-vector products against a vector of ones are both
+    more accurate (blocked accumulation) and several times faster.
+    """
+    channels = a.shape[axis]
+    outer = int(np.prod(a.shape[:axis], dtype=np.int64))
+    inner = int(np.prod(a.shape[axis + 1:], dtype=np.int64))
+    a = np.ascontiguousarray(a)
+    if inner > 1:
+        # (outer, C, inner) -> (outer * C, inner) -> (outer * C,) -> (outer, C)
+        a = (a.reshape(outer * channels, inner) @ np.ones(inner, dtype=a.dtype)).reshape(outer, channels)
+    else:
+        a = a.reshape(outer, channels)  # (outer, C, 1) -> (outer, C)
+    return np.ones(outer, dtype=a.dtype) @ a  # (outer,) @ (outer, C) -> (C,)
+
+
+def _per_channel(values: np.ndarray, ndim: int, axis: int) -> np.ndarray:
+    """(C,) -> shape (1, .., C, .., 1) that broadcasts along ``axis`` of an ndim array."""
+    shape = [1] * ndim
+    shape[axis] = values.shape[0]
+    return values.reshape(shape)
+
+
+def _check_parameter(name: str, value, channels: int) -> None:
+    """A per-channel parameter must be None or have shape (C,)."""
+    if value is not None and np.shape(value) != (channels,):
+        raise ValueError(f"batch normalization {name} must have shape ({channels},) to match "
+                         f"the channel axis; received shape {np.shape(value)}")
+
+
+def batch_norm_train(x: np.ndarray, gamma: Optional[np.ndarray], beta: Optional[np.ndarray],
+                     axis: int, epsilon: float):
+    """Normalise ``x`` with its own per-channel batch statistics.
+
+    x (..., C, ...) with C = x.shape[axis]; gamma, beta (C,) or None.
+    Returns ``(y, mean, var, ctx)``: y like x, mean and var (C,) with the
+    biased variance, ctx a :class:`BatchNormContext` for the backward pass.
+    Statistics use two passes (mean, then mean of squared deviations) so a
+    large mean does not cancel the variance away in float32.
+    """
+    axis = channel_axis(x.ndim, axis)
+    channels = x.shape[axis]
+    _check_parameter("gamma", gamma, channels)
+    _check_parameter("beta", beta, channels)
+    count = x.size // channels
+
+    mean = channel_sum(x, axis) / count
+    centered = x - _per_channel(mean, x.ndim, axis)
+    var = channel_sum(centered * centered, axis) / count
+    inv_std = 1 / np.sqrt(var + epsilon)
+    # centered is our own temporary, so x_hat may overwrite it.
+    x_hat = np.multiply(centered, _per_channel(inv_std, x.ndim, axis), out=centered)
+
+    y = x_hat * _per_channel(gamma, x.ndim, axis) if gamma is not None else x_hat.copy()
+    if beta is not None:
+        y += _per_channel(beta, x.ndim, axis)
+    ctx = BatchNormContext(x_hat, inv_std, gamma, axis, beta is not None)
+    return y, mean, var, ctx
+
+
+def batch_norm_train_backward(grad: np.ndarray, ctx: BatchNormContext):
+    """VJP of :func:`batch_norm_train`: grad (like y) -> (dx, dgamma, dbeta).
+
+    With g = dL/dy, M elements per channel and sums over all but the channel
+    axis:
+
+        dbeta  = sum(g)
+        dgamma = sum(g * x_hat)
+        dx     = gamma * inv_std * (g - dbeta / M - x_hat * dgamma / M)
+
+    The two subtracted terms are the paths through the batch mean and the
+    batch variance. dgamma (dbeta) is None when gamma (beta) was None.
+    """
+    x_hat, inv_std, gamma, axis, center = ctx
+    ndim = grad.ndim
+    count = grad.size // grad.shape[axis]
+
+    dbeta = channel_sum(grad, axis)
+    dgamma = channel_sum(grad * x_hat, axis)
+    scale = inv_std if gamma is None else gamma * inv_std
+    dx = grad - _per_channel(dbeta / count, ndim, axis)
+    dx -= x_hat * _per_channel(dgamma / count, ndim, axis)
+    dx *= _per_channel(scale, ndim, axis)
+    return dx, (dgamma if gamma is not None else None), (dbeta if center else None)
+
+
+def _inference_scale(var: np.ndarray, gamma: Optional[np.ndarray], epsilon: float) -> np.ndarray:
+    """(C,) multiplier of the inference map: gamma / sqrt(var + eps)."""
+    inv_std = 1 / np.sqrt(var + epsilon)
+    return inv_std if gamma is None else gamma * inv_std
+
+
+def batch_norm_infer(x: np.ndarray, mean: np.ndarray, var: np.ndarray,
+                     gamma: Optional[np.ndarray], beta: Optional[np.ndarray],
+                     axis: int, epsilon: float) -> np.ndarray:
+    """Normalise ``x`` with fixed (moving) statistics: y = x * inv + (beta - mean * inv).
+
+    x (..., C, ...); mean, var, gamma, beta (C,) (gamma/beta may be None);
+    ``inv = gamma / sqrt(var + eps)``. Folding into one multiply-add per
+    element is Keras's formulation and is what Conv+BN fusion computes.
+    """
+    axis = channel_axis(x.ndim, axis)
+    channels = x.shape[axis]
+    for name, value in (("mean", mean), ("variance", var), ("gamma", gamma), ("beta", beta)):
+        _check_parameter(name, value, channels)
+    inv = _inference_scale(var, gamma, epsilon)
+    shift = -mean * inv if beta is None else beta - mean * inv
+    return x * _per_channel(inv, x.ndim, axis) + _per_channel(shift, x.ndim, axis)
+
+
+def batch_norm_infer_backward(grad: np.ndarray, x: np.ndarray, mean: np.ndarray, var: np.ndarray,
+                              gamma: Optional[np.ndarray], axis: int, epsilon: float,
+                              center: bool = True):
+    """VJP of :func:`batch_norm_infer`: grad (like x) -> (dx, dgamma, dbeta).
+
+    The statistics are constants here, so with inv_std = 1 / sqrt(var + eps):
+
+        dx     = g * gamma * inv_std
+        dgamma = sum(g * (x - mean) * inv_std)      (None when gamma is None)
+        dbeta  = sum(g)                             (None when center=False)
+    """
+    axis = channel_axis(x.ndim, axis)
+    inv_std = 1 / np.sqrt(var + epsilon)
+    inv = inv_std if gamma is None else gamma * inv_std
+    dx = grad * _per_channel(inv, x.ndim, axis)
+    dgamma = None
+    if gamma is not None:
+        x_hat = (x - _per_channel(mean, x.ndim, axis)) * _per_channel(inv_std, x.ndim, axis)
+        dgamma = channel_sum(grad * x_hat, axis)
+    dbeta = channel_sum(grad, axis) if center else None
+    return dx, dgamma, dbeta
+
+
+def update_moving(moving: np.ndarray, batch_value: np.ndarray, momentum: float) -> np.ndarray:
+    """Keras moving-average step: ``moving * momentum + batch_value * (1 - momentum)``.
+
+    momentum is Keras's (default 0.99); PyTorch's ``momentum`` is ``1 - this``.
+    Returns a new array of moving's dtype.
+    """
+    return (moving * momentum + batch_value * (1 - momentum)).astype(moving.dtype, copy=False)

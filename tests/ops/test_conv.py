@@ -1,0 +1,141 @@
+"""im2col convolution and transposed convolution against the direct loops
+(forward) and float64 finite differences (backward)."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from clearconv.ops import conv as conv_ops
+from clearconv.ops import shapes
+from clearconv.ops.conv.reference import conv_reference, conv_transpose_reference
+from gradcheck import assert_vjp_matches
+
+
+def conv_cases():
+    """Seeded grid over rank, kernel, stride, dilation, padding and groups; invalid combinations skipped."""
+    for rank, kernel, stride, dilation, padding, groups in itertools.product(
+            (1, 2, 3), (1, 2, 3), (1, 2, 3), (1, 2), ("valid", "same", "causal", "explicit"), (1, 2)):
+        if padding == "causal" and rank != 1:
+            continue
+        if rank == 3 and (kernel == 3 or stride == 3):
+            continue  # keep the 3D part of the grid small
+        yield rank, kernel, stride, dilation, padding, groups
+
+
+def make_conv(rank, kernel, stride, dilation, padding, groups, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    length = 7 if rank < 3 else 5
+    x = rng.standard_normal((2, *(length,) * rank, 4)).astype(dtype)
+    weights = rng.standard_normal((*(kernel,) * rank, 4 // groups, 6)).astype(dtype)
+    bias = rng.standard_normal(6).astype(dtype)
+    spec = (1, 2) if padding == "explicit" else padding
+    pads = [shapes.conv_padding(length, kernel, stride, dilation, spec)] * rank
+    return x, weights, bias, (stride,) * rank, pads, (dilation,) * rank
+
+
+@pytest.mark.parametrize("case", list(conv_cases()), ids=lambda c: "-".join(map(str, c)))
+def test_conv_matches_reference(case):
+    x, weights, bias, strides, pads, dilation = make_conv(*case, dtype=np.float64)
+    groups = case[-1]
+    y, _ = conv_ops.conv(x, weights, bias, strides, pads, dilation, groups)
+    expected = conv_reference(x, weights, bias, strides, pads, dilation, groups)
+    np.testing.assert_allclose(y, expected, rtol=1e-12, atol=1e-12, err_msg=str(case))
+
+
+def test_conv_float32_matches_reference_and_stays_float32():
+    x, weights, bias, strides, pads, dilation = make_conv(2, 3, 2, 1, "same", 2, dtype=np.float32)
+    y, _ = conv_ops.conv(x, weights, bias, strides, pads, dilation, 2)
+    assert y.dtype == np.float32
+    expected = conv_reference(x, weights, bias, strides, pads, dilation, 2)
+    np.testing.assert_allclose(y, expected, atol=1e-5 * np.abs(expected).max())
+
+
+GRADIENT_CASES = [
+    (1, 3, 2, 1, "causal", 1), (1, 2, 1, 2, "same", 2), (2, 3, 1, 1, "same", 1), (2, 2, 2, 1, "valid", 2),
+    (2, 3, 1, 2, "explicit", 1), (2, 1, 3, 1, "same", 1), (3, 2, 1, 1, "same", 2), (3, 2, 2, 1, "valid", 1),
+]
+
+
+@pytest.mark.parametrize("case", GRADIENT_CASES, ids=lambda c: "-".join(map(str, c)))
+def test_conv_backward_matches_finite_differences(case):
+    x, weights, bias, strides, pads, dilation = make_conv(*case, dtype=np.float64)
+    x = x[:1, ..., :]  # one sample keeps the finite differences quick
+    groups = case[-1]
+
+    def forward(x, weights, bias):
+        return conv_ops.conv(x, weights, bias, strides, pads, dilation, groups)[0]
+
+    def backward(grad, x, weights, bias):
+        _, ctx = conv_ops.conv(x, weights, bias, strides, pads, dilation, groups, keep_for_backward=True)
+        return conv_ops.conv_backward(grad, ctx)
+
+    assert_vjp_matches(forward, backward, [x, weights, bias], label=str(case))
+
+
+def transpose_cases():
+    for rank, kernel, stride, dilation, padding, output_padding in itertools.product(
+            (1, 2), (1, 2, 3, 4), (1, 2, 3), (1, 2), ("valid", "same"), (None, 0, 1, 2)):
+        if (output_padding is not None and output_padding >= stride) or (stride > 1 and dilation > 1):
+            continue
+        yield rank, kernel, stride, dilation, padding, output_padding
+
+
+def make_transpose(rank, kernel, stride, dilation, padding, output_padding, seed=0):
+    rng = np.random.default_rng(seed)
+    length = 4
+    x = rng.standard_normal((2, *(length,) * rank, 3))
+    weights = rng.standard_normal((*(kernel,) * rank, 5, 3))
+    bias = rng.standard_normal(5)
+    out = shapes.conv_transpose_output_length(length, kernel, stride, dilation, padding, output_padding)
+    crop = shapes.conv_transpose_crop(kernel, stride, dilation, padding, output_padding)
+    return x, weights, bias, (stride,) * rank, (dilation,) * rank, (crop,) * rank, (out,) * rank
+
+
+@pytest.mark.parametrize("case", list(transpose_cases()), ids=lambda c: "-".join(map(str, c)))
+def test_conv_transpose_matches_reference(case):
+    x, weights, bias, strides, dilation, crops, out = make_transpose(*case)
+    y, _ = conv_ops.conv_transpose(x, weights, bias, strides, dilation, crops, out)
+    expected = conv_transpose_reference(x, weights, bias, strides, dilation, crops, out)
+    np.testing.assert_allclose(y, expected, rtol=1e-12, atol=1e-12, err_msg=str(case))
+
+
+@pytest.mark.parametrize("case", [(1, 3, 2, 1, "same", None), (2, 2, 2, 1, "valid", None),
+                                  (2, 3, 2, 1, "same", 1), (2, 3, 1, 2, "valid", 0), (1, 2, 3, 1, "valid", None)],
+                         ids=lambda c: "-".join(map(str, c)))
+def test_conv_transpose_backward_matches_finite_differences(case):
+    x, weights, bias, strides, dilation, crops, out = make_transpose(*case)
+    x = x[:1]
+
+    def forward(x, weights, bias):
+        return conv_ops.conv_transpose(x, weights, bias, strides, dilation, crops, out)[0]
+
+    def backward(grad, x, weights, bias):
+        _, ctx = conv_ops.conv_transpose(x, weights, bias, strides, dilation, crops, out, keep_for_backward=True)
+        return conv_ops.conv_transpose_backward(grad, ctx)
+
+    assert_vjp_matches(forward, backward, [x, weights, bias], label=str(case))
+
+
+def test_pointwise_conv_uses_the_input_without_copy():
+    # A 1x1 stride-1 convolution is a plain GEMM: the column matrix is a view of the input.
+    from clearconv.ops.conv.im2col import im2col
+    x = np.ones((2, 5, 5, 8), dtype=np.float32)
+    cols = im2col(x, (1, 1), (1, 1), (1, 1), 1)
+    assert np.shares_memory(cols, x)
+
+
+def test_unknown_algorithm_is_refused():
+    x, weights, bias, strides, pads, dilation = make_conv(2, 3, 1, 1, "same", 1, dtype=np.float32)
+    with pytest.raises(ValueError, match="algorithm"):
+        conv_ops.conv(x, weights, bias, strides, pads, dilation, 1, algorithm="magic")
+
+
+def test_nan_and_inf_propagate():
+    x, weights, bias, strides, pads, dilation = make_conv(2, 3, 1, 1, "valid", 1, dtype=np.float32)
+    x[0, 3, 3, 0] = np.nan
+    x[1, 0, 0, 1] = np.inf
+    y, _ = conv_ops.conv(x, weights, bias, strides, pads, dilation, 1)
+    assert np.isnan(y[0, 1:4, 1:4]).all()
+    assert not np.isfinite(y[1, 0, 0]).any()
+    assert np.isfinite(y[0, 4:, 4:]).all()

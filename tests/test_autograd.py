@@ -1,0 +1,123 @@
+"""The tape: every Tensor operation against finite differences, and graph shapes
+(shared weights, merging branches, reuse) that a tape can get wrong."""
+
+import numpy as np
+import pytest
+
+from clearconv import Tensor, no_grad
+from gradcheck import numerical_vjp
+
+rng = np.random.default_rng(0)
+
+
+def tape_grads(function, arrays):
+    """Gradients of sum(function(*tensors) * w) for a fixed random w, through the tape."""
+    tensors = [Tensor(a.copy(), requires_grad=True) for a in arrays]
+    out = function(*tensors)
+    weight = np.random.default_rng(1).standard_normal(out.shape)
+    (out * weight).sum().backward()
+    return [t.grad for t in tensors], weight
+
+
+def check(function, *arrays):
+    arrays = [np.asarray(a, dtype=np.float64) for a in arrays]
+    grads, weight = tape_grads(function, arrays)
+
+    def forward(*plain):
+        return function(*[Tensor(p) for p in plain]).data
+    for index, grad in enumerate(grads):
+        expected = numerical_vjp(forward, [a.copy() for a in arrays], weight, index)
+        np.testing.assert_allclose(grad, expected, rtol=1e-6, atol=1e-8, err_msg=f"input {index}")
+
+
+@pytest.mark.parametrize("name, function", [
+    ("add broadcast", lambda a, b: a + b),
+    ("sub broadcast", lambda a, b: a - b),
+    ("mul broadcast", lambda a, b: a * b),
+    ("div broadcast", lambda a, b: a / (b * b + 1.0)),
+    ("rsub/rdiv", lambda a, b: 2.0 - a / (3.0 + b * b)),
+])
+def test_binary_ops_with_broadcasting(name, function):
+    check(function, rng.standard_normal((3, 4, 5)), rng.standard_normal((4, 1)))
+
+
+@pytest.mark.parametrize("name, function", [
+    ("neg", lambda a: -a),
+    ("pow", lambda a: a ** 3),
+    ("abs", lambda a: abs(a)),
+    ("exp", lambda a: a.exp()),
+    ("log", lambda a: (a * a + 1.0).log()),
+    ("sqrt", lambda a: (a * a + 1.0).sqrt()),
+    ("sum axis", lambda a: a.sum(axis=1)),
+    ("sum keepdims", lambda a: a.sum(axis=(0, 2), keepdims=True)),
+    ("mean", lambda a: a.mean(axis=2)),
+    ("reshape", lambda a: a.reshape(6, 5) * 2.0),
+    ("transpose", lambda a: a.transpose(2, 0, 1)),
+    ("getitem", lambda a: a[1:, ::2] * 3.0),
+])
+def test_unary_ops(name, function):
+    check(function, rng.standard_normal((2, 3, 5)))
+
+
+def test_matmul_batched_and_plain():
+    check(lambda a, b: a @ b, rng.standard_normal((2, 3, 4)), rng.standard_normal((4, 5)))
+    check(lambda a, b: a @ b, rng.standard_normal((3, 4)), rng.standard_normal((4, 2)))
+
+
+def test_shared_weight_used_twice_gets_both_gradients():
+    # f(w) = sum((x @ w) @ w): d/dw has one term per use of w.
+    x = rng.standard_normal((2, 3))
+    w_value = rng.standard_normal((3, 3))
+    w = Tensor(w_value, requires_grad=True)
+    ((Tensor(x) @ w) @ w).sum().backward()
+    ones = np.ones((2, 3))
+    expected = x.T @ (ones @ w_value.T) + (x @ w_value).T @ ones
+    np.testing.assert_allclose(w.grad, expected, rtol=1e-12)
+
+
+def test_branches_that_merge():
+    # y = a*b + a*a: dy/da = b + 2a, evaluated once through a diamond-shaped graph.
+    a_value, b_value = rng.standard_normal(4), rng.standard_normal(4)
+    a, b = Tensor(a_value, requires_grad=True), Tensor(b_value, requires_grad=True)
+    (a * b + a * a).sum().backward()
+    np.testing.assert_allclose(a.grad, b_value + 2 * a_value)
+    np.testing.assert_allclose(b.grad, a_value)
+
+
+def test_leaf_gradients_accumulate_until_cleared():
+    a = Tensor(np.ones(3), requires_grad=True)
+    (a * 2.0).sum().backward()
+    (a * 3.0).sum().backward()
+    np.testing.assert_allclose(a.grad, np.full(3, 5.0))
+    a.grad = None
+    (a * 1.0).sum().backward()
+    np.testing.assert_allclose(a.grad, np.ones(3))
+
+
+def test_no_grad_records_nothing():
+    a = Tensor(np.ones(3), requires_grad=True)
+    with no_grad():
+        out = a * 2.0
+    assert not out.requires_grad and out._vjp is None
+
+
+def test_backward_of_non_scalar_needs_grad():
+    a = Tensor(np.ones(3), requires_grad=True)
+    with pytest.raises(ValueError, match="non-scalar"):
+        (a * 2.0).backward()
+
+
+def test_ndarray_on_the_left_defers_to_tensor():
+    a = Tensor(np.arange(3.0), requires_grad=True)
+    out = np.full(3, 2.0) * a
+    assert isinstance(out, Tensor)
+    out.sum().backward()
+    np.testing.assert_allclose(a.grad, np.full(3, 2.0))
+
+
+def test_float32_stays_float32():
+    a = Tensor(np.ones(3, dtype=np.float32), requires_grad=True)
+    out = (a * 2.0 + 1.0) / 3.0
+    assert out.dtype == np.float32
+    out.sum().backward()
+    assert a.grad.dtype == np.float32
