@@ -86,10 +86,12 @@ def test_forward_matches_torch_float64(name, params, torch_fn, kinks):
 
 
 @pytest.mark.parametrize("name, params, torch_fn, kinks", CASES, ids=CASE_IDS)
-def test_forward_matches_torch_float32(name, params, torch_fn, kinks):
+def test_float32_forward_is_accurate(name, params, torch_fn, kinks):
+    # The oracle is torch in float64 on the same float32 inputs: torch's own float32 gelu loses
+    # ~1e-4 relative accuracy for x < -2 (1 + erf(x) cancels), ours keeps it (erfc).
     torch = pytest.importorskip("torch")
     x = _probe_values(seed=1).astype(np.float32)
-    expected = torch_fn(torch.nn.functional, torch, torch.from_numpy(x)).numpy()
+    expected = torch_fn(torch.nn.functional, torch, torch.from_numpy(x.astype(np.float64))).numpy()
     actual = A.get(name)[0](x, **params)
     assert actual.dtype == np.float32
     np.testing.assert_allclose(actual, expected, rtol=2e-6, atol=2e-7, err_msg=f"{name} {params}")
@@ -104,7 +106,9 @@ def test_backward_matches_torch_autograd(name, params, torch_fn, kinks):
     torch_fn(torch.nn.functional, torch, x_torch).backward(torch.from_numpy(grad))
     forward, backward = A.get(name)
     actual = backward(grad, x, forward(x, **params), **params)
-    np.testing.assert_allclose(actual, x_torch.grad.numpy(), rtol=1e-12, atol=1e-14,
+    # torch's float64 hardsigmoid backward multiplies by 1/6 rounded to float32 (3e-8 relative).
+    rtol = 1e-7 if name == "hard_sigmoid" else 1e-12
+    np.testing.assert_allclose(actual, x_torch.grad.numpy(), rtol=rtol, atol=1e-14,
                                err_msg=f"{name} {params}")
 
 

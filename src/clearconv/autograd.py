@@ -205,15 +205,19 @@ def record(data: np.ndarray, parents: Sequence, vjp: Callable) -> Tensor:
     """Wrap ``data`` as the output of an op on ``parents``.
 
     ``vjp(grad)`` must return one gradient (or None) per parent, each of its
-    parent's shape. Nothing is recorded when no parent needs a gradient.
+    parent's shape. A parent may be None (an absent bias) or a plain array (a
+    constant); neither is kept. Nothing is recorded when no parent needs a
+    gradient.
     """
-    parents = tuple(p for p in parents)
     requires = needs_grad(*parents)
     out = Tensor(data, requires_grad=requires)
     if requires:
-        out._parents = tuple(p if isinstance(p, Tensor) else Tensor(p) for p in parents)
+        out._parents = tuple(p if isinstance(p, Tensor) else _CONSTANT for p in parents)
         out._vjp = vjp
     return out
+
+
+_CONSTANT = Tensor(np.zeros(()))  # stands for every parent that takes no gradient
 
 
 def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:

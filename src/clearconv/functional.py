@@ -18,17 +18,12 @@ from .ops import reshaping as reshape_ops
 from .ops.windows import crop_spatial, pad_spatial
 
 
-def _parents(*values):
-    """The op's inputs that exist (a missing bias is None)."""
-    return tuple(v for v in values if v is not None)
-
-
 def conv(x, kernel, bias, strides, pads, dilation, groups: int = 1, algorithm: str = "auto") -> Tensor:
     """N-d convolution, (N, *S, C) -> (N, *out, F); see :func:`clearconv.ops.conv.conv`."""
     keep = needs_grad(x, kernel, bias)
     y, ctx = conv_ops.conv(data_of(x), data_of(kernel), data_of(bias), strides, pads, dilation,
                            groups, algorithm=algorithm, keep_for_backward=keep)
-    return record(y, _parents(x, kernel, bias),
+    return record(y, (x, kernel, bias),
                   lambda g: conv_ops.conv_backward(g, ctx, need_input=needs_grad(x)))
 
 
@@ -37,7 +32,7 @@ def conv_transpose(x, kernel, bias, strides, dilation, crops, output_shape) -> T
     keep = needs_grad(x, kernel, bias)
     y, ctx = conv_ops.conv_transpose(data_of(x), data_of(kernel), data_of(bias), strides, dilation,
                                      crops, output_shape, keep_for_backward=keep)
-    return record(y, _parents(x, kernel, bias),
+    return record(y, (x, kernel, bias),
                   lambda g: conv_ops.conv_transpose_backward(g, ctx, need_input=needs_grad(x)))
 
 
@@ -86,7 +81,7 @@ def global_avg_pool(x, keepdims: bool = False) -> Tensor:
 def batch_norm_train(x, gamma, beta, axis: int, epsilon: float):
     """Normalise with batch statistics; returns ``(y, batch_mean, batch_var)`` (arrays for the stats)."""
     y, mean, var, ctx = norm_ops.batch_norm_train(data_of(x), data_of(gamma), data_of(beta), axis, epsilon)
-    out = record(y, _parents(x, gamma, beta), lambda g: norm_ops.batch_norm_train_backward(g, ctx))
+    out = record(y, (x, gamma, beta), lambda g: norm_ops.batch_norm_train_backward(g, ctx))
     return out, mean, var
 
 
@@ -94,8 +89,9 @@ def batch_norm_infer(x, mean, var, gamma, beta, axis: int, epsilon: float) -> Te
     """Normalise with given (moving) statistics: an affine map per channel."""
     x_data, gamma_data = data_of(x), data_of(gamma)
     y = norm_ops.batch_norm_infer(x_data, mean, var, gamma_data, data_of(beta), axis, epsilon)
-    return record(y, _parents(x, gamma, beta),
-                  lambda g: norm_ops.batch_norm_infer_backward(g, x_data, mean, var, gamma_data, axis, epsilon))
+    return record(y, (x, gamma, beta),
+                  lambda g: norm_ops.batch_norm_infer_backward(g, x_data, mean, var, gamma_data, axis, epsilon,
+                                                               center=beta is not None))
 
 
 def zero_pad(x, pads) -> Tensor:

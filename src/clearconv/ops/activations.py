@@ -45,10 +45,11 @@ def _horner(z: np.ndarray, coefficients) -> np.ndarray:
     return result
 
 
-# --- erf ----------------------------------------------------------------------
+# --- erf and erfc ---------------------------------------------------------------
 # Rational approximations of S. L. Moshier's Cephes library (ndtr.c), chosen
-# for double precision: |x| < 1 uses erf(x) = x T(x^2) / U(x^2); 1 <= |x| uses
-# erf(x) = 1 - exp(-x^2) P(|x|) / Q(|x|). Leading 1.0 of U and Q is written out.
+# for double precision: erf(x) = x T(x^2) / U(x^2) for |x| < 1, and
+# erfc(a) = exp(-a^2) P(a) / Q(a) for 1 <= a < 8, exp(-a^2) R(a) / S(a) beyond.
+# The leading 1.0 of U, Q and S is written out.
 _ERF_T = (9.60497373987051638749e0, 9.00260197203842689217e1, 2.23200534594684319226e3,
           7.00332514112805075473e3, 5.55923013010394962768e4)
 _ERF_U = (1.0, 3.35617141647503099647e1, 5.21357949780152679795e2, 4.59432382970980127987e3,
@@ -59,9 +60,34 @@ _ERFC_P = (2.46196981473530512524e-10, 5.64189564831068821977e-1, 7.463210564422
 _ERFC_Q = (1.0, 1.32281951154744992508e1, 8.67072140885989742329e1, 3.54937778887819891062e2,
            9.75708501743205489753e2, 1.82390916687909736289e3, 2.24633760818710981792e3,
            1.65666309194161350182e3, 5.57535340817727675546e2)
-# erfc(8) < 1e-28, so erf(x) rounds to +-1 beyond it in any float format;
-# capping |x| there keeps P/Q away from inf/inf.
-_ERF_SATURATION = 8.0
+_ERFC_R = (5.64189583547755073984e-1, 1.27536670759978104416e0, 5.01905042251180477414e0,
+           6.16021097993053585195e0, 7.40974269950448939160e0, 2.97886665372100240670e0)
+_ERFC_S = (1.0, 2.26052863220117276590e0, 9.39603524938001434673e0, 1.20489539808096656605e1,
+           1.70814450747565897222e1, 9.60896809063285878019e0, 3.36907645100081516050e0)
+# erfc(a) underflows to 0 in double for a > 27.3; capping there keeps R/S away from inf/inf.
+_ERFC_CAP = 30.0
+
+
+def _piecewise(x: np.ndarray, condition: np.ndarray, when_true, when_false) -> np.ndarray:
+    """when_true(x) where condition holds, when_false(x) elsewhere; each is evaluated only where used."""
+    result = np.empty_like(x)
+    result[condition] = when_true(x[condition])
+    result[~condition] = when_false(x[~condition])
+    return result
+
+
+def _erf_near_zero(x: np.ndarray) -> np.ndarray:
+    """erf for |x| < 1."""
+    squared = x * x
+    return x * _horner(squared, _ERF_T) / _horner(squared, _ERF_U)
+
+
+def _erfc_tail(a: np.ndarray) -> np.ndarray:
+    """erfc for a >= 1 (or NaN), with relative accuracy: no 1 - erf cancellation."""
+    a = np.minimum(a, _ERFC_CAP)
+    ratio = _piecewise(a, a < 8.0, lambda t: _horner(t, _ERFC_P) / _horner(t, _ERFC_Q),
+                       lambda t: _horner(t, _ERFC_R) / _horner(t, _ERFC_S))
+    return np.exp(-a * a) * ratio
 
 
 def erf(x) -> np.ndarray:
@@ -70,16 +96,24 @@ def erf(x) -> np.ndarray:
     Any shape; keeps float32/float64. Absolute error below 1e-15 in float64.
     """
     x = _float_array(x)
-    magnitude = np.abs(x)
-    near_zero = magnitude < 1.0  # NaN compares False and takes the other branch, giving NaN
-    result = np.empty_like(x)
-    inner = x[near_zero]
-    squared = inner * inner
-    result[near_zero] = inner * _horner(squared, _ERF_T) / _horner(squared, _ERF_U)
-    outer = np.minimum(magnitude[~near_zero], _ERF_SATURATION)
-    erfc_outer = np.exp(-outer * outer) * _horner(outer, _ERFC_P) / _horner(outer, _ERFC_Q)
-    result[~near_zero] = np.sign(x[~near_zero]) * (1.0 - erfc_outer)
-    return result
+    # NaN fails |x| < 1 and goes to the tail branch, which returns NaN.
+    return _piecewise(x, np.abs(x) < 1.0, _erf_near_zero,
+                      lambda t: np.sign(t) * (1.0 - _erfc_tail(np.abs(t))))
+
+
+def erfc(x) -> np.ndarray:
+    """The complementary error function 1 - erf(x), accurate relative to its value for large x.
+
+    Any shape; keeps float32/float64. Relative error below 1e-13 in float64
+    while erfc(x) is a normal number (x < 26.5); it comes from rounding x^2
+    inside exp(-x^2).
+    """
+    x = _float_array(x)
+
+    def outside(t):
+        tail = _erfc_tail(np.abs(t))
+        return np.where(t > 0, tail, 2.0 - tail)  # erfc(-a) = 2 - erfc(a)
+    return _piecewise(x, np.abs(x) < 1.0, lambda t: 1.0 - _erf_near_zero(t), outside)
 
 
 # --- piecewise-linear ---------------------------------------------------------
@@ -254,13 +288,14 @@ _TANH_CUBIC = 0.044715
 def gelu(x, approximate: bool = False) -> np.ndarray:
     """y = x * Phi(x), Phi the standard normal CDF.
 
-    approximate=False: Phi(x) = (1 + erf(x / sqrt 2)) / 2.
+    approximate=False: Phi(x) = (1 + erf(x / sqrt 2)) / 2, evaluated as
+    erfc(-x / sqrt 2) / 2 so that it keeps its relative accuracy for x < 0.
     approximate=True:  Phi(x) ~ (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2.
     """
     x = _float_array(x)
     if approximate:
         return 0.5 * x * (1 + np.tanh(_TANH_SCALE * (x + _TANH_CUBIC * x * x * x)))
-    return 0.5 * x * (1 + erf(x * _SQRT_HALF))
+    return 0.5 * x * erfc(-_SQRT_HALF * x)
 
 
 def gelu_backward(grad, x, y, approximate: bool = False) -> np.ndarray:
@@ -268,7 +303,7 @@ def gelu_backward(grad, x, y, approximate: bool = False) -> np.ndarray:
         t = np.tanh(_TANH_SCALE * (x + _TANH_CUBIC * x * x * x))
         inner_slope = _TANH_SCALE * (1 + 3 * _TANH_CUBIC * x * x)
         return grad * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * inner_slope)
-    cdf = 0.5 * (1 + erf(x * _SQRT_HALF))
+    cdf = 0.5 * erfc(-_SQRT_HALF * x)
     pdf = _INV_SQRT_2PI * np.exp(-0.5 * x * x)
     return grad * (cdf + x * pdf)
 
