@@ -42,6 +42,10 @@ BLOCK_SECONDS = 0.25      # target duration of one timed block
 MAX_REPEATS = 1000        # cap on the calls in one block
 PAUSE_SECONDS = 0.05      # between blocks: lets idle BLAS/OpenMP threads stop spinning
 PARITY_TOLERANCE = 1e-4   # max |clearconv - torch| / max |torch|, per array, float32
+BUSY_CORES = 0.15         # other processes using more CPU than this during a block: measure it again
+MAX_ATTEMPTS = 3          # per pair of blocks (clearconv, torch) of a round
+RETRY_PAUSE = 1.0         # seconds to wait before measuring a contended pair again
+RETRY_DEADLINE = 200.0    # seconds into the run after which contended pairs are kept as they are
 
 # name -> (input shape NHWC or NLC, layer description), DESIGN.md "Benchmarks".
 CASE_NAMES = ("lenet-conv1", "lenet-conv2", "vgg-3x3", "deep-3x3", "pointwise", "strided", "conv1d",
@@ -294,27 +298,78 @@ def _call_seconds(function: Callable, minimum_seconds: float = 0.05) -> float:
             return elapsed / calls
 
 
-def time_block(function: Callable, repeats: int) -> float:
-    """Seconds per call over one block: one untimed warm-up call, then ``repeats`` timed calls."""
+class CpuMeter:
+    """CPU used by *other* processes (and stolen by the hypervisor) while a block runs, in cores.
+
+    Linux only (/proc/stat); elsewhere it reports 0 and nothing is retried.
+    Busy time of the whole machine minus this process's own user+system time.
+    """
+
+    def __init__(self):
+        self.tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        self.available = os.path.exists("/proc/stat")
+
+    def read(self) -> tuple[float, float]:
+        """(seconds of CPU used by others so far, wall clock)."""
+        own = os.times()
+        if not self.available:
+            return 0.0, time.perf_counter()
+        with open("/proc/stat") as stat:
+            values = [int(v) for v in stat.readline().split()[1:]]
+        # user nice system idle iowait irq softirq steal ...
+        busy = sum(values[i] for i in (0, 1, 2, 5, 6)) / self.tick
+        steal = values[7] / self.tick if len(values) > 7 else 0.0
+        return busy - (own.user + own.system) + steal, time.perf_counter()
+
+    @staticmethod
+    def cores(before: tuple[float, float], after: tuple[float, float]) -> float:
+        wall = after[1] - before[1]
+        return max(0.0, after[0] - before[0]) / wall if wall > 0 else 0.0
+
+
+METER = CpuMeter()
+
+
+def time_block(function: Callable, repeats: int) -> tuple[float, float]:
+    """One block: an untimed warm-up call, then ``repeats`` timed calls.
+
+    Returns (seconds per call, cores used by other processes during the block).
+    """
     function()
     gc.collect()
     gc.disable()
     try:
+        before = METER.read()
         start = time.perf_counter()
         for _ in range(repeats):
             function()
         elapsed = time.perf_counter() - start
+        after = METER.read()
     finally:
         gc.enable()
-    return elapsed / repeats
+    return elapsed / repeats, CpuMeter.cores(before, after)
 
 
 LIBRARIES = ("clearconv", "torch")
 MODES = ("forward", "forward+backward")
 
 
-def run_benchmarks(cases: list[Case], rounds: int, log=print) -> dict:
-    """Return {case: {(mode, library): [seconds per call, one per round]}}."""
+@dataclass
+class Measurements:
+    seconds: dict        # {case: {(mode, library): [seconds per call, one per round]}}
+    contention: dict     # {case: {(mode, library): [cores used by others, one per round]}}
+    retries: int = 0
+
+
+def run_benchmarks(cases: list[Case], rounds: int, log=print) -> Measurements:
+    """Time every case and mode in ``rounds`` rounds of one block per library.
+
+    A pair of blocks (clearconv, torch) measured while other processes used
+    more than ``BUSY_CORES`` of a core is measured again, after a pause, up to
+    ``MAX_ATTEMPTS`` times and while the run is younger than ``RETRY_DEADLINE``
+    seconds; what stays contended is reported.
+    """
+    run_start = time.perf_counter()
     rng = np.random.default_rng(20240601)
     callables, repeats = {}, {}
     for case in cases:
@@ -324,23 +379,34 @@ def run_benchmarks(cases: list[Case], rounds: int, log=print) -> dict:
             function()
             repeats[case.name, key] = max(1, min(MAX_REPEATS, round(BLOCK_SECONDS / _call_seconds(function))))
             time.sleep(PAUSE_SECONDS)
-        log(f"  warmed up {case.name}: repeats per block "
+        log(f"  warmed up {case.name}: calls per block (clearconv/torch) "
             + ", ".join(f"{mode} {repeats[case.name, (mode, 'clearconv')]}/{repeats[case.name, (mode, 'torch')]}"
                         for mode in MODES))
-    results = {case.name: {key: [] for key in callables[case.name]} for case in cases}
+    found = Measurements({case.name: {key: [] for key in callables[case.name]} for case in cases},
+                         {case.name: {key: [] for key in callables[case.name]} for case in cases})
     for round_index in range(rounds):
         start = time.perf_counter()
         # Alternate which library goes first, so neither always follows the other's block.
         order = LIBRARIES if round_index % 2 == 0 else LIBRARIES[::-1]
         for case in cases:
             for mode in MODES:
-                for library in order:
-                    key = (mode, library)
-                    results[case.name][key].append(time_block(callables[case.name][key],
-                                                              repeats[case.name, key]))
-                    time.sleep(PAUSE_SECONDS)
+                for attempt in range(MAX_ATTEMPTS):
+                    pair = {}
+                    for library in order:
+                        key = (mode, library)
+                        pair[key] = time_block(callables[case.name][key], repeats[case.name, key])
+                        time.sleep(PAUSE_SECONDS)
+                    busy = max(cores for _, cores in pair.values())
+                    if (busy <= BUSY_CORES or attempt == MAX_ATTEMPTS - 1
+                            or time.perf_counter() - run_start > RETRY_DEADLINE):
+                        break
+                    found.retries += 1
+                    time.sleep(RETRY_PAUSE)
+                for key, (seconds, cores) in pair.items():
+                    found.seconds[case.name][key].append(seconds)
+                    found.contention[case.name][key].append(cores)
         log(f"  round {round_index + 1}/{rounds} done in {time.perf_counter() - start:.1f} s")
-    return results
+    return found
 
 
 # --------------------------------------------------------------------------- report

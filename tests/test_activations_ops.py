@@ -193,6 +193,19 @@ def test_erf_is_relatively_accurate_near_zero_and_odd():
     np.testing.assert_array_equal(A.erf(-x), -A.erf(x))
 
 
+def test_erfc_is_relatively_accurate_in_the_tail():
+    x = np.linspace(-6.0, 26.0, 20_001)
+    expected = np.array([math.erfc(v) for v in x])
+    np.testing.assert_allclose(A.erfc(x), expected, rtol=1e-13)
+    np.testing.assert_array_equal(A.erfc(np.array([np.inf, -np.inf, 40.0])), [0.0, 2.0, 0.0])
+
+
+def test_scalars_are_accepted():
+    assert float(A.erf(0.5)) == pytest.approx(math.erf(0.5), rel=1e-15)
+    assert float(A.gelu(np.float64(-1.0))) == pytest.approx(-0.5 * math.erfc(1 / math.sqrt(2)), rel=1e-14)
+    assert A.relu(3).dtype == np.float32  # integers become floatx
+
+
 def test_erf_special_values_and_dtype():
     y = A.erf(np.array([np.nan, np.inf, -np.inf, 0.0]))
     assert np.isnan(y[0]) and list(y[1:]) == [1.0, -1.0, 0.0]

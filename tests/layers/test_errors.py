@@ -229,3 +229,33 @@ def test_nan_propagates_through_batch_normalization_training():
     assert np.isnan(layer.moving_mean.data[0]) and np.isnan(layer.moving_variance.data[0])
     expected = (x[:, 1] - 2.0) / np.sqrt(2.0 / 3.0 + 1e-3)
     np.testing.assert_allclose(y[:, 1], expected, rtol=1e-12)
+
+
+# --------------------------------------------------------------------------- the same checks on other layers
+
+
+def test_unknown_depthwise_initializer_names_the_depthwise_argument():
+    with pytest.raises(ValueError, match=r"(?s)dw_p.*`depthwise_initializer`.*'glorot'.*Valid.*glorot_uniform"):
+        layers.DepthwiseConv2D(3, depthwise_initializer="glorot", name="dw_p")
+
+
+def test_unknown_pointwise_regularizer():
+    with pytest.raises(ValueError, match=r"(?s)sep_q.*`pointwise_regularizer`.*'l3'.*Valid.*\bl2\b"):
+        layers.SeparableConv2D(4, 3, pointwise_regularizer="l3", name="sep_q")
+
+
+def test_unknown_dense_activation():
+    with pytest.raises(ValueError, match=r"(?s)head_r.*`activation`.*'softmaxx'.*Valid.*\bsoftmax\b"):
+        layers.Dense(10, activation="softmaxx", name="head_r")
+
+
+def test_unknown_batchnorm_initializer():
+    with pytest.raises(ValueError, match=r"(?s)bn_s.*`gamma_initializer`.*'one_s'.*Valid.*\bones\b"):
+        layers.BatchNormalization(gamma_initializer="one_s", name="bn_s")
+
+
+def test_dense_input_features_differ_from_built_kernel():
+    layer = layers.Dense(2, name="head_t")
+    layer(np.zeros((1, 3), np.float32))
+    with pytest.raises(ValueError, match=r"(?s)head_t.*expected inputs of shape \(\.\.\., 3\).*received shape \(1, 4\)"):
+        layer(np.zeros((1, 4), np.float32))

@@ -72,6 +72,11 @@ def with_dtypes(cases, float32_every: int = 3) -> list:
     return params
 
 
+def dtype_kwargs(case: dict) -> dict:
+    """float32 cases build layers with the default dtype; float64 ones pass dtype="float64"."""
+    return {} if case["dtype"] == "float32" else {"dtype": case["dtype"]}
+
+
 def rng_for(case: dict) -> np.random.Generator:
     """A generator seeded from the case itself: every case has its own, reproducible, data."""
     return np.random.default_rng(zlib.crc32(repr(sorted(case.items(), key=str)).encode()))

@@ -12,7 +12,8 @@ cast would hide that choice.
 
 from __future__ import annotations
 
-import re
+import difflib
+import inspect
 from collections import defaultdict
 
 import numpy as np
@@ -21,14 +22,43 @@ from .. import constraints as constraints_module
 from .. import initializers as initializers_module
 from .. import regularizers as regularizers_module
 from ..autograd import Tensor, Variable, no_grad
+from ..utils import serialize_object, snake_case
 
 _name_counts: defaultdict = defaultdict(int)
 _FLOAT_DTYPES = ("float16", "float32", "float64")
 
 
-def _snake_case(name: str) -> str:
-    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
+def resolve_identifier(owner: str, argument: str, getter, identifier):
+    """``getter(identifier)`` (an activation, initializer, ... lookup); a failure is
+    re-raised with the layer and the argument named, e.g. ``conv2d: `kernel_initializer`: ...``."""
+    try:
+        return getter(identifier)
+    except (ValueError, TypeError) as error:
+        kind = TypeError if isinstance(error, TypeError) else ValueError
+        raise kind(f"{owner}: `{argument}`: {error}") from None
+
+
+def accepted_arguments(cls) -> list[str]:
+    """Keyword arguments a layer class takes: its own, its private base's, then Layer's.
+
+    A private base (``_Conv``, ``_Pooling``...) receives its arguments from the
+    public class and passes its own base's on explicitly, so the walk stops after it.
+    """
+    names: list[str] = []
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if klass is Layer or init is None:
+            continue
+        for parameter in inspect.signature(init).parameters.values():
+            if parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY) \
+                    and parameter.name not in ("self", "rank", *names):
+                names.append(parameter.name)
+        if klass.__name__.startswith("_"):
+            break
+    for parameter in inspect.signature(Layer.__init__).parameters.values():
+        if parameter.kind is parameter.POSITIONAL_OR_KEYWORD and parameter.name not in ("self", *names):
+            names.append(parameter.name)
+    return names
 
 
 def unique_name(base: str) -> str:
@@ -49,8 +79,13 @@ class Layer:
     def __init__(self, name: str | None = None, trainable: bool = True, dtype=None,
                  input_shape=None, batch_input_shape=None, input_dim=None, **kwargs):
         if kwargs:
-            raise TypeError(f"{type(self).__name__}: unexpected keyword argument(s) {sorted(kwargs)}")
-        self.name = name or unique_name(_snake_case(type(self).__name__))
+            accepted = accepted_arguments(type(self))
+            hints = [f"{key!r} -> {close[0]!r}?" for key in sorted(kwargs)
+                     for close in [difflib.get_close_matches(key, accepted, n=1)] if close]
+            raise TypeError(f"{type(self).__name__}: unexpected keyword argument(s) {sorted(kwargs)}"
+                            f"{' (did you mean ' + ', '.join(hints) + ')' if hints else ''}; "
+                            f"accepted: {', '.join(accepted)}")
+        self.name = name or unique_name(snake_case(type(self).__name__))
         dtype = np.dtype(dtype or "float32").name
         if dtype not in _FLOAT_DTYPES:
             raise ValueError(f"{self.name}: `dtype` must be one of {_FLOAT_DTYPES}; received {dtype!r}")
@@ -231,7 +266,5 @@ def _map(function, structure):
 
 
 def serialize(obj):
-    """Keras-style config of an initializer/regularizer/constraint, or None."""
-    if obj is None or isinstance(obj, str):
-        return obj
-    return {"class_name": type(obj).__name__, "config": obj.get_config()}
+    """A layer-config entry for an initializer/regularizer/constraint: names stay names."""
+    return obj if isinstance(obj, str) else serialize_object(obj)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from .. import activations
 from .. import functional as F
 from ..ops import shapes
-from .base import Layer, serialize
+from .base import Layer, resolve_identifier, serialize
 
 DATA_FORMATS = ("channels_last", "channels_first")
 
@@ -92,7 +92,7 @@ class _BaseConv(_SpatialLayer):
         if max(self.strides) > 1 and max(self.dilation_rate) > 1:
             raise ValueError(f"{owner}: `strides > 1` not supported in conjunction with `dilation_rate > 1`; "
                              f"received strides={self.strides} and dilation_rate={self.dilation_rate}")
-        self.activation = activations.get(activation)
+        self.activation = resolve_identifier(owner, "activation", activations.get, activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = kernel_initializer
         self.bias_initializer = bias_initializer
@@ -100,18 +100,18 @@ class _BaseConv(_SpatialLayer):
         self.bias_regularizer = bias_regularizer
         self.kernel_constraint = kernel_constraint
         self.bias_constraint = bias_constraint
-        from .. import regularizers
-        self.activity_regularizer = regularizers.get(activity_regularizer)
-        # Resolve names now so a typo fails at construction, not at the first call.
-        from .. import constraints, initializers
-        for name in ("kernel_initializer", "bias_initializer"):
-            initializers.get(getattr(self, name))
-        for name in ("kernel_regularizer", "bias_regularizer"):
-            regularizers.get(getattr(self, name))
-        for name in ("kernel_constraint", "bias_constraint"):
-            constraints.get(getattr(self, name))
+        from .. import constraints, initializers, regularizers
+        self.activity_regularizer = resolve_identifier(owner, "activity_regularizer", regularizers.get,
+                                                       activity_regularizer)
+        # Resolve names now so a typo fails at construction, not at the first call; errors
+        # name the argument as the user spelled it (depthwise_* for depthwise layers).
+        for kind, getter in (("initializer", initializers.get), ("regularizer", regularizers.get),
+                             ("constraint", constraints.get)):
+            resolve_identifier(owner, f"{self._kernel_argument}_{kind}", getter, getattr(self, f"kernel_{kind}"))
+            resolve_identifier(owner, f"bias_{kind}", getter, getattr(self, f"bias_{kind}"))
 
     _allows_causal = True
+    _kernel_argument = "kernel"
 
     def _input_channels(self, input_shape) -> int:
         self._check_rank(input_shape)
@@ -367,6 +367,8 @@ class _DepthwiseConv(_BaseConv):
     input channel.
     """
 
+    _kernel_argument = "depthwise"
+
     def __init__(self, rank, kernel_size, strides=1, padding="valid", depth_multiplier=1, data_format=None,
                  dilation_rate=1, activation=None, use_bias=True, depthwise_initializer="glorot_uniform",
                  bias_initializer="zeros", depthwise_regularizer=None, bias_regularizer=None,
@@ -454,6 +456,10 @@ class _SeparableConv(_DepthwiseConv):
         self.pointwise_initializer = pointwise_initializer
         self.pointwise_regularizer = pointwise_regularizer
         self.pointwise_constraint = pointwise_constraint
+        from .. import constraints, initializers, regularizers
+        resolve_identifier(self.name, "pointwise_initializer", initializers.get, pointwise_initializer)
+        resolve_identifier(self.name, "pointwise_regularizer", regularizers.get, pointwise_regularizer)
+        resolve_identifier(self.name, "pointwise_constraint", constraints.get, pointwise_constraint)
 
     def build(self, input_shape) -> None:
         mid = self._build_depthwise(input_shape)

@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import activations, constraints, initializers, regularizers, utils
 from .. import functional as F
-from .base import Layer, SymbolicTensor, serialize
+from .base import Layer, SymbolicTensor, resolve_identifier, serialize
 
 
 class InputLayer(Layer):
@@ -46,15 +46,17 @@ class Dense(Layer):
         if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units <= 0:
             raise ValueError(f"{self.name}: `units` must be a positive integer; received units={units!r}")
         self.units = int(units)
-        self.activation = activations.get(activation)
+        self.activation = resolve_identifier(self.name, "activation", activations.get, activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
         self.kernel_regularizer, self.bias_regularizer = kernel_regularizer, bias_regularizer
         self.kernel_constraint, self.bias_constraint = kernel_constraint, bias_constraint
-        self.activity_regularizer = regularizers.get(activity_regularizer)
-        initializers.get(kernel_initializer), initializers.get(bias_initializer)
-        regularizers.get(kernel_regularizer), regularizers.get(bias_regularizer)
-        constraints.get(kernel_constraint), constraints.get(bias_constraint)
+        self.activity_regularizer = resolve_identifier(self.name, "activity_regularizer", regularizers.get,
+                                                       activity_regularizer)
+        for kind, getter in (("initializer", initializers.get), ("regularizer", regularizers.get),
+                             ("constraint", constraints.get)):
+            for argument in (f"kernel_{kind}", f"bias_{kind}"):
+                resolve_identifier(self.name, argument, getter, getattr(self, argument))
 
     def build(self, input_shape) -> None:
         if len(input_shape) < 2 or input_shape[-1] is None:
@@ -180,7 +182,7 @@ class Activation(_Elementwise):
 
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
-        self.activation = activations.get(activation)
+        self.activation = resolve_identifier(self.name, "activation", activations.get, activation)
 
     def call(self, inputs, training=None):
         return self.activation(inputs)
@@ -266,7 +268,9 @@ class PReLU(_Elementwise):
         super().__init__(**kwargs)
         self.alpha_initializer, self.alpha_regularizer = alpha_initializer, alpha_regularizer
         self.alpha_constraint = alpha_constraint
-        initializers.get(alpha_initializer), regularizers.get(alpha_regularizer), constraints.get(alpha_constraint)
+        resolve_identifier(self.name, "alpha_initializer", initializers.get, alpha_initializer)
+        resolve_identifier(self.name, "alpha_regularizer", regularizers.get, alpha_regularizer)
+        resolve_identifier(self.name, "alpha_constraint", constraints.get, alpha_constraint)
         if shared_axes is None:
             self.shared_axes = None
         else:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from .. import functional as F
 from .. import constraints, initializers, regularizers
 from ..ops import normalization as norm_ops
-from .base import Layer, serialize
+from .base import Layer, resolve_identifier, serialize
 
 
 class BatchNormalization(Layer):
@@ -38,9 +38,11 @@ class BatchNormalization(Layer):
         self.beta_constraint, self.gamma_constraint = beta_constraint, gamma_constraint
         for name in ("beta_initializer", "gamma_initializer", "moving_mean_initializer",
                      "moving_variance_initializer"):
-            initializers.get(getattr(self, name))
-        regularizers.get(beta_regularizer), regularizers.get(gamma_regularizer)
-        constraints.get(beta_constraint), constraints.get(gamma_constraint)
+            resolve_identifier(self.name, name, initializers.get, getattr(self, name))
+        for name in ("beta_regularizer", "gamma_regularizer"):
+            resolve_identifier(self.name, name, regularizers.get, getattr(self, name))
+        for name in ("beta_constraint", "gamma_constraint"):
+            resolve_identifier(self.name, name, constraints.get, getattr(self, name))
 
     def _resolved_axis(self, input_shape) -> int:
         rank = len(input_shape)

@@ -1,0 +1,185 @@
+"""Conv1D/2D/3D, DepthwiseConv1D/2D and SeparableConv1D/2D against torch.nn.functional.conv*d.
+
+Keras kernels become torch weights by permutation; Keras 'same' (extra cell
+after) and 'causal' (d*(k-1) zeros before) become an explicit F.pad followed
+by a padding-0 torch convolution.
+"""
+
+import itertools
+
+import pytest
+import torch
+import torch.nn.functional as TF
+
+from clearconv import layers
+from parity.helpers import (check_parity, conv_nd, from_torch_layout, keras_conv_kernel_to_torch,
+                            keras_depthwise_kernel_to_torch, keras_same_padding, random_array, rng_for, dtype_kwargs,
+                            to_torch_layout, torch_pad_arg, with_dtypes)
+
+CONV_LAYERS = {1: layers.Conv1D, 2: layers.Conv2D, 3: layers.Conv3D}
+DEPTHWISE_LAYERS = {1: layers.DepthwiseConv1D, 2: layers.DepthwiseConv2D}
+SEPARABLE_LAYERS = {1: layers.SeparableConv1D, 2: layers.SeparableConv2D}
+# Spatial sizes: odd and even lengths, different per axis so axes cannot be swapped unnoticed.
+SPATIAL = {1: (9,), 2: (7, 6), 3: (5, 6, 5)}
+# (strides, dilation_rate): Keras refuses strides > 1 together with dilation_rate > 1.
+STRIDE_DILATION = ((1, 1), (2, 1), (3, 1), (1, 2))
+TORCH_ACTIVATIONS = {None: lambda y: y, "relu": TF.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid}
+
+
+def as_tuple(value, rank):
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,) * rank
+
+
+def input_shape(case, channels):
+    spatial = SPATIAL[case["rank"]]
+    if case["data_format"] == "channels_last":
+        return (case["batch"], *spatial, channels)
+    return (case["batch"], channels, *spatial)
+
+
+def keras_pads(case):
+    """(before, after) per spatial axis for Keras padding, written from the Keras definition."""
+    rank = case["rank"]
+    kernel, strides = as_tuple(case["kernel"], rank), as_tuple(case["strides"], rank)
+    dilation = as_tuple(case["dilation"], rank)
+    pads = []
+    for length, k, s, d in zip(SPATIAL[rank], kernel, strides, dilation):
+        if case["padding"] == "valid":
+            pads.append((0, 0))
+        elif case["padding"] == "causal":
+            pads.append((d * (k - 1), 0))
+        else:
+            pads.append(keras_same_padding(length, k, s, d))
+    return pads
+
+
+def torch_conv(case, torch_weight, groups, pointwise=False):
+    """A reference f(inputs, weights) for a (grouped / depthwise / separable) convolution."""
+    rank = case["rank"]
+
+    def reference(inputs, weights):
+        x = to_torch_layout(inputs[0], case["data_format"])
+        x = TF.pad(x, torch_pad_arg(keras_pads(case)))
+        bias = weights[-1] if case["use_bias"] else None
+        y = conv_nd(rank)(x, torch_weight(weights[0]), None if pointwise else bias,
+                          stride=as_tuple(case["strides"], rank), padding=0,
+                          dilation=as_tuple(case["dilation"], rank), groups=groups)
+        if pointwise:  # separable: 1x1 convolution of the depthwise result
+            y = conv_nd(rank)(y, keras_conv_kernel_to_torch(weights[1]), bias)
+        y = TORCH_ACTIVATIONS[case.get("activation")](y)
+        return from_torch_layout(y, case["data_format"])
+    return reference
+
+
+# --- Conv1D / Conv2D / Conv3D ---------------------------------------------------
+
+
+def conv_cases():
+    """Full grid over rank, kernel, stride/dilation, padding, groups, data_format, bias;
+    batch 1 and 3 alternate through the grid."""
+    index = 0
+    for rank in (1, 2, 3):
+        kernels = (1, 2, 3) if rank < 3 else (2, 3)
+        paddings = ("valid", "same", "causal") if rank == 1 else ("valid", "same")
+        for kernel, (stride, dilation), padding, groups, data_format, use_bias in itertools.product(
+                kernels, STRIDE_DILATION, paddings, (1, 2, "depthwise"), ("channels_last", "channels_first"),
+                (True, False)):
+            index += 1
+            yield dict(layer=f"conv{rank}d", rank=rank, kernel=kernel, strides=stride, dilation=dilation,
+                       padding=padding, groups=groups, data_format=data_format, use_bias=use_bias,
+                       batch=3 if index % 2 else 1)
+    # Anisotropic kernels, strides and dilations (one value per axis), and fused activations.
+    extra = [
+        dict(rank=2, kernel=(3, 2), strides=(2, 1), dilation=(1, 1), padding="same"),
+        dict(rank=2, kernel=(2, 3), strides=(1, 3), dilation=(1, 1), padding="valid"),
+        dict(rank=2, kernel=(3, 2), strides=(1, 1), dilation=(2, 1), padding="same"),
+        dict(rank=3, kernel=(3, 2, 1), strides=(1, 2, 3), dilation=(1, 1, 1), padding="same"),
+        dict(rank=3, kernel=(2, 3, 2), strides=(1, 1, 1), dilation=(1, 2, 1), padding="valid"),
+        dict(rank=1, kernel=3, strides=2, dilation=1, padding="same", activation="relu"),
+        dict(rank=2, kernel=3, strides=1, dilation=1, padding="same", activation="tanh"),
+        dict(rank=3, kernel=2, strides=2, dilation=1, padding="valid", activation="sigmoid"),
+    ]
+    for index, case in enumerate(extra):
+        for data_format in ("channels_last", "channels_first"):
+            yield dict(layer=f"conv{case['rank']}d", **case, groups=2 if index % 2 else 1, data_format=data_format,
+                       use_bias=True, batch=2)
+
+
+@pytest.mark.parametrize("case", with_dtypes(list(conv_cases())))
+def test_conv(case):
+    rank, dtype = case["rank"], case["dtype"]
+    in_channels = 4
+    groups = in_channels if case["groups"] == "depthwise" else case["groups"]
+    filters = 8 if case["groups"] == "depthwise" else 6
+    rng = rng_for(case)
+    kernel_size = as_tuple(case["kernel"], rank)
+    x = random_array(rng, input_shape(case, in_channels), dtype)
+    weights = [random_array(rng, (*kernel_size, in_channels // groups, filters), dtype)]
+    if case["use_bias"]:
+        weights.append(random_array(rng, (filters,), dtype))
+    layer = CONV_LAYERS[rank](filters, case["kernel"], strides=case["strides"], padding=case["padding"],
+                              data_format=case["data_format"], dilation_rate=case["dilation"], groups=groups,
+                              use_bias=case["use_bias"], activation=case.get("activation"), **dtype_kwargs(case))
+    check_parity(layer, x, torch_conv(case, keras_conv_kernel_to_torch, groups), case, weights, rng=rng)
+
+
+# --- DepthwiseConv1D / DepthwiseConv2D ------------------------------------------
+
+
+def depthwise_cases():
+    index = 0
+    for rank, kernel, (stride, dilation), padding, multiplier, data_format, use_bias in itertools.product(
+            (1, 2), (1, 2, 3), STRIDE_DILATION, ("valid", "same"), (1, 2),
+            ("channels_last", "channels_first"), (True, False)):
+        index += 1
+        if (kernel == 1 and dilation == 2) or (index % 2 and data_format == "channels_first" and kernel == 1):
+            continue  # a 1-tap kernel ignores dilation; thin out the cheapest corner of the grid
+        yield dict(layer=f"depthwise{rank}d", rank=rank, kernel=kernel, strides=stride, dilation=dilation,
+                   padding=padding, depth_multiplier=multiplier, data_format=data_format, use_bias=use_bias,
+                   batch=3 if index % 3 else 1)
+
+
+@pytest.mark.parametrize("case", with_dtypes(list(depthwise_cases())))
+def test_depthwise_conv(case):
+    rank, dtype, multiplier = case["rank"], case["dtype"], case["depth_multiplier"]
+    in_channels = 3
+    rng = rng_for(case)
+    x = random_array(rng, input_shape(case, in_channels), dtype)
+    weights = [random_array(rng, (*as_tuple(case["kernel"], rank), in_channels, multiplier), dtype)]
+    if case["use_bias"]:
+        weights.append(random_array(rng, (in_channels * multiplier,), dtype))
+    layer = DEPTHWISE_LAYERS[rank](case["kernel"], strides=case["strides"], padding=case["padding"],
+                                   depth_multiplier=multiplier, data_format=case["data_format"],
+                                   dilation_rate=case["dilation"], use_bias=case["use_bias"], **dtype_kwargs(case))
+    check_parity(layer, x, torch_conv(case, keras_depthwise_kernel_to_torch, in_channels), case, weights, rng=rng)
+
+
+# --- SeparableConv1D / SeparableConv2D ------------------------------------------
+
+
+def separable_cases():
+    index = 0
+    for rank, kernel, (stride, dilation), padding, multiplier, data_format, use_bias in itertools.product(
+            (1, 2), (2, 3), STRIDE_DILATION, ("valid", "same"), (1, 2),
+            ("channels_last", "channels_first"), (True, False)):
+        index += 1
+        yield dict(layer=f"separable{rank}d", rank=rank, kernel=kernel, strides=stride, dilation=dilation,
+                   padding=padding, depth_multiplier=multiplier, data_format=data_format, use_bias=use_bias,
+                   batch=3 if index % 3 else 1)
+
+
+@pytest.mark.parametrize("case", with_dtypes(list(separable_cases())))
+def test_separable_conv(case):
+    rank, dtype, multiplier = case["rank"], case["dtype"], case["depth_multiplier"]
+    in_channels, filters = 3, 5
+    rng = rng_for(case)
+    x = random_array(rng, input_shape(case, in_channels), dtype)
+    weights = [random_array(rng, (*as_tuple(case["kernel"], rank), in_channels, multiplier), dtype),
+               random_array(rng, (1,) * rank + (in_channels * multiplier, filters), dtype)]
+    if case["use_bias"]:
+        weights.append(random_array(rng, (filters,), dtype))
+    layer = SEPARABLE_LAYERS[rank](filters, case["kernel"], strides=case["strides"], padding=case["padding"],
+                                   data_format=case["data_format"], dilation_rate=case["dilation"],
+                                   depth_multiplier=multiplier, use_bias=case["use_bias"], **dtype_kwargs(case))
+    check_parity(layer, x, torch_conv(case, keras_depthwise_kernel_to_torch, in_channels, pointwise=True), case,
+                 weights, rng=rng)
