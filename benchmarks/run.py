@@ -43,7 +43,7 @@ MAX_REPEATS = 1000        # cap on the calls in one block
 PAUSE_SECONDS = 0.05      # between blocks: lets idle BLAS/OpenMP threads stop spinning
 PARITY_TOLERANCE = 1e-4   # max |clearconv - torch| / max |torch|, per array, float32
 BUSY_CORES = 0.15         # other processes using more CPU than this during a block: measure it again
-MAX_ATTEMPTS = 3          # per pair of blocks (clearconv, torch) of a round
+MAX_ATTEMPTS = 4          # per pair of blocks (clearconv, torch) of a round
 RETRY_PAUSE = 1.0         # seconds to wait before measuring a contended pair again
 RETRY_DEADLINE = 200.0    # seconds into the run after which contended pairs are kept as they are
 
@@ -411,17 +411,28 @@ def run_benchmarks(cases: list[Case], rounds: int, log=print) -> Measurements:
 
 # --------------------------------------------------------------------------- report
 
-def summarize(case: Case, times: dict) -> dict:
-    """Medians (ms), paired ratios and GFLOP/s for one case."""
+def _quiet_rounds(found: Measurements, name: str, mode: str) -> list[int]:
+    """Rounds whose two blocks ran while other processes stayed under BUSY_CORES (all rounds if none did)."""
+    pairs = list(zip(*(found.contention[name][mode, library] for library in LIBRARIES)))
+    quiet = [index for index, pair in enumerate(pairs) if max(pair) <= BUSY_CORES]
+    return quiet or list(range(len(pairs)))
+
+
+def summarize(case: Case, found: Measurements) -> dict:
+    """Medians (ms) and paired ratios over the quiet rounds, and GFLOP/s, for one case."""
     row = {}
     for mode in MODES:
-        ours, theirs = times[mode, "clearconv"], times[mode, "torch"]
+        used = _quiet_rounds(found, case.name, mode)
+        ours = [found.seconds[case.name][mode, "clearconv"][i] for i in used]
+        theirs = [found.seconds[case.name][mode, "torch"][i] for i in used]
+        ratios = [a / b for a, b in zip(ours, theirs)]
         row[mode] = {
             "clearconv_ms": 1e3 * statistics.median(ours),
             "torch_ms": 1e3 * statistics.median(theirs),
-            "ratio": statistics.median(a / b for a, b in zip(ours, theirs)),
-            "ratio_min": min(a / b for a, b in zip(ours, theirs)),
-            "ratio_max": max(a / b for a, b in zip(ours, theirs)),
+            "ratio": statistics.median(ratios),
+            "ratio_min": min(ratios),
+            "ratio_max": max(ratios),
+            "rounds_used": used,
         }
     row["gflops"] = None
     if case.flops_forward is not None:
@@ -429,6 +440,31 @@ def summarize(case: Case, times: dict) -> dict:
         flops = 3.0 * case.flops_forward(case.input_shape, case.extra["output_shape"])
         row["gflops"] = flops / (row["forward+backward"]["clearconv_ms"] * 1e-3) / 1e9
     return row
+
+
+def contention_note(cases: list[Case], found: Measurements) -> str:
+    """Say how busy the machine was: the medians are only as good as the quiet rounds."""
+    if not METER.available:
+        return "machine load: not measured (no /proc/stat)"
+    everything = [cores for case in cases for values in found.contention[case.name].values() for cores in values]
+    busy, dropped = [], []
+    for case in cases:
+        for mode in MODES:
+            rounds = zip(*(found.contention[case.name][mode, library] for library in LIBRARIES))
+            count = sum(max(pair) > BUSY_CORES for pair in rounds)
+            total = len(found.contention[case.name][mode, "torch"])
+            if count == total:
+                busy.append(f"{case.name} {mode} (all {total} rounds: medians over contended rounds)")
+            elif count:
+                dropped.append(f"{case.name} {mode} {count}/{total}")
+    line = (f"machine load: other processes used {statistics.median(everything):.2f} cores (median over blocks, "
+            f"max {max(everything):.2f}); {found.retries} contended pair(s) of blocks measured again")
+    if dropped:
+        line += ("\n  rounds left out of the medians (still contended, > "
+                 f"{BUSY_CORES} core used by others): " + ", ".join(dropped))
+    if busy:
+        line += ("\n  NO quiet round, less trustworthy (rerun on a quiet machine): " + ", ".join(busy))
+    return line
 
 
 def format_table(cases: list[Case], rows: dict, unavailable: list[str]) -> str:
@@ -503,13 +539,14 @@ def main(args) -> int:
     print("clearconv vs PyTorch, float32, one process")
     print(machine_description(args.threads))
     print(f"rounds: {args.rounds}, block ~{BLOCK_SECONDS} s per library, case and mode; times = median over "
-          "rounds; ratio = clearconv/PyTorch, median over rounds of the per-round ratio")
+          "quiet rounds; ratio = clearconv/PyTorch, median over quiet rounds of the per-round ratio")
     start = time.perf_counter()
-    results = run_benchmarks(cases, args.rounds)
-    rows = {case.name: summarize(case, results[case.name]) for case in cases}
+    found = run_benchmarks(cases, args.rounds)
+    rows = {case.name: summarize(case, found) for case in cases}
     print()
     print(format_table(cases, rows, unavailable))
     print()
+    print(contention_note(cases, found))
     bad_parity = {case.name: case.extra["parity"] for case in cases if not case.extra["parity"] <= PARITY_TOLERANCE}
     worst = max((case.extra["parity"] for case in cases), default=0.0)
     if bad_parity:
@@ -537,8 +574,10 @@ def main(args) -> int:
         payload = {"machine": machine_description(args.threads), "rounds": args.rounds,
                    "cases": {name: {"summary": rows[name],
                                     "parity_relative_error": all_cases[name].extra["parity"],
-                                    "seconds_per_call": {f"{mode}/{library}": values
-                                                         for (mode, library), values in results[name].items()}}
+                                    "seconds_per_call": {f"{mode}/{library}": values for (mode, library), values
+                                                         in found.seconds[name].items()},
+                                    "other_processes_cores": {f"{mode}/{library}": values for (mode, library), values
+                                                              in found.contention[name].items()}}
                              for name in rows},
                    "unavailable": {name: UNAVAILABLE[name] for name in unavailable}}
         with open(args.json, "w") as handle:

@@ -675,6 +675,13 @@ def test_dropout_seeded_layers_give_identical_masks():
     np.testing.assert_array_equal(a, b)
     c = layers.Dropout(0.5, seed=43)(x, training=True)
     assert not np.array_equal(a, c)
+    # the same seed gives the same sequence of masks, call after call
+    first, second = layers.Dropout(0.5, seed=7), layers.Dropout(0.5, seed=7)
+    masks_first = [first(x, training=True) for _ in range(3)]
+    masks_second = [second(x, training=True) for _ in range(3)]
+    for m1, m2 in zip(masks_first, masks_second):
+        np.testing.assert_array_equal(m1, m2)
+    assert not np.array_equal(masks_first[0], masks_first[1])  # a new mask for each call
 
 
 def test_dropout_backward_uses_the_same_mask():
