@@ -94,11 +94,11 @@ from typing import Callable  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-try:
-    import clearconv  # noqa: E402
-except ImportError:  # a plain checkout that is not installed: use the src/ next to this file
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src"))
-    import clearconv  # noqa: E402
+# Time the checkout this script belongs to (the same code as an editable install), not some other copy.
+_SOURCE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
+if os.path.isdir(os.path.join(_SOURCE, "clearconv")):
+    sys.path.insert(0, _SOURCE)
+import clearconv  # noqa: E402
 from clearconv import Tensor  # noqa: E402
 from clearconv import layers as cc_layers  # noqa: E402
 
@@ -379,7 +379,7 @@ def run_benchmarks(cases: list[Case], rounds: int, log=print) -> Measurements:
             function()
             repeats[case.name, key] = max(1, min(MAX_REPEATS, round(BLOCK_SECONDS / _call_seconds(function))))
             time.sleep(PAUSE_SECONDS)
-        log(f"  warmed up {case.name}: calls per block (clearconv/torch) "
+        log(f"  warmed up {case.name} ({case.description}): calls per block (clearconv/torch) "
             + ", ".join(f"{mode} {repeats[case.name, (mode, 'clearconv')]}/{repeats[case.name, (mode, 'torch')]}"
                         for mode in MODES))
     found = Measurements({case.name: {key: [] for key in callables[case.name]} for case in cases},

@@ -120,6 +120,11 @@ CASES = [
     Case("add", lambda: layers.Add(), [(2, 4, 3), (2, 4, 3)]),
     Case("multiply", lambda: layers.Multiply(), [(2, 4, 3), (2, 4, 3), (2, 4, 3)]),
     Case("concatenate", lambda: layers.Concatenate(axis=1), [(2, 4, 3), (2, 2, 3)]),
+    Case("subtract", lambda: layers.Subtract(), [(2, 4, 3), (2, 4, 3)]),
+    # --- preprocessing: Normalization keeps mean and variance (not trainable): 2 * C
+    Case("rescaling", lambda: layers.Rescaling(1 / 255, offset=-0.5), (2, 4, 3)),
+    Case("normalization", lambda: layers.Normalization(mean=[1.0, 2.0, 3.0], variance=[4.0, 1.0, 0.25]),
+         (2, 4, 3), [((3,), F), ((3,), F)], 2 * 3),
     # --- normalization: gamma, beta (trainable), moving mean, moving variance (not): 4 * C
     Case("batchnorm", lambda: layers.BatchNormalization(), (2, 4, 4, 3),
          [((3,), T), ((3,), T), ((3,), F), ((3,), F)], 4 * 3),

@@ -6,7 +6,10 @@ both, and compares the output, the gradient of every input and the gradient of
 every trainable weight. A failure message lists every hyper-parameter of the
 case, so it can be reproduced from the message alone.
 
-Conventions used in the tests (all conversions happen here, never in clearconv):
+Every parity test module imports this module before anything from torch: the
+``importorskip`` below turns a missing torch into a visible skip of each module.
+
+Conventions (every layout and padding conversion is made in these tests, never in clearconv):
 
 * Weights are created in Keras layout as NumPy arrays and handed to
   ``layer.set_weights``; the same arrays become torch leaf tensors and each
@@ -29,10 +32,13 @@ import zlib
 
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as TF
 
-from clearconv import Tensor
+torch = pytest.importorskip(
+    "torch", reason="PyTorch is not installed: the parity tests compare clearconv with torch "
+                    "(pip install 'clearconv[test]' to run them)")
+import torch.nn.functional as TF  # noqa: E402  (after the skip above)
+
+from clearconv import Tensor  # noqa: E402
 
 FLOAT32_RTOL = 1e-5
 FLOAT64_RTOL = 1e-10

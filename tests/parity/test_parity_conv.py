@@ -8,22 +8,24 @@ by a padding-0 torch convolution.
 import itertools
 
 import pytest
-import torch
-import torch.nn.functional as TF
 
 from clearconv import layers
-from parity.helpers import (check_parity, conv_nd, from_torch_layout, keras_conv_kernel_to_torch,
-                            keras_depthwise_kernel_to_torch, keras_same_padding, random_array, rng_for, dtype_kwargs,
-                            to_torch_layout, torch_pad_arg, with_dtypes)
+from parity.helpers import (TF, check_parity, conv_nd, dtype_kwargs, from_torch_layout, keras_conv_kernel_to_torch,
+                            keras_depthwise_kernel_to_torch, keras_same_padding, random_array, rng_for,
+                            to_torch_layout, torch, torch_pad_arg, with_dtypes)
 
 CONV_LAYERS = {1: layers.Conv1D, 2: layers.Conv2D, 3: layers.Conv3D}
 DEPTHWISE_LAYERS = {1: layers.DepthwiseConv1D, 2: layers.DepthwiseConv2D}
 SEPARABLE_LAYERS = {1: layers.SeparableConv1D, 2: layers.SeparableConv2D}
-# Spatial sizes: odd and even lengths, different per axis so axes cannot be swapped unnoticed.
-SPATIAL = {1: (9,), 2: (7, 6), 3: (5, 6, 5)}
+# Spatial sizes: odd and even lengths (1D alternates 9 and 8 through the grid), different per
+# axis so that axes cannot be swapped unnoticed.
+SPATIAL = {1: ((9,), (8,)), 2: ((7, 6),), 3: ((5, 6, 5),)}
 # (strides, dilation_rate): Keras refuses strides > 1 together with dilation_rate > 1.
 STRIDE_DILATION = ((1, 1), (2, 1), (3, 1), (1, 2))
-TORCH_ACTIVATIONS = {None: lambda y: y, "relu": TF.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid}
+# Applied to the output in the layer's data_format, as Keras does (softmax: over the LAST axis,
+# which is a spatial axis for channels_first).
+TORCH_ACTIVATIONS = {None: lambda y: y, "relu": TF.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid,
+                     "softmax": lambda y: TF.softmax(y, dim=-1)}
 
 
 def as_tuple(value, rank):
@@ -31,7 +33,7 @@ def as_tuple(value, rank):
 
 
 def input_shape(case, channels):
-    spatial = SPATIAL[case["rank"]]
+    spatial = case["spatial"]
     if case["data_format"] == "channels_last":
         return (case["batch"], *spatial, channels)
     return (case["batch"], channels, *spatial)
@@ -43,7 +45,7 @@ def keras_pads(case):
     kernel, strides = as_tuple(case["kernel"], rank), as_tuple(case["strides"], rank)
     dilation = as_tuple(case["dilation"], rank)
     pads = []
-    for length, k, s, d in zip(SPATIAL[rank], kernel, strides, dilation):
+    for length, k, s, d in zip(case["spatial"], kernel, strides, dilation):
         if case["padding"] == "valid":
             pads.append((0, 0))
         elif case["padding"] == "causal":
@@ -66,9 +68,13 @@ def torch_conv(case, torch_weight, groups, pointwise=False):
                           dilation=as_tuple(case["dilation"], rank), groups=groups)
         if pointwise:  # separable: 1x1 convolution of the depthwise result
             y = conv_nd(rank)(y, keras_conv_kernel_to_torch(weights[1]), bias)
-        y = TORCH_ACTIVATIONS[case.get("activation")](y)
-        return from_torch_layout(y, case["data_format"])
+        return TORCH_ACTIVATIONS[case.get("activation")](from_torch_layout(y, case["data_format"]))
     return reference
+
+
+def spatial_for(rank, index):
+    choices = SPATIAL[rank]
+    return choices[index % len(choices)]
 
 
 # --- Conv1D / Conv2D / Conv3D ---------------------------------------------------
@@ -76,7 +82,8 @@ def torch_conv(case, torch_weight, groups, pointwise=False):
 
 def conv_cases():
     """Full grid over rank, kernel, stride/dilation, padding, groups, data_format, bias;
-    batch 1 and 3 alternate through the grid."""
+    batch 1 and 3 (and the two 1D lengths) alternate through the grid, every (data_format, bias)
+    pair meeting each of them."""
     index = 0
     for rank in (1, 2, 3):
         kernels = (1, 2, 3) if rank < 3 else (2, 3)
@@ -85,9 +92,9 @@ def conv_cases():
                 kernels, STRIDE_DILATION, paddings, (1, 2, "depthwise"), ("channels_last", "channels_first"),
                 (True, False)):
             index += 1
-            yield dict(layer=f"conv{rank}d", rank=rank, kernel=kernel, strides=stride, dilation=dilation,
-                       padding=padding, groups=groups, data_format=data_format, use_bias=use_bias,
-                       batch=3 if index % 2 else 1)
+            yield dict(layer=f"conv{rank}d", rank=rank, spatial=spatial_for(rank, index // 8), kernel=kernel,
+                       strides=stride, dilation=dilation, padding=padding, groups=groups, data_format=data_format,
+                       use_bias=use_bias, batch=3 if (index // 4) % 2 else 1)
     # Anisotropic kernels, strides and dilations (one value per axis), and fused activations.
     extra = [
         dict(rank=2, kernel=(3, 2), strides=(2, 1), dilation=(1, 1), padding="same"),
@@ -98,11 +105,16 @@ def conv_cases():
         dict(rank=1, kernel=3, strides=2, dilation=1, padding="same", activation="relu"),
         dict(rank=2, kernel=3, strides=1, dilation=1, padding="same", activation="tanh"),
         dict(rank=3, kernel=2, strides=2, dilation=1, padding="valid", activation="sigmoid"),
+        dict(rank=1, kernel=2, strides=1, dilation=1, padding="causal", activation="softmax"),
+        dict(rank=2, kernel=3, strides=2, dilation=1, padding="same", activation="softmax"),
     ]
     for index, case in enumerate(extra):
         for data_format in ("channels_last", "channels_first"):
-            yield dict(layer=f"conv{case['rank']}d", **case, groups=2 if index % 2 else 1, data_format=data_format,
-                       use_bias=True, batch=2)
+            # A softmax over a spatial axis (channels_first) ignores a per-channel constant: the bias
+            # gradient is exactly 0, and rounding noise cannot be compared with a relative tolerance.
+            use_bias = not (case.get("activation") == "softmax" and data_format == "channels_first")
+            yield dict(layer=f"conv{case['rank']}d", spatial=spatial_for(case["rank"], index), **case,
+                       groups=2 if index % 2 else 1, data_format=data_format, use_bias=use_bias, batch=2)
 
 
 @pytest.mark.parametrize("case", with_dtypes(list(conv_cases())))
@@ -134,9 +146,9 @@ def depthwise_cases():
         index += 1
         if (kernel == 1 and dilation == 2) or (index % 2 and data_format == "channels_first" and kernel == 1):
             continue  # a 1-tap kernel ignores dilation; thin out the cheapest corner of the grid
-        yield dict(layer=f"depthwise{rank}d", rank=rank, kernel=kernel, strides=stride, dilation=dilation,
-                   padding=padding, depth_multiplier=multiplier, data_format=data_format, use_bias=use_bias,
-                   batch=3 if index % 3 else 1)
+        yield dict(layer=f"depthwise_conv{rank}d", rank=rank, spatial=spatial_for(rank, index // 2), kernel=kernel,
+                   strides=stride, dilation=dilation, padding=padding, depth_multiplier=multiplier,
+                   data_format=data_format, use_bias=use_bias, batch=3 if index % 3 else 1)
 
 
 @pytest.mark.parametrize("case", with_dtypes(list(depthwise_cases())))
@@ -163,9 +175,9 @@ def separable_cases():
             (1, 2), (2, 3), STRIDE_DILATION, ("valid", "same"), (1, 2),
             ("channels_last", "channels_first"), (True, False)):
         index += 1
-        yield dict(layer=f"separable{rank}d", rank=rank, kernel=kernel, strides=stride, dilation=dilation,
-                   padding=padding, depth_multiplier=multiplier, data_format=data_format, use_bias=use_bias,
-                   batch=3 if index % 3 else 1)
+        yield dict(layer=f"separable_conv{rank}d", rank=rank, spatial=spatial_for(rank, index // 2), kernel=kernel,
+                   strides=stride, dilation=dilation, padding=padding, depth_multiplier=multiplier,
+                   data_format=data_format, use_bias=use_bias, batch=3 if index % 3 else 1)
 
 
 @pytest.mark.parametrize("case", with_dtypes(list(separable_cases())))
@@ -183,3 +195,28 @@ def test_separable_conv(case):
                                    depth_multiplier=multiplier, use_bias=case["use_bias"], **dtype_kwargs(case))
     check_parity(layer, x, torch_conv(case, keras_depthwise_kernel_to_torch, in_channels, pointwise=True), case,
                  weights, rng=rng)
+
+
+# --- the padding conversion itself, anchored to numbers read from Keras ------------
+
+KERAS_ANCHORS = [  # ones kernel (no bias) on [1..6], from the semantics reference, section 1.2
+    dict(layer="conv1d", kernel=3, strides=2, padding="same", expected=[6, 12, 11]),
+    dict(layer="conv1d", kernel=2, strides=1, padding="same", expected=[3, 5, 7, 9, 11, 6]),
+    dict(layer="conv1d", kernel=3, strides=1, padding="causal", expected=[1, 3, 6, 9, 12, 15]),
+]
+
+
+@pytest.mark.parametrize("anchor", KERAS_ANCHORS, ids=lambda a: "{layer}-k{kernel}-s{strides}-{padding}".format(**a))
+def test_keras_padding_anchors(anchor):
+    """Keras's own outputs: clearconv gives them, and so does the torch reference used above
+    (so the F.pad conversion in these tests is Keras's, not a copy of clearconv's)."""
+    x = torch.arange(1.0, 7.0, dtype=torch.float64).reshape(1, 6, 1)
+    k, s = anchor["kernel"], anchor["strides"]
+    layer = layers.Conv1D(1, k, strides=s, padding=anchor["padding"], use_bias=False, dtype="float64")
+    layer.build((1, 6, 1))
+    layer.set_weights([torch.ones(k, 1, 1, dtype=torch.float64).numpy()])
+    case = dict(rank=1, spatial=(6,), kernel=k, strides=s, dilation=1, padding=anchor["padding"],
+                data_format="channels_last", use_bias=False)
+    reference = torch_conv(case, keras_conv_kernel_to_torch, 1)([x], [torch.ones(k, 1, 1, dtype=torch.float64)])
+    assert layer(x.numpy()).ravel().tolist() == anchor["expected"]
+    assert reference.ravel().tolist() == anchor["expected"]

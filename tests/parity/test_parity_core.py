@@ -3,11 +3,9 @@
 import itertools
 
 import pytest
-import torch
-import torch.nn.functional as TF
 
 from clearconv import layers
-from parity.helpers import check_parity, dtype_kwargs, random_array, rng_for, with_dtypes
+from parity.helpers import TF, check_parity, dtype_kwargs, random_array, rng_for, torch, with_dtypes
 
 # Every activation name clearconv accepts, with its torch counterpart (Keras 3 definitions).
 TORCH_ACTIVATIONS = {
@@ -171,8 +169,10 @@ def test_relu_layer(case):
     check_parity(layer, x, lambda inputs, w: reference(inputs[0]), case, rng=rng)
 
 
-@pytest.mark.parametrize("case", with_dtypes([dict(layer="leaky_relu", negative_slope=s) for s in (None, 0.0, 0.01, 0.3, 1.5)],
-                                             float32_every=2))
+LEAKY_RELU_CASES = [dict(layer="leaky_relu", negative_slope=slope) for slope in (None, 0.0, 0.01, 0.3, 1.5)]
+
+
+@pytest.mark.parametrize("case", with_dtypes(LEAKY_RELU_CASES, float32_every=2))
 def test_leaky_relu_layer(case):
     rng = rng_for(case)
     x = random_array(rng, (3, 4, 5), case["dtype"])

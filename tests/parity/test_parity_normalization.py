@@ -11,11 +11,9 @@ import itertools
 
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as TF
 
 from clearconv import Tensor, layers
-from parity.helpers import assert_close, check_parity, dtype_kwargs, random_array, rng_for, with_dtypes
+from parity.helpers import TF, assert_close, check_parity, dtype_kwargs, random_array, rng_for, torch, with_dtypes
 
 # (input shape, axis): dense features, and channels_last / channels_first feature maps in 1D, 2D, 3D,
 # plus an axis in the middle.

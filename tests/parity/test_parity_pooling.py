@@ -9,12 +9,10 @@ an avg_pool of padding 0 (the 1/window factors cancel).
 import itertools
 
 import pytest
-import torch
-import torch.nn.functional as TF
 
 from clearconv import layers
-from parity.helpers import (avg_pool_nd, check_parity, dtype_kwargs, from_torch_layout, keras_same_padding,
-                            max_pool_nd, random_array, rng_for, to_torch_layout, torch_pad_arg, with_dtypes)
+from parity.helpers import (TF, avg_pool_nd, check_parity, dtype_kwargs, from_torch_layout, keras_same_padding,
+                            max_pool_nd, random_array, rng_for, to_torch_layout, torch, torch_pad_arg, with_dtypes)
 
 MAX_LAYERS = {1: layers.MaxPooling1D, 2: layers.MaxPooling2D, 3: layers.MaxPooling3D}
 AVERAGE_LAYERS = {1: layers.AveragePooling1D, 2: layers.AveragePooling2D, 3: layers.AveragePooling3D}
@@ -39,13 +37,13 @@ def torch_pool(case):
     rank = case["rank"]
     pool = as_tuple(case["pool_size"], rank)
     strides = pool if case["strides"] is None else as_tuple(case["strides"], rank)
-    if case["padding"] == "same":
-        pads = [keras_same_padding(length, p, s) for length, p, s in zip(SPATIAL[rank], pool, strides)]
-    else:
-        pads = [(0, 0)] * rank
 
     def reference(inputs, weights):
-        x = to_torch_layout(inputs[0], case["data_format"])
+        x = to_torch_layout(inputs[0], case["data_format"])  # (N, C, *S)
+        if case["padding"] == "same":
+            pads = [keras_same_padding(length, p, s) for length, p, s in zip(x.shape[2:], pool, strides)]
+        else:
+            pads = [(0, 0)] * rank
         if case["kind"] == "max":
             padded = TF.pad(x, torch_pad_arg(pads), value=float("-inf"))
             y = max_pool_nd(rank)(padded, pool, strides, padding=0)
@@ -107,3 +105,14 @@ def test_global_pooling(case):
         return from_torch_layout(y, case["data_format"]) if case["keepdims"] else y
 
     check_parity(layer, x, reference, case, rng=rng)
+
+
+def test_average_pooling_same_anchor():
+    """Keras's own output (semantics reference, section 1.2): AvgPool1D(3, 1, 'same') on [1..6]
+    gives [1.5, 2, 3, 4, 5, 5.5]; clearconv and the torch reference above both give it."""
+    x = torch.arange(1.0, 7.0, dtype=torch.float64).reshape(1, 6, 1)
+    case = dict(kind="average", rank=1, pool_size=3, strides=1, padding="same", data_format="channels_last")
+    expected = [1.5, 2, 3, 4, 5, 5.5]
+    layer = layers.AveragePooling1D(3, strides=1, padding="same", dtype="float64")
+    assert layer(x.numpy()).ravel().tolist() == expected
+    assert torch_pool(case)([x], []).ravel().tolist() == expected

@@ -6,8 +6,9 @@ from .conv import (Conv1D, Conv1DTranspose, Conv2D, Conv2DTranspose, Conv3D, Con
                    SeparableConv2D, SeparableConvolution1D, SeparableConvolution2D)
 from .core import (ELU, Activation, Dense, Dropout, Flatten, Input, InputLayer, LeakyReLU, PReLU, ReLU, Reshape,
                    Softmax)
-from .merge import Add, Concatenate, Multiply
+from .merge import Add, Concatenate, Multiply, Subtract
 from .normalization import BatchNormalization
+from .preprocessing import Normalization, Rescaling
 from .pooling import (AveragePooling1D, AveragePooling2D, AveragePooling3D, AvgPool1D, AvgPool2D, AvgPool3D,
                       GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalAveragePooling3D, GlobalAvgPool1D,
                       GlobalAvgPool2D, GlobalAvgPool3D, GlobalMaxPool1D, GlobalMaxPool2D, GlobalMaxPool3D,

@@ -157,7 +157,7 @@ class Layer:
             self.built = True
         self._check_input(shapes)
         output_shape = self.compute_output_shape(shapes)
-        return SymbolicTensor(tuple(output_shape), self.dtype, self, _flatten(inputs))
+        return SymbolicTensor(tuple(output_shape), self.dtype, self, inputs)
 
     def _as_tensor(self, value) -> Tensor:
         if isinstance(value, Tensor):
@@ -193,29 +193,29 @@ class Layer:
 
     @property
     def trainable_weights(self) -> list[Variable]:
-        return [w for w in self._weights if w.trainable]
+        return [w for w in self.weights if w.trainable]
 
     @property
     def non_trainable_weights(self) -> list[Variable]:
-        return [w for w in self._weights if not w.trainable]
+        return [w for w in self.weights if not w.trainable]
 
     def get_weights(self) -> list[np.ndarray]:
         """Copies of the weights, in Keras order."""
-        return [w.data.copy() for w in self._weights]
+        return [w.data.copy() for w in self.weights]
 
     def set_weights(self, weights) -> None:
         """Load a list of arrays in Keras order (shapes must match)."""
         weights = list(weights)
-        if len(weights) != len(self._weights):
-            raise ValueError(f"{self.name}: set_weights expects {len(self._weights)} arrays "
-                             f"{[w.shape for w in self._weights]}; received {len(weights)}")
-        for variable, value in zip(self._weights, weights):
+        if len(weights) != len(self.weights):
+            raise ValueError(f"{self.name}: set_weights expects {len(self.weights)} arrays "
+                             f"{[w.shape for w in self.weights]}; received {len(weights)}")
+        for variable, value in zip(self.weights, weights):
             variable.assign(value)
 
     def count_params(self) -> int:
         if not self.built:
             raise ValueError(f"{self.name}: count_params() needs a built layer; call build(input_shape) first")
-        return int(sum(w.size for w in self._weights))
+        return int(sum(w.size for w in self.weights))
 
     @property
     def losses(self) -> list:
@@ -239,10 +239,16 @@ class Layer:
 
 
 class SymbolicTensor:
-    """A placeholder with a shape (batch axis None) and the layer call that produced it."""
+    """A placeholder with a shape (batch axis None) and the layer call that produced it.
 
-    def __init__(self, shape: tuple, dtype: str, layer: Layer, inputs: list):
-        self.shape, self.dtype, self.layer, self.inputs = tuple(shape), dtype, layer, inputs
+    ``call_inputs`` keeps the structure the layer was called with (one
+    tensor or a list), so a functional model can replay the call.
+    """
+
+    def __init__(self, shape: tuple, dtype: str, layer: Layer, call_inputs):
+        self.shape, self.dtype, self.layer = tuple(shape), dtype, layer
+        self.call_inputs = call_inputs
+        self.inputs = _flatten(call_inputs)
 
     @property
     def ndim(self) -> int:

@@ -142,7 +142,9 @@ class _BaseConv(_SpatialLayer):
                                         regularizer=self.bias_regularizer, constraint=self.bias_constraint)
 
     def _finish(self, y):
-        return self._from_channels_last(self.activation(y))
+        # The activation sees the output in the layer's data_format, as in Keras: softmax over the
+        # last axis is over a spatial axis for channels_first, not over the channels.
+        return self.activation(self._from_channels_last(y))
 
     def get_config(self) -> dict:
         config = super().get_config()

@@ -53,6 +53,17 @@ class Add(_Elementwise):
     _operator = staticmethod(operator.add)
 
 
+class Subtract(_Elementwise):
+    """``inputs[0] - inputs[1]`` (exactly two inputs)."""
+
+    _operator = staticmethod(operator.sub)
+
+    def _check_list(self, input_shape) -> None:
+        super()._check_list(input_shape)
+        if len(input_shape) != 2:
+            raise ValueError(f"{self.name}: expects exactly 2 inputs; received {len(input_shape)}")
+
+
 class Multiply(_Elementwise):
     """Elementwise product of the inputs."""
 

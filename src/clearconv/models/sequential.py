@@ -1,0 +1,96 @@
+"""``Sequential``: a stack of layers, each feeding the next.
+
+    model = Sequential([
+        Conv2D(32, 3, activation="relu", input_shape=(28, 28, 1)),
+        MaxPooling2D(),
+        Flatten(),
+        Dense(10, activation="softmax"),
+    ])
+
+The input shape comes from the first layer's ``input_shape``, an ``Input``
+placed first, or the first call; from then on it is a functional graph.
+"""
+
+from __future__ import annotations
+
+from ..layers.base import Layer, SymbolicTensor
+from ..layers.core import Input, InputLayer
+from .functional import Model
+
+
+class Sequential(Model):
+    """Keras's ``Sequential(layers=None, trainable=True, name=None)``."""
+
+    def __init__(self, layers=None, trainable=True, name=None, **kwargs):
+        super().__init__(name=name, trainable=trainable, **kwargs)
+        self._stack: list[Layer] = []
+        self._input_shape = None  # batch shape, (None, ...)
+        for layer in layers or []:
+            self.add(layer)
+
+    def add(self, layer) -> None:
+        """Append a layer (or set the input with an ``Input``/``InputLayer`` placed first)."""
+        if isinstance(layer, SymbolicTensor) and isinstance(layer.layer, InputLayer):
+            layer = layer.layer
+        if isinstance(layer, InputLayer):
+            if self._stack:
+                raise ValueError(f"{self.name}: an Input must come before the other layers")
+            self._input_shape = layer.batch_input_shape
+        elif isinstance(layer, Layer):
+            if not self._stack and self._input_shape is None and layer.batch_input_shape is not None:
+                self._input_shape = layer.batch_input_shape
+            self._stack.append(layer)
+        else:
+            raise TypeError(f"{self.name}: add() takes a Layer; received {layer!r}")
+        self.built = False
+        if self._input_shape is not None and self._stack:
+            self._build_graph()
+
+    def pop(self) -> Layer:
+        """Remove and return the last layer."""
+        if not self._stack:
+            raise ValueError(f"{self.name}: pop() on an empty model")
+        layer = self._stack.pop()
+        self.built = False
+        if self._stack and self._input_shape is not None:
+            self._build_graph()
+        return layer
+
+    def _build_graph(self) -> None:
+        inputs = Input(batch_shape=self._input_shape)
+        x = inputs
+        for layer in self._stack:
+            x = layer(x)
+        self._init_graph(inputs, x)
+
+    def build(self, input_shape=None) -> None:
+        if input_shape is not None:
+            self._input_shape = (None, *tuple(input_shape)[1:])
+        if self._input_shape is None:
+            raise ValueError(f"{self.name}: build() needs an input shape: give the first layer `input_shape`, "
+                             f"start with Input(shape), or call build((None, ...))")
+        if not self._stack:
+            raise ValueError(f"{self.name}: the model has no layers")
+        self._build_graph()
+
+    @property
+    def layers(self) -> list[Layer]:
+        """The stacked layers (the input is not a layer here, as in Keras)."""
+        return list(self._stack)
+
+    def get_config(self) -> dict:
+        from .serialization import layer_config
+        config = {"name": self.name, "trainable": self.trainable, "layers": [layer_config(l) for l in self._stack]}
+        if self._input_shape is not None:
+            config["batch_input_shape"] = list(self._input_shape)
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict):
+        from .serialization import layer_from_config
+        model = cls(name=config.get("name"), trainable=config.get("trainable", True))
+        if config.get("batch_input_shape") is not None:
+            model._input_shape = tuple(config["batch_input_shape"])
+        for entry in config["layers"]:
+            model.add(layer_from_config(entry))
+        return model
