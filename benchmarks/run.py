@@ -43,9 +43,10 @@ MAX_REPEATS = 1000        # cap on the calls in one block
 PAUSE_SECONDS = 0.05      # between blocks: lets idle BLAS/OpenMP threads stop spinning
 PARITY_TOLERANCE = 1e-4   # max |clearconv - torch| / max |torch|, per array, float32
 BUSY_CORES = 0.15         # other processes using more CPU than this during a block: measure it again
-MAX_ATTEMPTS = 4          # per pair of blocks (clearconv, torch) of a round
-RETRY_PAUSE = 1.0         # seconds to wait before measuring a contended pair again
-RETRY_DEADLINE = 200.0    # seconds into the run after which contended pairs are kept as they are
+BLOCK_LIMIT = 1.0         # a block stops early past this (a busy machine would otherwise stretch it)
+MAX_ATTEMPTS = 3          # per pair of blocks (clearconv, torch) of a round
+RETRY_PAUSE = 0.5         # seconds to wait before measuring a contended pair again
+RETRY_DEADLINE = 150.0    # seconds into the run after which contended pairs are kept as they are
 
 # name -> (input shape NHWC or NLC, layer description), DESIGN.md "Benchmarks".
 CASE_NAMES = ("lenet-conv1", "lenet-conv2", "vgg-3x3", "deep-3x3", "pointwise", "strided", "conv1d",
@@ -331,7 +332,7 @@ METER = CpuMeter()
 
 
 def time_block(function: Callable, repeats: int) -> tuple[float, float]:
-    """One block: an untimed warm-up call, then ``repeats`` timed calls.
+    """One block: an untimed warm-up call, then ``repeats`` timed calls (fewer past BLOCK_LIMIT seconds).
 
     Returns (seconds per call, cores used by other processes during the block).
     """
@@ -341,13 +342,17 @@ def time_block(function: Callable, repeats: int) -> tuple[float, float]:
     try:
         before = METER.read()
         start = time.perf_counter()
-        for _ in range(repeats):
+        calls = 0
+        while calls < repeats:
             function()
+            calls += 1
+            if time.perf_counter() - start > BLOCK_LIMIT:
+                break
         elapsed = time.perf_counter() - start
         after = METER.read()
     finally:
         gc.enable()
-    return elapsed / repeats, CpuMeter.cores(before, after)
+    return elapsed / calls, CpuMeter.cores(before, after)
 
 
 LIBRARIES = ("clearconv", "torch")

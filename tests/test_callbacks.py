@@ -301,11 +301,12 @@ def test_reduce_lr_on_plateau_cooldown_and_min_lr_trace():
 
 
 def test_reduce_lr_compares_with_min_lr_in_float32():
-    # 0.1000000010 > float32(0.1) = 0.10000000149 is False: Keras leaves such a rate alone.
-    model = StubModel(learning_rate=0.1000000010)
+    # float32(0.100000002) == float32(0.1): not above min_lr, so Keras leaves such a rate alone.
+    model = StubModel(learning_rate=0.100000002)
     run_fit(C.ReduceLROnPlateau(patience=1, min_lr=0.1), [1.0, 1.0], model=model)
-    assert model.optimizer.learning_rate == 0.1000000010
-    model = StubModel(learning_rate=0.1000000020)
+    assert model.optimizer.learning_rate == 0.100000002
+    # float32(0.10000002) is a float32 value above 0.1: reduced, then clipped to min_lr.
+    model = StubModel(learning_rate=0.10000002)
     run_fit(C.ReduceLROnPlateau(patience=1, min_lr=0.1), [1.0, 1.0], model=model)
     assert model.optimizer.learning_rate == 0.1
 

@@ -808,7 +808,8 @@ def test_set_state_mismatch_raises_and_leaves_optimizer_unchanged():
 @pytest.mark.parametrize("make_optimizer", [
     lambda: O.SGD(0.1, momentum=0.9, nesterov=True), lambda: O.RMSprop(0.01, momentum=0.5, centered=True),
     lambda: O.Adagrad(0.1), lambda: O.Adadelta(1.0), lambda: O.Adam(0.01, amsgrad=True),
-    lambda: O.AdamW(0.01, clipnorm=1.0), lambda: O.Nadam(0.01)], ids=lambda f: "")
+    lambda: O.AdamW(0.01, clipnorm=1.0), lambda: O.Nadam(0.01)],
+    ids=["sgd", "rmsprop", "adagrad", "adadelta", "adam", "adamw", "nadam"])
 def test_float32_stays_float32(make_optimizer):
     problem = Quadratic(18)
     optimizer = make_optimizer()

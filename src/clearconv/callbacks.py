@@ -914,7 +914,7 @@ class ReduceLROnPlateau(Callback):
     improvement (``value < best - min_delta`` in min mode, ``value > best +
     min_delta`` in max mode) records the best and resets ``wait``; otherwise,
     when not (or no longer) in cooldown, ``wait`` grows and at ``patience`` the
-    rate becomes ``max(lr * factor, min_lr)`` (only while ``lr > float32(min_lr)``),
+    rate becomes ``max(lr * factor, min_lr)`` (only while ``lr > min_lr`` in float32),
     then cooldown starts and ``wait`` resets.
     """
 
@@ -955,7 +955,7 @@ class ReduceLROnPlateau(Callback):
 
     def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         logs = logs if logs is not None else {}
-        logs["learning_rate"] = float(self.model.optimizer.learning_rate)
+        logs["learning_rate"] = float(self.model.optimizer.current_learning_rate())
         current = logs.get(self.monitor)
         if current is None:
             warnings.warn(f"Learning rate reduction is conditioned on metric `{self.monitor}` which is not "
@@ -974,7 +974,7 @@ class ReduceLROnPlateau(Callback):
 
     def _reduce(self, epoch: int) -> None:
         old_lr = float(self.model.optimizer.learning_rate)
-        if old_lr > np.float32(self.min_lr):
+        if np.float32(old_lr) > np.float32(self.min_lr):  # float32, as Keras compares under NumPy 2
             new_lr = max(old_lr * self.factor, self.min_lr)
             self.model.optimizer.learning_rate = new_lr
             if self.verbose > 0:
@@ -1024,7 +1024,7 @@ class LearningRateScheduler(Callback):
 
     def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         if logs is not None:
-            logs["learning_rate"] = float(self.model.optimizer.learning_rate)
+            logs["learning_rate"] = float(self.model.optimizer.current_learning_rate())
 
 
 class CSVLogger(Callback):

@@ -65,7 +65,9 @@ def print_summary(model, line_length=None, print_fn=None) -> None:
     line_length = line_length or (88 if sequential else 108)
     positions = [0.45, 0.80, 1.0] if sequential else [0.3, 0.56, 0.74, 1.0]
     bounds = [int(line_length * p) for p in positions]
+    # Column i spans (bounds[i-1], bounds[i]]; one border character per column plus the closing one.
     widths = [b - a - 1 for a, b in zip([0] + bounds[:-1], bounds)]
+    widths[-1] -= 1
     headers = ["Layer (type)", "Output Shape", "Param #", "Connected to"][: len(widths)]
 
     def line(cells, left, middle, right):
