@@ -19,6 +19,9 @@ class StubOptimizer:
     def __init__(self, learning_rate: float = 0.01):
         self.learning_rate = learning_rate
 
+    def current_learning_rate(self) -> float:
+        return self.learning_rate
+
 
 class StubModel:
     """What the callbacks may touch: stop_training, weights, optimizer.learning_rate, save/save_weights."""

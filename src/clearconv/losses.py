@@ -33,7 +33,8 @@ predictions (N, 1) become (N, 1).
 Numerical care (``EPSILON = 1e-7`` is Keras's ``backend.epsilon()``):
 
 * ``from_logits=True``: binary uses ``max(x, 0) - x y + log1p(exp(-|x|))``
-  (the softplus form) with gradient ``sigmoid(x) - y``; categorical uses
+  (the softplus form, exact like Keras's JAX backend's log_sigmoid) with
+  gradient ``sigmoid(x) - y``; categorical uses
   ``log_softmax`` with gradient ``softmax(x) * sum(y) - y``. Logits of 1e4
   give finite losses and gradients, without warnings.
 * probabilities: binary clips p to [EPSILON, 1 - EPSILON] before the log;
@@ -52,15 +53,18 @@ Reduction (Keras 3 ``reduce_weighted_values``)
   ``(0.3 l1 + 0.7 l2) / 2``.
 * ``"sum"``: ``sum(w * loss)``.
 * ``"mean_with_sample_weight"``: ``sum(w * loss) / sum(w)`` (w broadcast to
-  the loss's shape; 0 when the weights sum to 0).
+  the loss's shape, so (N,) weights on (N, H, W) losses give a weighted mean
+  per position; Keras sums the weights before broadcasting; 0 when the
+  weights sum to 0).
 * ``"none"`` / ``None``: the weighted per-sample losses.
 
 Shapes of ``sample_weight``: a scalar, or an array whose shape either
 starts the per-sample loss's shape (``(N,)`` against losses ``(N, H, W)``:
 one weight per sample, broadcast over the trailing axes) or broadcasts to it
 by NumPy's trailing-axis rule. Keras 3 only applies the trailing rule plus a
-squeeze/expand of one unit axis, so it rejects ``(N,)`` weights against
-``(N, H, W)`` losses; here they mean what they say.
+squeeze/expand of one unit axis, so there ``(N,)`` weights against
+``(N, H, W)`` losses fail (or, when W == N, silently weigh the last axis);
+here they mean one weight per sample.
 
 Where this module differs from Keras, on purpose
 ------------------------------------------------
@@ -72,9 +76,6 @@ Where this module differs from Keras, on purpose
 * Sparse labels are checked: a label outside ``[0, num_classes)`` or a
   non-integral float raises ValueError (Keras's backends either fail deep in
   the backend or silently produce a zero one-hot row).
-* Binary crossentropy ``from_logits=True`` uses the exact softplus form, as
-  Keras's TensorFlow and torch backends do; its JAX/NumPy backends apply
-  sigmoid and clip, which saturates near |x| = 16.
 * Label smoothing for ``CategoricalCrossentropy(axis=k)`` divides by the size
   of the class axis k; Keras divides by the size of the last axis whatever
   ``axis`` is (the same thing for the default ``axis=-1``).

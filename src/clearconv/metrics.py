@@ -194,13 +194,23 @@ categorical_crossentropy = _without_tape(losses_module.categorical_crossentropy)
 sparse_categorical_crossentropy = _without_tape(losses_module.sparse_categorical_crossentropy)
 mse = mean_squared_error
 mae = mean_absolute_error
+_LOSS_FUNCTIONS = (mean_squared_error, mean_absolute_error, binary_crossentropy, categorical_crossentropy,
+                   sparse_categorical_crossentropy, losses_module.mean_squared_error,
+                   losses_module.mean_absolute_error, losses_module.huber, losses_module.binary_crossentropy,
+                   losses_module.categorical_crossentropy, losses_module.sparse_categorical_crossentropy)
 
 
 # --- base classes ------------------------------------------------------------------------
 
 
 class Metric:
-    """Base class: ``update_state``, ``result``, ``reset_state``; ``metric(...)`` does update + result."""
+    """Base class: ``update_state``, ``result``, ``reset_state``; ``metric(...)`` does update + result.
+
+    ``_direction`` ("up", "down" or None), as in Keras, tells callbacks in
+    mode "auto" whether a larger value is better.
+    """
+
+    _direction: str | None = None
 
     def __init__(self, name: str | None = None, dtype=None):
         if name is not None and not isinstance(name, str):
@@ -290,6 +300,8 @@ class MeanMetricWrapper(Mean):
         super().__init__(name=name or getattr(fn, "__name__", None) or "mean_metric_wrapper", dtype=dtype)
         self._fn = fn
         self._fn_kwargs = kwargs
+        if fn in _LOSS_FUNCTIONS or isinstance(fn, losses_module.Loss):
+            self._direction = "down"  # a loss: smaller is better (Keras's rule)
 
     def update_state(self, y_true, y_pred, sample_weight=None) -> None:
         values = self._fn(y_true, y_pred, **self._fn_kwargs)
@@ -331,6 +343,7 @@ class _FixedFunctionMetric(MeanMetricWrapper):
 class Accuracy(_FixedFunctionMetric):
     """How often y_pred equals y_true exactly."""
 
+    _direction = "up"
     _function = staticmethod(accuracy)
 
     def __init__(self, name="accuracy", dtype=None):
@@ -340,6 +353,7 @@ class Accuracy(_FixedFunctionMetric):
 class BinaryAccuracy(_FixedFunctionMetric):
     """How often (y_pred > threshold) equals the 0/1 label; threshold in (0, 1)."""
 
+    _direction = "up"
     _function = staticmethod(binary_accuracy)
 
     def __init__(self, name="binary_accuracy", dtype=None, threshold=0.5):
@@ -354,6 +368,7 @@ class BinaryAccuracy(_FixedFunctionMetric):
 class CategoricalAccuracy(_FixedFunctionMetric):
     """How often argmax(y_pred) equals argmax of the one-hot y_true."""
 
+    _direction = "up"
     _function = staticmethod(categorical_accuracy)
 
     def __init__(self, name="categorical_accuracy", dtype=None):
@@ -363,6 +378,7 @@ class CategoricalAccuracy(_FixedFunctionMetric):
 class SparseCategoricalAccuracy(_FixedFunctionMetric):
     """How often argmax(y_pred) equals the integer label."""
 
+    _direction = "up"
     _function = staticmethod(sparse_categorical_accuracy)
 
     def __init__(self, name="sparse_categorical_accuracy", dtype=None):
@@ -378,6 +394,7 @@ def _check_k(k, name: str) -> int:
 class TopKCategoricalAccuracy(_FixedFunctionMetric):
     """How often the one-hot target is among the k highest scores."""
 
+    _direction = "up"
     _function = staticmethod(top_k_categorical_accuracy)
 
     def __init__(self, k=5, name="top_k_categorical_accuracy", dtype=None):
@@ -388,6 +405,7 @@ class TopKCategoricalAccuracy(_FixedFunctionMetric):
 class SparseTopKCategoricalAccuracy(_FixedFunctionMetric):
     """How often the integer label is among the k highest scores."""
 
+    _direction = "up"
     _function = staticmethod(sparse_top_k_categorical_accuracy)
 
     def __init__(self, k=5, name="sparse_top_k_categorical_accuracy", dtype=None):
@@ -403,6 +421,8 @@ class _AccuracyFromShapes(Mean):
     categorical accuracy; otherwise categorical accuracy. ``resolved`` holds
     the chosen function after the first update.
     """
+
+    _direction = "up"
 
     def __init__(self, name="accuracy", dtype=None):
         super().__init__(name=name, dtype=dtype)
@@ -426,6 +446,7 @@ class _AccuracyFromShapes(Mean):
 class MeanSquaredError(_FixedFunctionMetric):
     """Mean over samples of mean((y_true - y_pred)^2) over the last axis."""
 
+    _direction = "down"
     _function = staticmethod(mean_squared_error)
 
     def __init__(self, name="mean_squared_error", dtype=None):
@@ -435,6 +456,7 @@ class MeanSquaredError(_FixedFunctionMetric):
 class MeanAbsoluteError(_FixedFunctionMetric):
     """Mean over samples of mean(|y_true - y_pred|) over the last axis."""
 
+    _direction = "down"
     _function = staticmethod(mean_absolute_error)
 
     def __init__(self, name="mean_absolute_error", dtype=None):
@@ -444,6 +466,7 @@ class MeanAbsoluteError(_FixedFunctionMetric):
 class BinaryCrossentropy(_FixedFunctionMetric):
     """Mean binary crossentropy (see :func:`clearconv.losses.binary_crossentropy`)."""
 
+    _direction = "down"
     _function = staticmethod(binary_crossentropy)
 
     def __init__(self, name="binary_crossentropy", dtype=None, from_logits=False, label_smoothing=0.0):
@@ -454,6 +477,7 @@ class BinaryCrossentropy(_FixedFunctionMetric):
 class CategoricalCrossentropy(_FixedFunctionMetric):
     """Mean categorical crossentropy (see :func:`clearconv.losses.categorical_crossentropy`)."""
 
+    _direction = "down"
     _function = staticmethod(categorical_crossentropy)
 
     def __init__(self, name="categorical_crossentropy", dtype=None, from_logits=False, label_smoothing=0.0,
@@ -465,6 +489,7 @@ class CategoricalCrossentropy(_FixedFunctionMetric):
 class SparseCategoricalCrossentropy(_FixedFunctionMetric):
     """Mean sparse categorical crossentropy (see :func:`clearconv.losses.sparse_categorical_crossentropy`)."""
 
+    _direction = "down"
     _function = staticmethod(sparse_categorical_crossentropy)
 
     def __init__(self, name="sparse_categorical_crossentropy", dtype=None, from_logits=False, axis=-1):
@@ -563,6 +588,8 @@ def _confusion_inputs(y_true, y_pred, sample_weight, name: str, top_k=None, clas
 class _PrecisionRecall(Metric):
     """Shared state of Precision and Recall: tp, fp, fn per threshold."""
 
+    _direction = "up"
+
     def __init__(self, thresholds=None, top_k=None, class_id=None, name=None, dtype=None):
         super().__init__(name=name, dtype=dtype)
         if top_k is not None:
@@ -632,6 +659,8 @@ class AUC(Metric):
     predictions, averaged (weighted by ``label_weights`` if given), instead of
     pooling all entries.
     """
+
+    _direction = "up"
 
     def __init__(self, num_thresholds=200, curve="ROC", summation_method="interpolation", name=None, dtype=None,
                  thresholds=None, multi_label=False, num_labels=None, label_weights=None, from_logits=False):
