@@ -15,7 +15,7 @@ import numpy as np
 
 # Default model, epochs and learning rate per dataset: recipes documented in docs/training.md.
 RECIPES = {
-    "digits": ("digits_cnn", 40, 1e-3),
+    "digits": ("digits_cnn", 30, 1e-3),
     "fashion-mnist": ("lenet5", 10, 1e-3),
     "mnist": ("lenet5", 10, 1e-3),
     "mnist1d": ("mnist1d_cnn", 40, 1e-3),

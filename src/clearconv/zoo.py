@@ -14,15 +14,18 @@ from .models import Model, Sequential
 def digits_cnn(input_shape=(8, 8, 1), num_classes=10) -> Sequential:
     """A small CNN for scikit-learn's 8x8 digits; the default of ``clearconv train``.
 
-    Two 3x3 'same' convolutions, max pooling, a 3x3 convolution, global average
-    pooling and a softmax: 28,714 parameters for 8x8x1 (320 + 9,248 + 18,496 + 650) inputs and 10 classes.
+    Two 3x3 'same' convolutions (32 and 64 filters), 2x2 max pooling, dropout,
+    dense 128, dropout, softmax: 151,306 parameters for 8x8x1 inputs and 10
+    classes (320 + 18,496 + 131,200 + 1,290).
     """
     return Sequential([
         L.Conv2D(32, 3, padding="same", activation="relu", input_shape=input_shape),
-        L.Conv2D(32, 3, padding="same", activation="relu"),
-        L.MaxPooling2D(),
         L.Conv2D(64, 3, padding="same", activation="relu"),
-        L.GlobalAveragePooling2D(),
+        L.MaxPooling2D(),
+        L.Flatten(),
+        L.Dropout(0.3),
+        L.Dense(128, activation="relu"),
+        L.Dropout(0.3),
         L.Dense(num_classes, activation="softmax"),
     ], name="digits_cnn")
 
