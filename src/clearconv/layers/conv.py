@@ -155,6 +155,9 @@ class _BaseConv(_SpatialLayer):
             bias_initializer=serialize(self.bias_initializer), bias_regularizer=serialize(self.bias_regularizer),
             activity_regularizer=serialize(self.activity_regularizer),
             bias_constraint=serialize(self.bias_constraint),
+            kernel_initializer=serialize(self.kernel_initializer),
+            kernel_regularizer=serialize(self.kernel_regularizer),
+            kernel_constraint=serialize(self.kernel_constraint),
         )
         return config
 
@@ -195,10 +198,7 @@ class _Conv(_BaseConv):
 
     def get_config(self) -> dict:
         config = super().get_config()
-        config.update(filters=self.filters, groups=self.groups,
-                      kernel_initializer=serialize(self.kernel_initializer),
-                      kernel_regularizer=serialize(self.kernel_regularizer),
-                      kernel_constraint=serialize(self.kernel_constraint))
+        config.update(filters=self.filters, groups=self.groups)
         return config
 
 
@@ -304,10 +304,7 @@ class _ConvTranspose(_BaseConv):
 
     def get_config(self) -> dict:
         config = super().get_config()
-        config.update(filters=self.filters, output_padding=self.output_padding,
-                      kernel_initializer=serialize(self.kernel_initializer),
-                      kernel_regularizer=serialize(self.kernel_regularizer),
-                      kernel_constraint=serialize(self.kernel_constraint))
+        config.update(filters=self.filters, output_padding=self.output_padding)
         return config
 
 
@@ -420,10 +417,9 @@ class _DepthwiseConv(_BaseConv):
 
     def get_config(self) -> dict:
         config = super().get_config()
-        config.update(depth_multiplier=self.depth_multiplier,
-                      depthwise_initializer=serialize(self.kernel_initializer),
-                      depthwise_regularizer=serialize(self.kernel_regularizer),
-                      depthwise_constraint=serialize(self.kernel_constraint))
+        config["depth_multiplier"] = self.depth_multiplier
+        for part in ("initializer", "regularizer", "constraint"):  # Keras names the kernel "depthwise" here
+            config[f"depthwise_{part}"] = config.pop(f"kernel_{part}")
         return config
 
 
