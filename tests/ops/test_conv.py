@@ -139,3 +139,18 @@ def test_nan_and_inf_propagate():
     assert np.isnan(y[0, 1:4, 1:4]).all()
     assert not np.isfinite(y[1, 0, 0]).any()
     assert np.isfinite(y[0, 4:, 4:]).all()
+
+
+@pytest.mark.parametrize("threshold", [0, 10**6], ids=["one-gemm-per-tap", "one-gemm-for-all-taps"])
+@pytest.mark.parametrize("case", GRADIENT_CASES, ids=lambda c: "-".join(map(str, c)))
+def test_both_col2im_paths_give_the_input_gradient(case, threshold, monkeypatch):
+    # The input gradient is the adjoint of the forward (checked against the direct loops above):
+    # <conv(x), g> == <x, dx(g)> for every x and g.
+    from clearconv.ops.conv import im2col
+    monkeypatch.setattr(im2col, "FEW_CHANNELS", threshold)
+    x, weights, bias, strides, pads, dilation = make_conv(*case, dtype=np.float64)
+    groups = case[-1]
+    y, ctx = conv_ops.conv(x, weights, None, strides, pads, dilation, groups, keep_for_backward=True)
+    grad = np.random.default_rng(1).standard_normal(y.shape)
+    dx, _, _ = conv_ops.conv_backward(grad, ctx)
+    np.testing.assert_allclose(np.sum(y * grad), np.sum(x * dx), rtol=1e-12)
