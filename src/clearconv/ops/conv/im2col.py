@@ -117,8 +117,9 @@ def correlate_kernel_grad(cols: np.ndarray, grad: np.ndarray, kernel_shape, grou
 
 
 # Below this many channels per group, col2im computes every tap's contribution with one GEMM;
-# from it up, one GEMM per tap (measured: C=1 LeNet conv 2x faster one way, C=64 strided 2x the other).
-FEW_CHANNELS = 16
+# from it up, one GEMM per tap (measured: C=1 LeNet conv1 2x faster one way; C=6 LeNet conv2 and
+# C=64 strided faster the other).
+FEW_CHANNELS = 4
 
 
 def correlate_input_grad(grad: np.ndarray, kernel: np.ndarray, padded_shape, strides,
