@@ -19,7 +19,7 @@ RECIPES = {
     "fashion-mnist": ("lenet5", 10, 1e-3),
     "mnist": ("lenet5", 10, 1e-3),
     "mnist1d": ("mnist1d_cnn", 40, 1e-3),
-    "signals": ("signal1d", 10, 1e-3),
+    "signals": ("signal1d", 15, 1e-3),
 }
 
 

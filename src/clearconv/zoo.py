@@ -119,13 +119,13 @@ def unet(input_shape=(32, 32, 1), num_classes=1, base_filters=8, depth=2) -> Mod
 
 def signal1d(input_shape=(512, 1), num_classes=2) -> Sequential:
     """A 1D CNN for vibration signals (healthy vs faulty bearing), after the 1D-CNN tutorials:
-    three Conv1D + BN + max-pool blocks, global average pooling, a softmax.
-    6,162 parameters for (512, 1) inputs and 2 classes.
+    three Conv1D layers of width 9 (16, 32, 32 filters) with ReLU and max pooling, global
+    average pooling, a softmax. 14,114 parameters for (512, 1) inputs and 2 classes
+    (160 + 4,640 + 9,248 + 66).
     """
     stack = [L.InputLayer(shape=input_shape)]
-    for filters, kernel in ((16, 9), (32, 5), (32, 3)):
-        stack += [L.Conv1D(filters, kernel, padding="same", use_bias=False), L.BatchNormalization(), L.ReLU(),
-                  L.MaxPooling1D(2)]
+    for filters in (16, 32, 32):
+        stack += [L.Conv1D(filters, 9, padding="same", activation="relu"), L.MaxPooling1D(2)]
     stack += [L.GlobalAveragePooling1D(), L.Dense(num_classes, activation="softmax")]
     return Sequential(stack, name="signal1d")
 
