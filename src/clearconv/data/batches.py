@@ -19,6 +19,19 @@ import numpy as np
 from ..utils import global_rng
 
 
+def validation_split_index(count: int, validation_split: float, caller: str = "validation_split") -> int:
+    """Where Keras's ``validation_split`` cuts ``count`` samples: floor(N * (1 - split)).
+
+    Raises ValueError when either part would be empty.
+    """
+    split_at = int(math.floor(count * (1.0 - validation_split)))
+    if split_at == 0 or split_at == count:
+        raise ValueError(f"{caller}: the data has {count} samples, not enough to split into a training "
+                         f"and a validation set with validation_split={validation_split}. Provide more data or "
+                         f"a different validation_split.")
+    return split_at
+
+
 def train_val_split(x, y=None, validation_split: float = 0.0):
     """Keras's ``validation_split``: ``(x_train, y_train), (x_val, y_val)``, the validation part LAST.
 
@@ -29,11 +42,7 @@ def train_val_split(x, y=None, validation_split: float = 0.0):
     if x and y differ in length, or if either part would be empty.
     """
     count = _check_split_arguments("train_val_split", x, y, validation_split)
-    split_at = int(math.floor(count * (1.0 - validation_split)))
-    if split_at == 0 or split_at == count:
-        raise ValueError(f"train_val_split: the data has {count} samples, not enough to split into a training "
-                         f"and a validation set with validation_split={validation_split}. Provide more data or "
-                         f"a different validation_split.")
+    split_at = validation_split_index(count, validation_split, "train_val_split")
     return (x[:split_at], _slice(y, 0, split_at)), (x[split_at:], _slice(y, split_at, count))
 
 

@@ -57,7 +57,7 @@ def load(name: str, data_dir: PathLike | None = None, seed: int = 0, **options) 
       (``test_only=True`` for just the t10k-* pair).
     - "mnist1d": MNIST-1D generated locally, x (N, 40, 1), standardised, not
       in [0, 1] (``num_samples``, ``train_split``, ``shuffle_seq``; seed=42
-      reproduces the published dataset's arguments); needs "clearconv[data]".
+      reproduces the published dataset's arguments); needs "clearconv[mnist1d]".
     - "signals": synthetic healthy/faulty bearing vibrations, x (N, 512, 1)
       (``train_count``, ``test_count``, ``length``).
 

@@ -122,7 +122,7 @@ def _load_from(directory: Path, test_only: bool, help_text: str) -> tuple[Split,
         hint = (" (the t10k-* test files are there: pass test_only=True to load only them)"
                 if set(missing) <= set(TRAIN_FILES) else "")
         raise FileNotFoundError(f"{directory}: missing IDX file(s) {', '.join(missing)} "
-                                f"(looked for NAME.gz and NAME){hint}. {help_text}".rstrip())
+                                f"(looked for NAME.gz, NAME and the dotted NAME variants){hint}. {help_text}".rstrip())
     test = load_idx_pair(found[TEST_FILES[0]], found[TEST_FILES[1]])
     if test_only:
         empty_images = np.empty((0,) + test[0].shape[1:], dtype=test[0].dtype)

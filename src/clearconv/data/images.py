@@ -19,9 +19,9 @@ def load_image(path: PathLike, size: tuple[int, int] | None = None, grayscale: b
     file's size. Colour images are converted with Pillow's "L" mode
     (ITU-R 601-2 luma) for grayscale; transparency is dropped. 16-bit
     grayscale PNGs are scaled by 65535, 8-bit images by 255.
-    Needs Pillow (``pip install "clearconv[images]"``).
+    Needs Pillow (``pip install "clearconv[data]"``).
     """
-    pil_image_module = import_optional("PIL.Image", "pillow", "images", "load_image")
+    pil_image_module = import_optional("PIL.Image", "pillow", "data", "load_image")
     if size is not None:
         if (len(size) != 2 or any(isinstance(side, bool) or not isinstance(side, (int, np.integer)) or side < 1
                                   for side in size)):

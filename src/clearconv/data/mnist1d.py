@@ -34,14 +34,14 @@ def load_mnist1d(seed: int = 0, num_samples: int = 5000, train_split: float = 0.
     train_split: the fraction that goes to training (the first part of the
     package's shuffled order); shuffle_seq: permute the 40 positions (the
     package's spatial-bias experiment). The same seed gives the same arrays.
-    Needs the mnist1d package (``pip install "clearconv[data]"``).
+    Needs the mnist1d package (``pip install "clearconv[mnist1d]"``).
     """
     if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or num_samples < 10:
         raise ValueError(f"load_mnist1d: `num_samples` must be an integer >= 10 (one per digit at least); "
                          f"received {num_samples!r}")
     if not 0.0 < train_split < 1.0:
         raise ValueError(f"load_mnist1d: `train_split` must be strictly between 0 and 1; received {train_split!r}")
-    package = import_optional("mnist1d.data", "mnist1d", "data", "The 'mnist1d' dataset")
+    package = import_optional("mnist1d.data", "mnist1d", "mnist1d", "The 'mnist1d' dataset")
     args = package.get_dataset_args()          # a fresh ObjectView of the package's defaults
     args.seed = int(seed)
     args.num_samples = int(num_samples)

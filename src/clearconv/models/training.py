@@ -24,7 +24,7 @@ from .. import metrics as metrics_module
 from .. import optimizers as optimizers_module
 from .. import utils
 from ..autograd import Tensor, no_grad
-from ..data.batches import batch_indices
+from ..data.batches import batch_indices, validation_split_index
 
 
 def _as_list(value) -> list:
@@ -233,7 +233,7 @@ class Trainer:
             if not 0.0 < validation_split < 1.0:
                 raise ValueError(f"{self.name}: validation_split must be in (0, 1); received {validation_split}")
             # Keras's rule: the last fraction of the arrays, taken before any shuffling.
-            split = int(len(xs[0]) * (1.0 - validation_split))
+            split = validation_split_index(len(xs[0]), validation_split, f"{self.name}: fit")
             validation_data = ([a[split:] for a in xs], [a[split:] for a in ys])
             xs, ys = [a[:split] for a in xs], [a[:split] for a in ys]
             sample_weight = None if sample_weight is None else sample_weight[:split]
