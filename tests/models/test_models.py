@@ -269,3 +269,31 @@ def test_corrupt_or_truncated_model_file(tmp_path, damage):
         os.replace(tmp_path / "cut.clearconv", path)
     with pytest.raises(ValueError, match="model.clearconv"):
         load_model(path)
+
+
+def test_ctrl_c_stops_after_the_current_batch_and_keeps_weights_and_history():
+    import signal
+
+    from clearconv.callbacks import Callback
+
+    class PressCtrlC(Callback):
+        def __init__(self):
+            super().__init__()
+            self.batches = 0
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.batches += 1
+            if self.batches == 3:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    x, y = toy_data(64)
+    model = small_classifier()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    before = model.get_weights()
+    presser = PressCtrlC()
+    with pytest.warns(UserWarning, match="interrupted during epoch 1"):
+        history = model.fit(x, y, epochs=5, batch_size=8, callbacks=[presser], verbose=0)
+    assert presser.batches == 3                      # stopped right after the batch that was running
+    assert history.epoch == [0] and len(history.history["loss"]) == 1
+    assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
