@@ -540,13 +540,7 @@ class LossFunctionWrapper(Loss):
 
     @classmethod
     def from_config(cls, config: dict, custom_objects: Mapping | None = None):
-        config = dict(config)
-        fn = config.pop("fn", None)
-        functions = {**_FUNCTIONS, **dict(custom_objects or {})}
-        if not isinstance(fn, str) or fn not in functions:
-            raise ValueError(f"LossFunctionWrapper: cannot rebuild the loss function {fn!r}; pass it in "
-                             f"custom_objects. Known functions: {utils.valid_names(_FUNCTIONS)}")
-        return cls(functions[fn], **config)
+        return utils.rebuild_function_wrapper(cls, config, _FUNCTIONS, custom_objects, "loss")
 
 
 class MeanSquaredError(Loss):

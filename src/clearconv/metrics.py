@@ -312,13 +312,7 @@ class MeanMetricWrapper(Mean):
 
     @classmethod
     def from_config(cls, config: dict, custom_objects: Mapping | None = None):
-        config = dict(config)
-        fn = config.pop("fn", None)
-        functions = {**_FUNCTIONS, **dict(custom_objects or {})}
-        if not isinstance(fn, str) or fn not in functions:
-            raise ValueError(f"MeanMetricWrapper: cannot rebuild the metric function {fn!r}; pass it in "
-                             f"custom_objects. Known functions: {utils.valid_names(_FUNCTIONS)}")
-        return cls(functions[fn], **config)
+        return utils.rebuild_function_wrapper(cls, config, _FUNCTIONS, custom_objects, "metric")
 
 
 # --- accuracies --------------------------------------------------------------------------

@@ -99,3 +99,15 @@ def _from_config_dict(identifier: Mapping, registry: Mapping[str, type], kind: s
                          f"received keys {sorted(identifier)}")
     cls = _lookup(identifier["class_name"], registry, kind)
     return cls.from_config(dict(identifier.get("config") or {}))
+
+
+def rebuild_function_wrapper(cls, config: Mapping, functions: Mapping, custom_objects, kind: str):
+    """``cls(function, **rest)`` from a config whose "fn" names a function in ``functions``
+    (or in ``custom_objects``); a wrapper's config stores the function by name only."""
+    config = dict(config)
+    fn = config.pop("fn", None)
+    known = {**functions, **dict(custom_objects or {})}
+    if not isinstance(fn, str) or fn not in known:
+        raise ValueError(f"{cls.__name__}: cannot rebuild the {kind} function {fn!r}; pass it in "
+                         f"custom_objects. Known functions: {valid_names(functions)}")
+    return cls(known[fn], **config)
