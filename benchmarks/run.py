@@ -22,6 +22,10 @@ Timing rules (DESIGN.md):
   median over rounds. The ratio is the median over rounds of
   (clearconv block / PyTorch block of the same round), which cancels the slow
   drifts of a noisy machine better than a ratio of two medians.
+- Each block records how much CPU other processes used meanwhile (/proc/stat).
+  A contended pair of blocks is measured again (a few times, early in the run);
+  the medians use only quiet rounds, and a case with none is reported as
+  inconclusive. See docs/performance.md.
 
 Layouts: clearconv runs channels_last (NHWC), its internal layout; PyTorch
 runs NCHW, its native layout, with the same weights converted. Where Keras
