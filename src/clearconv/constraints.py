@@ -31,22 +31,11 @@ def _norms(w: np.ndarray, axis) -> np.ndarray:
     return np.sqrt(np.sum(w * w, axis=_axis(axis), keepdims=True))
 
 
-class Constraint:
+class Constraint(utils.Configurable):
     """Base class: ``__call__(w) -> w`` (identity), ``get_config``/``from_config``."""
 
     def __call__(self, w: np.ndarray) -> np.ndarray:
         return w
-
-    def get_config(self) -> dict:
-        return {}
-
-    @classmethod
-    def from_config(cls, config: dict):
-        return cls(**config)
-
-    def __repr__(self):
-        arguments = ", ".join(f"{key}={value!r}" for key, value in self.get_config().items())
-        return f"{type(self).__name__}({arguments})"
 
 
 class MaxNorm(Constraint):

@@ -67,22 +67,11 @@ def _truncated_normal(rng: np.random.Generator, shape, mean: float, stddev: floa
     return values
 
 
-class Initializer:
+class Initializer(utils.Configurable):
     """Base class: ``__call__(shape, dtype) -> array``, ``get_config``/``from_config``."""
 
     def __call__(self, shape, dtype="float32") -> np.ndarray:
         raise NotImplementedError
-
-    def get_config(self) -> dict:
-        return {}
-
-    @classmethod
-    def from_config(cls, config: dict):
-        return cls(**config)
-
-    def __repr__(self):
-        arguments = ", ".join(f"{key}={value!r}" for key, value in self.get_config().items())
-        return f"{type(self).__name__}({arguments})"
 
 
 # --- constants ----------------------------------------------------------------

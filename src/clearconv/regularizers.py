@@ -34,22 +34,11 @@ def _zero_like(x):
     return np.zeros((), dtype=getattr(x, "dtype", np.float64))
 
 
-class Regularizer:
+class Regularizer(utils.Configurable):
     """Base class: ``__call__(x) -> scalar penalty``, ``get_config``/``from_config``."""
 
     def __call__(self, x):
         return _zero_like(x)
-
-    def get_config(self) -> dict:
-        return {}
-
-    @classmethod
-    def from_config(cls, config: dict):
-        return cls(**config)
-
-    def __repr__(self):
-        arguments = ", ".join(f"{key}={value!r}" for key, value in self.get_config().items())
-        return f"{type(self).__name__}({arguments})"
 
 
 class L1(Regularizer):

@@ -111,3 +111,19 @@ def rebuild_function_wrapper(cls, config: Mapping, functions: Mapping, custom_ob
         raise ValueError(f"{cls.__name__}: cannot rebuild the {kind} function {fn!r}; pass it in "
                          f"custom_objects. Known functions: {valid_names(functions)}")
     return cls(known[fn], **config)
+
+
+class Configurable:
+    """Keras's config round trip for small objects (initializers, regularizers, constraints):
+    subclasses list their arguments in ``get_config``; ``from_config`` calls the constructor."""
+
+    def get_config(self) -> dict:
+        return {}
+
+    @classmethod
+    def from_config(cls, config: dict):
+        return cls(**config)
+
+    def __repr__(self):
+        arguments = ", ".join(f"{key}={value!r}" for key, value in self.get_config().items())
+        return f"{type(self).__name__}({arguments})"
