@@ -29,6 +29,13 @@ def get(identifier):
     raise TypeError(f"activation must be a name or a callable; received {identifier!r}")
 
 
+def builtin_name(activation) -> str | None:
+    """The name of an activation made by :func:`get` from a name, else None (a user's callable)."""
+    if isinstance(activation, functools.partial) and activation.func is F.activation and not activation.args:
+        return activation.keywords.get("name")
+    return None
+
+
 def serialize(activation) -> str:
     """The name stored in a layer config."""
     name = getattr(activation, "__name__", None)

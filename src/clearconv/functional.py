@@ -18,11 +18,16 @@ from .ops import reshaping as reshape_ops
 from .ops.windows import crop_spatial, pad_spatial
 
 
-def conv(x, kernel, bias, strides, pads, dilation, groups: int = 1, algorithm: str = "auto") -> Tensor:
-    """N-d convolution, (N, *S, C) -> (N, *out, F); see :func:`clearconv.ops.conv.conv`."""
+def conv(x, kernel, bias, strides, pads, dilation, groups: int = 1, algorithm: str | None = None,
+         activation: str | None = None) -> Tensor:
+    """N-d convolution, (N, *S, C) -> (N, *out, F); see :func:`clearconv.ops.conv.conv`.
+
+    ``algorithm`` None means the global default; ``activation`` "relu" is fused
+    into the convolution's output pass (and its mask into the backward).
+    """
     keep = needs_grad(x, kernel, bias)
     y, ctx = conv_ops.conv(data_of(x), data_of(kernel), data_of(bias), strides, pads, dilation,
-                           groups, algorithm=algorithm, keep_for_backward=keep)
+                           groups, algorithm=algorithm, activation=activation, keep_for_backward=keep)
     return record(y, (x, kernel, bias),
                   lambda g: conv_ops.conv_backward(g, ctx, need_input=needs_grad(x)))
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from .. import activations
 from .. import functional as F
+from ..ops import conv as conv_ops
 from ..ops import shapes
 from .base import Layer, resolve_identifier, serialize
 
@@ -163,7 +164,20 @@ class _BaseConv(_SpatialLayer):
 
 
 class _Conv(_BaseConv):
-    """N-d convolution layer (Conv1D, Conv2D, Conv3D)."""
+    """N-d convolution layer (Conv1D, Conv2D, Conv3D).
+
+    Beyond Keras's arguments, ``algorithm`` picks how the convolution is
+    computed ("im2col", "winograd", "fft", "direct" or "auto"; None follows
+    :func:`clearconv.ops.conv.set_default_algorithm`). The result is the same
+    function whichever is used, up to float rounding.
+    """
+
+    def __init__(self, *args, algorithm=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if algorithm is not None and algorithm not in ("auto",) + conv_ops.ALGORITHMS:
+            raise ValueError(f"{self.name}: `algorithm` must be one of {('auto',) + conv_ops.ALGORITHMS} "
+                             f"or None; received algorithm={algorithm!r}")
+        self.algorithm = algorithm
 
     def build(self, input_shape) -> None:
         channels = self._input_channels(input_shape)
@@ -192,13 +206,17 @@ class _Conv(_BaseConv):
 
     def call(self, inputs, training=None):
         x = self._to_channels_last(inputs)
+        # relu is element-wise, so it can run inside the conv's output pass whatever the data_format.
+        fused = "relu" if activations.builtin_name(self.activation) == "relu" else None
         y = F.conv(x, self.kernel, self.bias, self.strides, self._pads(x.shape[1:-1]),
-                   self.dilation_rate, self.groups)
-        return self._finish(y)
+                   self.dilation_rate, self.groups, algorithm=self.algorithm, activation=fused)
+        return self._from_channels_last(y) if fused else self._finish(y)
 
     def get_config(self) -> dict:
         config = super().get_config()
         config.update(filters=self.filters, groups=self.groups)
+        if self.algorithm is not None:  # not a Keras argument: only written when set
+            config["algorithm"] = self.algorithm
         return config
 
 

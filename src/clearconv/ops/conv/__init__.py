@@ -10,9 +10,25 @@ a cross-correlation (no kernel flip), channels_last, kernel in Keras layout
 axis (see :mod:`clearconv.ops.shapes`), so the output size per axis is
 ``(L + before + after - d*(k-1) - 1) // s + 1``.
 
+Algorithms (``algorithm=``; ``"auto"`` picks one per shape, see :func:`choose_algorithm`):
+
+* ``"im2col"``: columns of every receptive field times the kernel, one GEMM
+  (:mod:`.im2col`); every shape.
+* ``"winograd"``: F(4x4, 3x3) minimal filtering (:mod:`.winograd`); 2D 3x3,
+  stride 1, dilation 1, one group.
+* ``"fft"``: products of Fourier transforms (:mod:`.fft`); stride 1, one group.
+* ``"direct"``: the textbook loops of :mod:`.reference`; every shape, tiny
+  inputs only (it is the oracle, readable, not fast).
+
+Every algorithm computes the same function; they differ in speed and in float32
+rounding (documented in each module). The backward pass takes the kernel
+gradient from im2col columns (kept from the forward when they fit under the
+column-buffer limit, rebuilt batch chunk by batch chunk otherwise) and the
+input gradient from col2im, or, at stride 1, as the "full" correlation of the
+gradient with the flipped kernel by the forward's algorithm.
+
 A transposed convolution is the input gradient of a convolution (and its
-input gradient a convolution), so both share the primitives of
-:mod:`clearconv.ops.conv.im2col`.
+input gradient a convolution), so both share the primitives of :mod:`.im2col`.
 """
 
 from __future__ import annotations
@@ -23,57 +39,178 @@ import numpy as np
 
 from ..shapes import transposed_buffer_length
 from ..windows import crop_spatial, pad_spatial
-from . import im2col
+from . import im2col, reference
 
-ALGORITHMS = ("im2col",)
+ALGORITHMS = ("im2col", "direct")
+FUSED_ACTIVATIONS = (None, "linear", "relu")
+
+_settings = {"algorithm": "auto", "column_buffer_limit": 256 * 2**20}
 
 
-def _check_algorithm(algorithm: str) -> None:
-    if algorithm not in ("auto",) + ALGORITHMS:
-        raise ValueError(f"algorithm must be one of {('auto',) + ALGORITHMS}; received {algorithm!r}")
+def set_default_algorithm(algorithm: str) -> None:
+    """The algorithm every convolution uses unless its layer names one (initially ``"auto"``)."""
+    _settings["algorithm"] = _check_algorithm(algorithm)
+
+
+def default_algorithm() -> str:
+    return _settings["algorithm"]
+
+
+def set_column_buffer_limit(nbytes: int) -> None:
+    """Cap (bytes) on one im2col column buffer; larger batches run in chunks (default 256 MiB)."""
+    if isinstance(nbytes, bool) or not isinstance(nbytes, (int, np.integer)) or nbytes <= 0:
+        raise ValueError(f"column buffer limit must be a positive number of bytes; received {nbytes!r}")
+    _settings["column_buffer_limit"] = int(nbytes)
+
+
+def column_buffer_limit() -> int:
+    return _settings["column_buffer_limit"]
+
+
+def _check_algorithm(algorithm) -> str:
+    accepted = ("auto",) + ALGORITHMS
+    if algorithm not in accepted:
+        raise ValueError(f"algorithm must be one of {accepted}; received {algorithm!r}")
+    return algorithm
+
+
+def supports(algorithm: str, kernel_shape, strides, dilation, groups: int) -> bool:
+    """Whether ``algorithm`` can compute a convolution of this kernel, stride, dilation and grouping."""
+    _check_algorithm(algorithm)
+    return algorithm in ("auto", "im2col", "direct")
+
+
+def choose_algorithm(input_shape, kernel_shape, strides, dilation, groups: int) -> str:
+    """The automatic choice for a padded input (N, *P, C) and a kernel (*k, Cg, F).
+
+    im2col + GEMM is the default: it is exact to float32 rounding of a plain
+    sum and the fastest here on every benchmark case (docs/performance.md).
+    """
+    return "im2col"
+
+
+def resolve_algorithm(algorithm: str, input_shape, kernel_shape, strides, dilation, groups: int) -> str:
+    """``algorithm`` itself, the global default for None, or the automatic choice for "auto"."""
+    algorithm = _check_algorithm(_settings["algorithm"] if algorithm is None else algorithm)
+    if algorithm == "auto":
+        return choose_algorithm(input_shape, kernel_shape, strides, dilation, groups)
+    if not supports(algorithm, kernel_shape, strides, dilation, groups):
+        raise ValueError(f"algorithm {algorithm!r} cannot compute this convolution (kernel {tuple(kernel_shape)}, "
+                         f"strides {tuple(strides)}, dilation {tuple(dilation)}, groups {groups}); "
+                         f"use 'im2col' or 'auto'")
+    return algorithm
+
+
+def _batch_chunks(batch: int, bytes_per_sample: int) -> list[slice]:
+    """Slices of the batch whose buffers of ``bytes_per_sample`` each stay under the column-buffer limit."""
+    size = max(1, _settings["column_buffer_limit"] // max(1, bytes_per_sample))
+    return [slice(start, start + size) for start in range(0, batch, size)]
+
+
+def _column_bytes(xp: np.ndarray, kernel_shape, strides, dilation) -> int:
+    """Bytes of one sample's im2col columns: prod(out) * K * C."""
+    out = im2col.output_shape(xp.shape[1:-1], kernel_shape[:-2], strides, dilation)
+    return int(np.prod(out)) * int(np.prod(kernel_shape[:-2])) * xp.shape[-1] * xp.itemsize
 
 
 @dataclass
 class ConvContext:
     """What :func:`conv_backward` needs from the forward pass."""
 
-    input_shape: tuple
+    padded_input: np.ndarray
     pads: tuple
     kernel: np.ndarray
     strides: tuple
     dilation: tuple
     groups: int
-    columns: np.ndarray | None
+    algorithm: str
+    columns: np.ndarray | None      # the forward's im2col columns, when they fit the limit
+    output: np.ndarray | None       # the activated output, for a fused relu's mask
 
 
 def conv(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None, strides, pads, dilation,
-         groups: int = 1, algorithm: str = "auto", keep_for_backward: bool = False):
+         groups: int = 1, algorithm: str | None = "auto", activation: str | None = None,
+         keep_for_backward: bool = False):
     """Convolution forward: (N, *S, C) -> ``(y (N, *out, F), ctx)``.
 
-    ``ctx`` is None unless ``keep_for_backward``; with it, the column buffer
-    is kept for the kernel gradient.
+    ``algorithm`` is one of :data:`ALGORITHMS`, ``"auto"``, or None for the
+    global default (:func:`set_default_algorithm`). ``activation`` (None,
+    "linear" or "relu") is applied in place with the bias, in the same pass
+    over the output. ``ctx`` is None unless ``keep_for_backward``.
     """
-    _check_algorithm(algorithm)
+    if activation not in FUSED_ACTIVATIONS:
+        raise ValueError(f"activation must be one of {FUSED_ACTIVATIONS}; received {activation!r}")
+    strides, dilation, pads = tuple(strides), tuple(dilation), tuple(pads)
     xp = pad_spatial(x, pads)
-    y, cols = im2col.correlate(xp, kernel, strides, dilation, groups, keep_columns=keep_for_backward)
-    if bias is not None:
-        y += bias
+    name = resolve_algorithm(algorithm, xp.shape, kernel.shape, strides, dilation, groups)
+    columns = None
+    if name == "direct":
+        y = reference.conv_reference(x, kernel, None, strides, pads, dilation, groups)
+    elif name == "im2col":
+        y, columns = _im2col_forward(xp, kernel, strides, dilation, groups, keep_for_backward)
+    _add_bias_and_activate(y, bias, activation)
     if not keep_for_backward:
         return y, None
-    return y, ConvContext(x.shape, tuple(pads), kernel, tuple(strides), tuple(dilation), groups, cols)
+    output = y if activation == "relu" else None
+    return y, ConvContext(xp, pads, kernel, strides, dilation, groups, name, columns, output)
+
+
+def _im2col_forward(xp, kernel, strides, dilation, groups, keep_columns):
+    """im2col forward in batch chunks under the column-buffer limit; keeps the columns if one chunk."""
+    chunks = _batch_chunks(xp.shape[0], _column_bytes(xp, kernel.shape, strides, dilation))
+    if len(chunks) == 1:
+        return im2col.correlate(xp, kernel, strides, dilation, groups, keep_columns=keep_columns)
+    parts = [im2col.correlate(xp[chunk], kernel, strides, dilation, groups)[0] for chunk in chunks]
+    return np.concatenate(parts), None
+
+
+def _add_bias_and_activate(y: np.ndarray, bias, activation) -> None:
+    if bias is not None:
+        y += bias
+    if activation == "relu":
+        np.maximum(y, 0, out=y)
 
 
 def conv_backward(grad: np.ndarray, ctx: ConvContext, need_input: bool = True):
     """Gradients of :func:`conv`: grad (N, *out, F) -> (dx, dkernel, dbias)."""
-    dkernel = im2col.correlate_kernel_grad(ctx.columns, grad, ctx.kernel.shape, ctx.groups)
-    dbias = grad.reshape(-1, grad.shape[-1]).sum(axis=0)
-    dx = None
-    if need_input:
-        padded = tuple(length + before + after
-                       for length, (before, after) in zip(ctx.input_shape[1:-1], ctx.pads))
-        dxp = im2col.correlate_input_grad(grad, ctx.kernel, padded, ctx.strides, ctx.dilation, ctx.groups)
-        dx = crop_spatial(dxp, ctx.pads)
-    return dx, dkernel, dbias
+    if ctx.output is not None:
+        grad = grad * (ctx.output > 0)
+    if ctx.algorithm == "direct":
+        x = crop_spatial(ctx.padded_input, ctx.pads)
+        dx, dkernel, dbias = reference.conv_reference_backward(grad, x, ctx.kernel, ctx.strides, ctx.pads,
+                                                              ctx.dilation, ctx.groups)
+        return (dx if need_input else None), dkernel, dbias
+    dx = crop_spatial(_input_grad(grad, ctx), ctx.pads) if need_input else None
+    return dx, _kernel_grad(grad, ctx), bias_grad(grad)
+
+
+def bias_grad(grad: np.ndarray) -> np.ndarray:
+    """Sum of grad (N, *out, F) over every axis but the last -> (F,)."""
+    rows = grad.reshape(-1, grad.shape[-1])
+    # ones @ rows is one BLAS call, several times faster than rows.sum(axis=0) on tall, narrow rows.
+    return np.ones(rows.shape[0], dtype=rows.dtype) @ rows
+
+
+def _kernel_grad(grad: np.ndarray, ctx: ConvContext) -> np.ndarray:
+    if ctx.columns is not None:
+        return im2col.correlate_kernel_grad(ctx.columns, grad, ctx.kernel.shape, ctx.groups)
+    xp = ctx.padded_input
+    dkernel = np.zeros_like(ctx.kernel)
+    for chunk in _batch_chunks(xp.shape[0], _column_bytes(xp, ctx.kernel.shape, ctx.strides, ctx.dilation)):
+        columns = im2col.im2col(xp[chunk], ctx.kernel.shape[:-2], ctx.strides, ctx.dilation, ctx.groups)
+        dkernel += im2col.correlate_kernel_grad(columns, grad[chunk], ctx.kernel.shape, ctx.groups)
+    return dkernel
+
+
+def _input_grad(grad: np.ndarray, ctx: ConvContext) -> np.ndarray:
+    """dL/dxpad (N, *P, C) by col2im, in batch chunks under the column-buffer limit."""
+    xp, kernel = ctx.padded_input, ctx.kernel
+    padded_shape = xp.shape[1:-1]
+    chunks = _batch_chunks(xp.shape[0], _column_bytes(xp, kernel.shape, ctx.strides, ctx.dilation))
+    if len(chunks) == 1:
+        return im2col.correlate_input_grad(grad, kernel, padded_shape, ctx.strides, ctx.dilation, ctx.groups)
+    return np.concatenate([im2col.correlate_input_grad(grad[chunk], kernel, padded_shape, ctx.strides,
+                                                       ctx.dilation, ctx.groups) for chunk in chunks])
 
 
 @dataclass
@@ -122,5 +259,4 @@ def conv_transpose_backward(grad: np.ndarray, ctx: TransposeContext, need_input:
     buffer = pad_spatial(grad, ctx.pads)
     dx, cols = im2col.correlate(buffer, ctx.kernel, ctx.strides, ctx.dilation, groups=1, keep_columns=True)
     dkernel = im2col.correlate_kernel_grad(cols, ctx.x, ctx.kernel.shape, groups=1)
-    dbias = grad.reshape(-1, grad.shape[-1]).sum(axis=0)
-    return (dx if need_input else None), dkernel, dbias
+    return (dx if need_input else None), dkernel, bias_grad(grad)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..shapes import conv_output_length, transposed_buffer_length
-from ..windows import pad_spatial
+from ..windows import crop_spatial, pad_spatial
 
 
 def conv_reference(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None,
@@ -52,6 +52,39 @@ def conv_reference(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None,
                     total += np.dot(xpad[(n, *position, group)], weights[(*j, slice(None), f)])
                 out[(n, *o, f)] = total
     return out.astype(dtype)
+
+
+def conv_reference_backward(grad: np.ndarray, x: np.ndarray, kernel: np.ndarray, strides, pads,
+                            dilation, groups: int = 1):
+    """Gradients of :func:`conv_reference` by the same loops: -> (dx, dkernel, dbias).
+
+    grad has the output's shape (N, *out, F). Every term
+    ``xpad[n, o*s + j*d, c] * kernel[j, c - start, f]`` of output cell
+    ``(n, o, f)`` sends ``grad[n, o, f] * kernel[...]`` to the input cell and
+    ``grad[n, o, f] * xpad[...]`` to the kernel tap; dx is dxpad without the
+    padding, dbias the sum of grad over every cell.
+    """
+    dtype = np.result_type(x, kernel)
+    xpad = pad_spatial(x.astype(np.float64), pads)
+    weights = kernel.astype(np.float64)
+    upstream = grad.astype(np.float64)
+    *kernel_size, group_channels, filters = kernel.shape
+    filters_per_group = filters // groups
+    dxpad = np.zeros_like(xpad)
+    dkernel = np.zeros_like(weights)
+    for n in range(x.shape[0]):
+        for o in np.ndindex(*grad.shape[1:-1]):
+            for f in range(filters):
+                group_start = (f // filters_per_group) * group_channels
+                group = slice(group_start, group_start + group_channels)
+                g = upstream[(n, *o, f)]
+                for j in np.ndindex(*kernel_size):
+                    position = tuple(oi * s + ji * d for oi, ji, s, d in zip(o, j, strides, dilation))
+                    dxpad[(n, *position, group)] += g * weights[(*j, slice(None), f)]
+                    dkernel[(*j, slice(None), f)] += g * xpad[(n, *position, group)]
+    dx = crop_spatial(dxpad, pads)
+    dbias = upstream.reshape(-1, filters).sum(axis=0)
+    return dx.astype(dtype), dkernel.astype(dtype), dbias.astype(dtype)
 
 
 def conv_transpose_reference(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None,

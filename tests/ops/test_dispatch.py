@@ -1,0 +1,162 @@
+"""The conv dispatcher: every algorithm computes the same function (forward and
+backward, against the direct loops), overrides per call / layer / globally,
+batch chunking under the column-buffer limit, and the fused bias + relu."""
+
+import numpy as np
+import pytest
+
+from clearconv import layers
+from clearconv.ops import conv as conv_ops
+from clearconv.ops import shapes
+from clearconv.ops.conv.reference import conv_reference, conv_reference_backward
+
+
+def make_case(rank, kernel, stride, dilation, padding, channels=3, filters=4, groups=1, batch=2,
+              length=9, dtype=np.float64, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((batch, *(length,) * rank, channels)).astype(dtype)
+    weights = rng.standard_normal((*(kernel,) * rank, channels // groups, filters)).astype(dtype)
+    bias = rng.standard_normal(filters).astype(dtype)
+    pads = [shapes.conv_padding(length, kernel, stride, dilation, padding)] * rank
+    return x, weights, bias, (stride,) * rank, pads, (dilation,) * rank
+
+
+# (rank, kernel, stride, dilation, padding, groups): shapes every algorithm is asked about.
+CASES = [(2, 3, 1, 1, "same", 1), (2, 3, 1, 1, "valid", 1), (2, 5, 1, 1, "same", 1), (2, 3, 2, 1, "same", 1),
+         (1, 9, 1, 1, "same", 1), (1, 3, 1, 2, "causal", 1), (3, 3, 1, 1, "same", 1), (2, 3, 1, 1, "same", 3)]
+
+
+def supported_cases():
+    for algorithm in conv_ops.ALGORITHMS:
+        for case in CASES:
+            rank, kernel, stride, dilation, _, groups = case
+            kernel_shape = (kernel,) * rank + (3 // groups, 6)
+            if conv_ops.supports(algorithm, kernel_shape, (stride,) * rank, (dilation,) * rank, groups):
+                yield algorithm, case
+
+
+@pytest.mark.parametrize("algorithm,case", list(supported_cases()), ids=str)
+def test_every_algorithm_matches_the_direct_loops_forward_and_backward(algorithm, case):
+    rank, kernel, stride, dilation, padding, groups = case
+    x, weights, bias, strides, pads, dilations = make_case(rank, kernel, stride, dilation, padding,
+                                                          filters=6, groups=groups, length=7 if rank == 3 else 9)
+    y, ctx = conv_ops.conv(x, weights, bias, strides, pads, dilations, groups, algorithm=algorithm,
+                           keep_for_backward=True)
+    np.testing.assert_allclose(y, conv_reference(x, weights, bias, strides, pads, dilations, groups),
+                               rtol=1e-9, atol=1e-9)
+    grad = np.random.default_rng(1).standard_normal(y.shape)
+    expected = conv_reference_backward(grad, x, weights, strides, pads, dilations, groups)
+    for got, want, name in zip(conv_ops.conv_backward(grad, ctx), expected, ("dx", "dkernel", "dbias")):
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9, err_msg=f"{algorithm} {name}")
+
+
+def test_reference_backward_matches_finite_differences():
+    from gradcheck import assert_vjp_matches
+    x, weights, bias, strides, pads, dilation = make_case(2, 3, 2, 1, "same", groups=1, batch=1, length=5)
+
+    def forward(x, weights, bias):
+        return conv_reference(x, weights, bias, strides, pads, dilation)
+
+    def backward(grad, x, weights, bias):
+        return conv_reference_backward(grad, x, weights, strides, pads, dilation)
+
+    assert_vjp_matches(forward, backward, [x, weights, bias])
+
+
+def test_unknown_and_unsupported_algorithms_are_refused_by_name():
+    x, weights, bias, strides, pads, dilation = make_case(2, 3, 2, 1, "same")
+    with pytest.raises(ValueError, match="algorithm must be one of"):
+        conv_ops.conv(x, weights, bias, strides, pads, dilation, algorithm="magic")
+    with pytest.raises(ValueError, match="algorithm must be one of"):
+        conv_ops.set_default_algorithm("magic")
+    with pytest.raises(ValueError, match="`algorithm` must be one of"):
+        layers.Conv2D(2, 3, algorithm="fastest")
+    if "winograd" in conv_ops.ALGORITHMS:  # winograd is 3x3 stride 1 only
+        with pytest.raises(ValueError, match="'winograd' cannot compute"):
+            conv_ops.conv(x, weights, bias, strides, pads, dilation, algorithm="winograd")
+
+
+def test_global_default_applies_unless_the_layer_names_its_algorithm(monkeypatch):
+    calls = []
+    original = conv_ops.reference.conv_reference
+
+    def spy(*args, **kwargs):
+        calls.append("direct")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(conv_ops.reference, "conv_reference", spy)
+    x = np.random.default_rng(0).random((1, 5, 5, 2)).astype(np.float32)
+    follows, pinned = layers.Conv2D(3, 3), layers.Conv2D(3, 3, algorithm="im2col")
+    y_default = follows(x)
+    try:
+        conv_ops.set_default_algorithm("direct")
+        assert conv_ops.default_algorithm() == "direct"
+        y_direct = follows(x)
+        assert calls == ["direct"]
+        pinned(x)
+        assert calls == ["direct"]  # the layer's own choice wins over the global one
+    finally:
+        conv_ops.set_default_algorithm("auto")
+    np.testing.assert_allclose(y_direct, y_default, rtol=1e-5, atol=1e-6)
+
+
+def test_layer_algorithm_is_in_its_config_only_when_set():
+    assert "algorithm" not in layers.Conv2D(2, 3).get_config()
+    layer = layers.Conv2D.from_config(layers.Conv2D(2, 3, algorithm="direct").get_config())
+    assert layer.algorithm == "direct"
+
+
+@pytest.mark.parametrize("case", [(2, 5, 1, 1, "same", 1), (2, 3, 2, 1, "same", 2), (1, 9, 1, 1, "same", 1)],
+                         ids=str)
+def test_chunked_batches_give_the_unchunked_result(case, monkeypatch):
+    rank, kernel, stride, dilation, padding, groups = case
+    x, weights, bias, strides, pads, dilations = make_case(rank, kernel, stride, dilation, padding,
+                                                          channels=4, groups=groups, batch=5)
+    y, ctx = conv_ops.conv(x, weights, bias, strides, pads, dilations, groups, keep_for_backward=True)
+    grad = np.random.default_rng(2).standard_normal(y.shape)
+    whole = conv_ops.conv_backward(grad, ctx)
+    assert ctx.columns is not None
+    one_sample = conv_ops._column_bytes(ctx.padded_input, weights.shape, strides, dilations)
+    monkeypatch.setitem(conv_ops._settings, "column_buffer_limit", 2 * one_sample)  # chunks of 2 samples
+    y_chunked, ctx = conv_ops.conv(x, weights, bias, strides, pads, dilations, groups, keep_for_backward=True)
+    assert ctx.columns is None  # too big to keep: rebuilt chunk by chunk in the backward
+    np.testing.assert_allclose(y_chunked, y, rtol=1e-12, atol=1e-12)
+    for got, want in zip(conv_ops.conv_backward(grad, ctx), whole):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_column_buffer_limit_is_validated():
+    with pytest.raises(ValueError, match="positive number of bytes"):
+        conv_ops.set_column_buffer_limit(0)
+
+
+def test_fused_relu_equals_relu_after_the_conv_forward_and_backward():
+    x, weights, bias, strides, pads, dilation = make_case(2, 3, 1, 1, "same")
+    y, ctx = conv_ops.conv(x, weights, bias, strides, pads, dilation, activation="relu", keep_for_backward=True)
+    plain, plain_ctx = conv_ops.conv(x, weights, bias, strides, pads, dilation, keep_for_backward=True)
+    np.testing.assert_array_equal(y, np.maximum(plain, 0))
+    grad = np.random.default_rng(3).standard_normal(y.shape)
+    for got, want in zip(conv_ops.conv_backward(grad, ctx), conv_ops.conv_backward(grad * (plain > 0), plain_ctx)):
+        np.testing.assert_array_equal(got, want)
+    with pytest.raises(ValueError, match="activation must be one of"):
+        conv_ops.conv(x, weights, bias, strides, pads, dilation, activation="tanh")
+
+
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_conv_layer_with_relu_fuses_it_and_keeps_keras_results(data_format):
+    from clearconv.autograd import Tensor
+    x = np.random.default_rng(4).standard_normal((2, 6, 6, 3)).astype(np.float32)
+    if data_format == "channels_first":
+        x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+    fused = layers.Conv2D(4, 3, padding="same", activation="relu", data_format=data_format)
+    plain = layers.Conv2D(4, 3, padding="same", data_format=data_format)
+    fused.build(x.shape)
+    plain.build(x.shape)
+    plain.set_weights(fused.get_weights())
+    np.testing.assert_array_equal(fused(x), np.maximum(plain(x), 0))
+    fused_input, plain_input = Tensor(x, requires_grad=True), Tensor(x, requires_grad=True)
+    fused(fused_input).sum().backward()
+    out = plain(plain_input)
+    (out * (out.data > 0).astype(np.float32)).sum().backward()  # d relu = the mask of positive outputs
+    np.testing.assert_allclose(fused_input.grad, plain_input.grad, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(fused.kernel.grad, plain.kernel.grad, rtol=1e-6, atol=1e-6)
