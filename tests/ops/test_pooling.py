@@ -170,6 +170,16 @@ def test_max_pool_nan_gradient_reaches_only_the_winner():
     np.testing.assert_array_equal(dx.ravel(), [np.nan, 0, 0, 5])
 
 
+def test_max_pool_nan_window_beside_an_ordinary_one_keeps_both_gradients():
+    # windows [4, nan] and [2, 8] (pool 2, stride 2, no overlap): the NaN window's gradient goes to
+    # its NaN (cell 1), the other's to its max (cell 3); routing one must not erase the other.
+    x = np.array([4.0, np.nan, 2.0, 8.0]).reshape(1, 4, 1)
+    out = pooling.max_pool(x, (2,), (2,), ((0, 0),))
+    grad = np.array([1.0, 5.0]).reshape(1, 2, 1)
+    dx = pooling.max_pool_backward(grad, x, out, (2,), (2,), ((0, 0),))
+    np.testing.assert_array_equal(dx.ravel(), [0, 1, 0, 5])
+
+
 def test_max_pool_nan_propagates_forward_and_backward():
     # pool 3, stride 1 on [1, nan, 3, nan, 2]: every window holds a NaN.
     # Backward: each window's LAST NaN wins, as in PyTorch: window [1,nan,3] -> cell 1,

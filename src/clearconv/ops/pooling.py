@@ -81,31 +81,49 @@ def max_pool_backward(grad: np.ndarray, x: np.ndarray, out: np.ndarray,
     # A max of -inf ties with the -inf padding; padding must not take the gradient.
     real = _real_cells(x.shape, pads) if np.isneginf(out).any() else None
 
-    def equals_max(index):
-        hit = xp[index] == out
-        return hit if real is None else hit & real[index]
+    def equals_max(index, hit):
+        np.equal(xp[index], out, out=hit)
+        if real is not None:
+            hit &= real[index]
+
+    def is_nan(index, hit):
+        np.isnan(xp[index], out=hit)
 
     dxp = np.zeros(xp.shape, dtype=grad.dtype)
+    overlapping = any(s < p for s, p in zip(strides, pool_size))
     nan_max = np.isnan(out)
-    _route_to_first_hit(dxp, grad, ~nan_max, indices, equals_max)
+    _route_to_first_hit(dxp, grad, ~nan_max, indices, equals_max, overlapping)
     if nan_max.any():
-        _route_to_first_hit(dxp, grad, nan_max, indices[::-1], lambda index: np.isnan(xp[index]))
+        # Accumulate: this second pass must not overwrite the first pass's cells.
+        _route_to_first_hit(dxp, grad, nan_max, indices[::-1], is_nan, overlapping=True)
     return np.ascontiguousarray(crop_spatial(dxp, pads))
 
 
-def _route_to_first_hit(dxp, grad, pending, indices, hits) -> None:
+def _route_to_first_hit(dxp, grad, pending, indices, hits, overlapping: bool) -> None:
     """Add each pending window's grad into ``dxp`` at the first offset where ``hits`` is True.
 
     ``pending`` (N, *out, C) marks the windows still to be routed; it is
-    updated in place as windows find their cell.
+    updated in place as windows find their cell. ``hits(index, out)`` writes
+    the hit mask of one offset into ``out``. Without overlapping windows each
+    cell of ``dxp`` belongs to one window, so it is written, not accumulated.
     """
     # grad * winner is ~10x faster than np.where, but 0 * inf would leak a
     # non-finite gradient into cells that did not win; so where only then.
     finite = np.isfinite(grad).all()
+    winner = np.empty(pending.shape, dtype=bool)
+    contribution = np.empty_like(grad)
     for index in indices:
-        winner = pending & hits(index)
-        dxp[index] += grad * winner if finite else np.where(winner, grad, 0)
-        pending &= ~winner
+        hits(index, winner)
+        winner &= pending
+        if finite:
+            np.multiply(grad, winner, out=contribution)
+        else:
+            contribution = np.where(winner, grad, 0)
+        if overlapping:
+            dxp[index] += contribution
+        else:
+            dxp[index] = contribution
+        pending ^= winner  # winner is a subset of pending: this clears the routed windows
 
 
 def _real_cells(input_shape, pads) -> np.ndarray:

@@ -33,10 +33,13 @@ def output_shape(padded_shape, kernel_size, strides, dilation) -> tuple[int, ...
 def im2col(xp: np.ndarray, kernel_size, strides, dilation, groups: int) -> np.ndarray:
     """Gather every receptive field of ``xp`` into rows: (G, M, K * C // G).
 
-    The gather is a strided view (no copy) turned contiguous by one reshape.
+    The gather is a strided view (no copy) turned contiguous by one reshape;
+    a one-channel input is gathered tap by tap instead.
     """
     batch, *padded, channels = xp.shape
     out = output_shape(padded, kernel_size, strides, dilation)
+    if channels == 1:
+        return _single_channel_columns(xp, kernel_size, strides, dilation, out)
     group_channels = channels // groups
     step_n, *step_spatial, step_c = xp.strides
     # View (G, N, *out, *k, C//G): group axis first so each group's columns are contiguous.
@@ -52,6 +55,20 @@ def im2col(xp: np.ndarray, kernel_size, strides, dilation, groups: int) -> np.nd
     rows = batch * int(np.prod(out))
     # (G, N, *out, *k, Cg) -> (G, M, K*Cg); a view when the kernel is 1x1 at stride 1.
     return view.reshape(groups, rows, -1)
+
+
+def _single_channel_columns(xp, kernel_size, strides, dilation, out) -> np.ndarray:
+    """Columns of a one-channel input, built tap by tap: a (1, M, K) transposed view of (K, M).
+
+    With one channel the general gather copies runs of only ``kw`` floats;
+    one tap's cells are a strided slice whose rows are whole output rows, so
+    copying tap by tap is ~4x faster. BLAS takes the transposed view as is.
+    """
+    taps = int(np.prod(kernel_size))
+    columns = np.empty((taps, xp.shape[0], *out), dtype=xp.dtype)
+    for tap, offset in enumerate(np.ndindex(*kernel_size)):
+        columns[tap] = xp[(slice(None), *window_slices(offset, strides, dilation, out), 0)]
+    return columns.reshape(1, taps, -1).transpose(0, 2, 1)
 
 
 def grouped_kernel(kernel: np.ndarray, groups: int) -> np.ndarray:
