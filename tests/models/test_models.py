@@ -90,12 +90,14 @@ def test_functional_unet_counts_connections_and_training():
     assert "input_layer" in text and "Connected to" in text
     assert "conv2d_transpose" in text and "batch_normalization" in text
     assert "Non-trainable params: 16" in text
-    x = rng.random((8, 16, 16, 1), dtype=np.float32)
+    local = np.random.default_rng(7)
+    x = local.random((8, 16, 16, 1), dtype=np.float32)
     y = (x > 0.5).astype(np.float32)
     model.compile(optimizer=optimizers.Adam(0.01), loss="binary_crossentropy")
-    before = model.evaluate(x, y, verbose=0)
-    model.fit(x, y, epochs=5, batch_size=4, verbose=0)
-    assert model.evaluate(x, y, verbose=0) < before
+    # Training-mode losses: in 10 steps BatchNormalization's moving statistics (momentum 0.99)
+    # hardly move, so an inference-mode evaluate says little about what was learned.
+    losses = model.fit(x, y, epochs=8, batch_size=4, shuffle=False, verbose=0).history["loss"]
+    assert losses[-1] < 0.8 * losses[0]
 
 
 def test_siamese_shares_one_tower_and_learns():

@@ -150,6 +150,12 @@ class Model(Trainer, Layer):
         from .serialization import functional_from_config
         return functional_from_config(cls, config)
 
+    def fold_batchnorm(self) -> Model:
+        """A new inference model with BatchNormalization folded into the layers before it (see
+        :func:`clearconv.models.folding.fold_batchnorm`); this model is left unchanged."""
+        from .folding import fold_batchnorm
+        return fold_batchnorm(self)
+
     def summary(self, line_length=None, print_fn=None) -> None:
         """Print Keras's table: layers, output shapes, parameter counts (and connections)."""
         from .summary import print_summary
