@@ -1,3 +1,4 @@
+#!/usr/bin/env python
 """LeNet-5 on Fashion-MNIST: clearconv and PyTorch trained the same way, side by side.
 
 Same data (the 60,000 training images, float32 in [0, 1]), same architecture
@@ -8,6 +9,14 @@ defaults, applied to both), same optimizer (Adam, lr 1e-3, Keras's epsilon
 time per epoch and test accuracy on the 10,000 test images.
 
     python benchmarks/lenet_epoch.py [--epochs 3] [--threads 2]
+
+clearconv trains all its epochs first, then PyTorch trains its own (never
+interleaved). The functions are also used by ``benchmarks/run.py`` (its
+lenet-epoch case: one epoch of each library): :func:`load_fashion_mnist`,
+:func:`epoch_orders`, :func:`train_clearconv`, :func:`train_torch` and
+:func:`compare`. The thread settings are the caller's job (the environment
+variables before NumPy is imported, ``torch.set_num_threads``); run as a
+script, this file does them from ``--threads``.
 """
 
 from __future__ import annotations
@@ -17,37 +26,62 @@ import os
 import sys
 import time
 
-parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--epochs", type=int, default=3)
-parser.add_argument("--batch-size", type=int, default=64)
-parser.add_argument("--threads", type=int, default=2)
-parser.add_argument("--seed", type=int, default=0)
-args = parser.parse_args()
-for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[variable] = str(args.threads)
+DEFAULT_BATCH_SIZE = 64
+DEFAULT_SEED = 0
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    args = parser.parse_args(argv)
+    for name in ("epochs", "batch_size", "threads"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be a positive integer; received {getattr(args, name)}")
+    return args
+
+
+if __name__ == "__main__":
+    ARGS = parse_args()
+    # Before NumPy (and torch) are imported: OpenBLAS reads these once, at load time.
+    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[variable] = str(ARGS.threads)
 
 import numpy as np  # noqa: E402  (after the thread settings)
 import torch  # noqa: E402
 
+# Time the checkout this script belongs to (the same code as an editable install), not some other copy.
+_SOURCE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
+if os.path.isdir(os.path.join(_SOURCE, "clearconv")) and _SOURCE not in sys.path:
+    sys.path.insert(0, _SOURCE)
 from clearconv import data, optimizers, utils, zoo  # noqa: E402
 
 
-def epoch_orders(count: int) -> list:
-    rng = np.random.default_rng(args.seed)
-    return [rng.permutation(count) for _ in range(args.epochs)]
+def load_fashion_mnist(data_dir=None):
+    """``(x, y), (x_test, y_test)``; FileNotFoundError (with the loader's message) if the files are missing."""
+    return data.load("fashion-mnist", data_dir=data_dir)
 
 
-def train_clearconv(x, y, x_test, y_test, orders):
-    utils.set_seed(args.seed)
+def epoch_orders(count: int, epochs: int, seed: int = DEFAULT_SEED) -> list:
+    """One shuffling order per epoch, shared by both libraries."""
+    rng = np.random.default_rng(seed)
+    return [rng.permutation(count) for _ in range(epochs)]
+
+
+def train_clearconv(x, y, x_test, y_test, orders, batch_size: int = DEFAULT_BATCH_SIZE, seed: int = DEFAULT_SEED):
+    """Train zoo.lenet5 one epoch per order: ``(initial weights, seconds per epoch, test accuracy)``."""
+    utils.set_seed(seed)
     model = zoo.lenet5()
     model.compile(optimizer=optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     initial = model.get_weights()
     times = []
     for order in orders:
         start = time.perf_counter()
-        model.fit(x[order], y[order], batch_size=args.batch_size, epochs=1, shuffle=False, verbose=0)
+        model.fit(x[order], y[order], batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
         times.append(time.perf_counter() - start)
-    return initial, times, model.evaluate(x_test, y_test, batch_size=1000, verbose=0)[1]
+    return initial, times, float(model.evaluate(x_test, y_test, batch_size=1000, verbose=0)[1])
 
 
 class TorchLeNet(torch.nn.Module):
@@ -75,8 +109,10 @@ class TorchLeNet(torch.nn.Module):
             layer.bias.data = torch.tensor(bias)
 
 
-def train_torch(x, y, x_test, y_test, orders, initial):
-    torch.manual_seed(args.seed)
+def train_torch(x, y, x_test, y_test, orders, initial, batch_size: int = DEFAULT_BATCH_SIZE,
+                seed: int = DEFAULT_SEED):
+    """Train TorchLeNet from clearconv's ``initial`` weights: ``(seconds per epoch, test accuracy)``."""
+    torch.manual_seed(seed)
     model = TorchLeNet()
     model.load_keras_weights(initial)  # the same Glorot-uniform draw as clearconv's
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
@@ -85,8 +121,8 @@ def train_torch(x, y, x_test, y_test, orders, initial):
     times = []
     for order in orders:
         start = time.perf_counter()
-        for first in range(0, len(order), args.batch_size):
-            index = torch.tensor(order[first:first + args.batch_size])
+        for first in range(0, len(order), batch_size):
+            index = torch.tensor(order[first:first + batch_size])
             optimizer.zero_grad()
             loss = torch.nn.functional.cross_entropy(model(images[index]), labels[index])
             loss.backward()
@@ -97,17 +133,29 @@ def train_torch(x, y, x_test, y_test, orders, initial):
     return times, float((predicted == y_test).mean())
 
 
-def main() -> int:
+def compare(epochs: int = 1, batch_size: int = DEFAULT_BATCH_SIZE, seed: int = DEFAULT_SEED, data_dir=None) -> dict:
+    """Load Fashion-MNIST, train clearconv then PyTorch; seconds per epoch and test accuracies.
+
+    Raises FileNotFoundError (the loader's message) when the dataset is missing.
+    """
+    (x, y), (x_test, y_test) = load_fashion_mnist(data_dir)
+    orders = epoch_orders(len(x), epochs, seed)
+    initial, ours, our_accuracy = train_clearconv(x, y, x_test, y_test, orders, batch_size, seed)
+    theirs, their_accuracy = train_torch(x, y, x_test, y_test, orders, initial, batch_size, seed)
+    return {"images": len(x), "epochs": epochs, "batch_size": batch_size,
+            "clearconv_seconds": ours, "torch_seconds": theirs,
+            "clearconv_accuracy": our_accuracy, "torch_accuracy": their_accuracy}
+
+
+def main(args) -> int:
     torch.set_num_threads(args.threads)
     try:
-        (x, y), (x_test, y_test) = data.load("fashion-mnist")
+        result = compare(args.epochs, args.batch_size, args.seed)
     except FileNotFoundError as error:
         print(error)
         return 1
-    orders = epoch_orders(len(x))
-    initial, ours, our_accuracy = train_clearconv(x, y, x_test, y_test, orders)
-    theirs, their_accuracy = train_torch(x, y, x_test, y_test, orders, initial)
-    our_epoch, their_epoch = float(np.median(ours)), float(np.median(theirs))
+    our_epoch, their_epoch = float(np.median(result["clearconv_seconds"])), float(np.median(result["torch_seconds"]))
+    our_accuracy, their_accuracy = result["clearconv_accuracy"], result["torch_accuracy"]
     print(f"LeNet-5, Fashion-MNIST, {args.epochs} epochs, batch {args.batch_size}, Adam 1e-3, "
           f"{args.threads} threads")
     print(f"{'':12s} {'s/epoch (median)':>18s} {'test accuracy':>14s}")
@@ -119,4 +167,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(ARGS))

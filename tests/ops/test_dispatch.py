@@ -100,6 +100,13 @@ def test_global_default_applies_unless_the_layer_names_its_algorithm(monkeypatch
     np.testing.assert_allclose(y_direct, y_default, rtol=1e-5, atol=1e-6)
 
 
+def test_layer_reports_the_algorithm_it_runs():
+    assert layers.Conv2D(2, 3, algorithm="direct").algorithm_for((1, 8, 8, 3)) == "direct"
+    automatic = layers.Conv2D(2, 3, strides=2, padding="same")
+    assert automatic.algorithm_for((1, 8, 8, 3)) == conv_ops.choose_algorithm((1, 9, 9, 3), (3, 3, 3, 2), (2, 2),
+                                                                              (1, 1), 1)
+
+
 def test_layer_algorithm_is_in_its_config_only_when_set():
     assert "algorithm" not in layers.Conv2D(2, 3).get_config()
     layer = layers.Conv2D.from_config(layers.Conv2D(2, 3, algorithm="direct").get_config())

@@ -101,9 +101,14 @@ def resolve_algorithm(algorithm: str, input_shape, kernel_shape, strides, dilati
     return algorithm
 
 
+def chunk_samples(bytes_per_sample: int) -> int:
+    """How many samples one batch chunk holds: as many as stay under the column-buffer limit, at least one."""
+    return max(1, _settings["column_buffer_limit"] // max(1, bytes_per_sample))
+
+
 def _batch_chunks(batch: int, bytes_per_sample: int) -> list[slice]:
     """Slices of the batch whose buffers of ``bytes_per_sample`` each stay under the column-buffer limit."""
-    size = max(1, _settings["column_buffer_limit"] // max(1, bytes_per_sample))
+    size = chunk_samples(bytes_per_sample)
     return [slice(start, start + size) for start in range(0, batch, size)]
 
 
