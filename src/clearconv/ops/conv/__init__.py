@@ -39,10 +39,11 @@ import numpy as np
 
 from ..shapes import transposed_buffer_length
 from ..windows import crop_spatial, pad_spatial
-from . import im2col, reference
+from . import im2col, reference, winograd
 
-ALGORITHMS = ("im2col", "direct")
+ALGORITHMS = ("im2col", "winograd", "direct")
 FUSED_ACTIVATIONS = (None, "linear", "relu")
+WINOGRAD_MIN_CHANNELS = 16
 
 _settings = {"algorithm": "auto", "column_buffer_limit": 256 * 2**20}
 
@@ -77,15 +78,24 @@ def _check_algorithm(algorithm) -> str:
 def supports(algorithm: str, kernel_shape, strides, dilation, groups: int) -> bool:
     """Whether ``algorithm`` can compute a convolution of this kernel, stride, dilation and grouping."""
     _check_algorithm(algorithm)
-    return algorithm in ("auto", "im2col", "direct")
+    if algorithm == "winograd":
+        return winograd.supports(kernel_shape, strides, dilation, groups)
+    return True
 
 
 def choose_algorithm(input_shape, kernel_shape, strides, dilation, groups: int) -> str:
     """The automatic choice for a padded input (N, *P, C) and a kernel (*k, Cg, F).
 
-    im2col + GEMM is the default: it is exact to float32 rounding of a plain
-    sum and the fastest here on every benchmark case (docs/performance.md).
+    Winograd F(4x4, 3x3) for 3x3 stride-1 layers at least WINOGRAD_MIN_CHANNELS
+    wide in and out: there it takes about half of im2col's time (vgg-3x3,
+    deep-3x3 in docs/performance.md); narrower layers make its per-point
+    products too thin for BLAS (5x slower than im2col at one channel).
+    Everything else runs im2col + GEMM.
     """
+    *_, group_channels, filters = kernel_shape
+    if (winograd.supports(kernel_shape, strides, dilation, groups)
+            and min(group_channels, filters) >= WINOGRAD_MIN_CHANNELS):
+        return "winograd"
     return "im2col"
 
 
@@ -153,11 +163,17 @@ def conv(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None, strides, pa
         y = reference.conv_reference(x, kernel, None, strides, pads, dilation, groups)
     elif name == "im2col":
         y, columns = _im2col_forward(xp, kernel, strides, dilation, groups, keep_for_backward)
+    else:
+        y = _STRIDE_ONE[name](xp, kernel)
     _add_bias_and_activate(y, bias, activation)
     if not keep_for_backward:
         return y, None
     output = y if activation == "relu" else None
     return y, ConvContext(xp, pads, kernel, strides, dilation, groups, name, columns, output)
+
+
+# Algorithms for stride-1, single-group correlations: padded input (N, *P, C), kernel (*k, C, F) -> output.
+_STRIDE_ONE = {"winograd": winograd.correlate}
 
 
 def _im2col_forward(xp, kernel, strides, dilation, groups, keep_columns):
@@ -208,8 +224,19 @@ def _kernel_grad(grad: np.ndarray, ctx: ConvContext) -> np.ndarray:
 
 
 def _input_grad(grad: np.ndarray, ctx: ConvContext) -> np.ndarray:
-    """dL/dxpad (N, *P, C) by col2im, in batch chunks under the column-buffer limit."""
+    """dL/dxpad (N, *P, C): col2im in batch chunks under the column-buffer limit, or a full correlation.
+
+    At stride 1, xpad cell p receives grad[o] * kernel[j] from every o + j*d = p:
+    that is the correlation of grad, padded by d*(k-1) on both sides, with the
+    kernel flipped along every spatial axis and its channel axes swapped,
+    (*k, F, C). The stride-1 algorithms compute it like their forward.
+    """
     xp, kernel = ctx.padded_input, ctx.kernel
+    if ctx.algorithm in _STRIDE_ONE:
+        rank = kernel.ndim - 2
+        full = [(d * (k - 1),) * 2 for k, d in zip(kernel.shape[:-2], ctx.dilation)]
+        flipped = np.ascontiguousarray(kernel[(slice(None, None, -1),) * rank].swapaxes(-1, -2))
+        return _STRIDE_ONE[ctx.algorithm](pad_spatial(grad, full), flipped)
     padded_shape = xp.shape[1:-1]
     chunks = _batch_chunks(xp.shape[0], _column_bytes(xp, kernel.shape, ctx.strides, ctx.dilation))
     if len(chunks) == 1:

@@ -1,0 +1,310 @@
+"""Winograd minimal filtering F(m x m, 3 x 3) (Lavin & Gray, 2016): 3x3 correlation, stride 1.
+
+Everything here works on an input that is *already padded* (a "valid"
+cross-correlation, no kernel flip: the contract of :func:`.im2col.correlate`
+with strides 1, dilation 1 and one group); ``clearconv.ops.conv`` adds the
+padding. The output is cut into tiles of ``m x m`` cells (``m = tile``, 2 or
+4); output tile ``Y`` needs the ``(m+2) x (m+2)`` input tile ``d`` under it,
+and for one channel and one filter ``g``::
+
+    Y = A^T [ (G g G^T) * (B^T d B) ] A        (* elementwise)
+
+with the matrices of Lavin & Gray (interpolation points 0, 1, -1 for F(2, 3);
+0, 1, -1, 2, -2 for F(4, 3); plus the point at infinity). Summing over
+channels commutes with ``A^T . A``, so at each of the ``P = (m+2)**2``
+transform points the sum over channels of the elementwise products is a matrix
+product, and the elementwise stage is ONE batched matmul. Multiplications per
+output cell and channel pair: ``P / m**2`` = 4 (m = 2) or 2.25 (m = 4),
+against 9 for im2col; the transforms add memory traffic instead.
+
+Shapes (``T`` tiles, ``P = (m+2)**2`` transform points):
+
+    padded input        xp   (N, Hp, Wp, C)
+    kernel              g    (3, 3, C, F)               Keras layout
+    input tiles              (N, tiles_h, tiles_w, m+2, m+2, C)   strided view
+    transformed input   V    (P, T, C)       B^T d B of every tile and channel
+    transformed kernel  U    (P, C, F)       G g G^T, cached (:func:`transform_kernel`)
+    products            M    (P, T, F)       V @ U, one matmul per point
+    output tiles             (m, m, T, F)    A^T M A of every tile and filter
+    output              y    (N, Hp - 2, Wp - 2, F)
+
+Both 2D transforms are one dense matmul each over every tile and channel of a
+chunk: ``B^T d B`` is ``(B^T kron B^T) @ vec(d)``, a (P, P) matrix times the
+gathered tiles (P, T*C); ``A^T M A`` is ``(A^T kron A^T) @ M``. Measured on
+the benchmark cases, this beat the separable form (two (m+2, m+2) matmuls
+per transform, fewer flops but two passes over memory) by 10 to 30 %.
+Output sizes that are not a multiple of ``m`` are computed on a zero-padded
+input and cropped.
+
+Tiles are processed in chunks of about ``CHUNK_ELEMENTS / (C + F)`` tiles
+(whole tile rows): the chunk's buffers stay small, allocated once per call and
+hot in cache, and the batched matmul still gets a few hundred rows (on the
+2-thread benchmark machine, chunks of 256 to 512 tiles were 10 to 50 %
+faster than one pass over all tiles, whose buffers are 2-4x the input).
+
+SPEED (float32, 2 BLAS threads, the 2-core benchmark machine, medians): F(4x4)
+took about 0.5x the time of im2col on vgg-3x3 and deep-3x3, close to PyTorch
+(0.8x to 1.2x); F(2x2) about 0.6x im2col. On narrow layers it loses: 5x
+im2col at C = 1 (the (T, 1) @ (1, F) products are slow BLAS calls), 1.3x at
+C = 6. A call makes (P + 2) BLAS calls per chunk, 150 to 300 on the benchmark
+cases, so it suffers more than im2col's single GEMM when other processes
+take the cores.
+
+PRECISION (float32). The transforms add rounding that im2col's plain sum does
+not have; F(4x4, 3x3) loses more than F(2x2, 3x3) because its matrices hold
+larger entries (up to 5 in B^T, 8 in A^T) whose products cancel. With inputs
+and weights uniform in [-1, 1] and ``S = max over output cells of the sum of
+|x| |w|`` over the cell's 9 C terms (the scale of the result), about 900
+seeded runs (C = 1 to 512, F = 1 to 128) measured::
+
+    max |y - reference| / (eps32 * S)    im2col  <= 2.1
+                                         m = 2   <= 2.4
+                                         m = 4   <= 61 (C = 1), <= 34 (C = 2 to 4), <= 20 (C >= 8)
+
+Relative to max |reference| (which grows like sqrt(C), slower than S), m = 4
+reached 160 eps32 ~ 2e-5 at C = 512, m = 2 reached 8 eps32 ~ 1e-6, im2col
+5.5 eps32. The tests assert ``max |y - reference| <= c * eps32 * S`` with
+c = 6 for m = 2 and c = 128 for m = 4. In float64 the error is ~1e-14
+relative to max |reference|.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from functools import lru_cache
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+TILES = (2, 4)
+KERNEL_SIZE = 3
+CACHE_ENTRIES = 32
+CACHE_BYTES = 256 * 2**20
+# Tiles per chunk = CHUNK_ELEMENTS // (C + F): 512 tiles at C = F = 64, 256 at C = F = 128 (fastest measured).
+CHUNK_ELEMENTS = 2**16
+
+# F(2, 3): interpolation points 0, 1, -1 and infinity.
+_F2_INPUT = [[1, 0, -1, 0],
+             [0, 1, 1, 0],
+             [0, -1, 1, 0],
+             [0, 1, 0, -1]]
+_F2_KERNEL = [[1, 0, 0],
+              [1 / 2, 1 / 2, 1 / 2],
+              [1 / 2, -1 / 2, 1 / 2],
+              [0, 0, 1]]
+_F2_OUTPUT = [[1, 1, 1, 0],
+              [0, 1, -1, -1]]
+
+# F(4, 3): interpolation points 0, 1, -1, 2, -2 and infinity.
+_F4_INPUT = [[4, 0, -5, 0, 1, 0],
+             [0, -4, -4, 1, 1, 0],
+             [0, 4, -4, -1, 1, 0],
+             [0, -2, -1, 2, 1, 0],
+             [0, 2, -1, -2, 1, 0],
+             [0, 4, 0, -5, 0, 1]]
+_F4_KERNEL = [[1 / 4, 0, 0],
+              [-1 / 6, -1 / 6, -1 / 6],
+              [-1 / 6, 1 / 6, -1 / 6],
+              [1 / 24, 1 / 12, 1 / 6],
+              [1 / 24, -1 / 12, 1 / 6],
+              [0, 0, 1]]
+_F4_OUTPUT = [[1, 1, 1, 1, 1, 0],
+              [0, 1, -1, 2, -2, 0],
+              [0, 1, 1, 4, 4, 0],
+              [0, 1, -1, 8, -8, 1]]
+
+# tile m -> (B^T (m+2, m+2), G (m+2, 3), A^T (m, m+2)), float64
+_MATRICES = {tile: tuple(np.array(matrix, dtype=np.float64) for matrix in matrices)
+             for tile, matrices in ((2, (_F2_INPUT, _F2_KERNEL, _F2_OUTPUT)),
+                                    (4, (_F4_INPUT, _F4_KERNEL, _F4_OUTPUT)))}
+
+
+def supports(kernel_shape, strides, dilation, groups: int) -> bool:
+    """Whether Winograd computes this convolution: a 2D 3x3 kernel, stride 1, dilation 1, one group."""
+    return (len(kernel_shape) == 4 and tuple(kernel_shape[:2]) == (KERNEL_SIZE, KERNEL_SIZE)
+            and tuple(strides) == (1, 1) and tuple(dilation) == (1, 1) and groups == 1)
+
+
+def _check_tile(tile) -> None:
+    if isinstance(tile, bool) or tile not in TILES:
+        raise ValueError(f"winograd tile must be one of {TILES}; received tile={tile!r}")
+
+
+def _check_shapes(xp: np.ndarray, kernel: np.ndarray) -> None:
+    if xp.ndim != 4 or xp.shape[1] < KERNEL_SIZE or xp.shape[2] < KERNEL_SIZE:
+        raise ValueError(f"winograd input must be a padded (N, Hp, Wp, C) array with Hp, Wp >= 3; "
+                         f"received shape {xp.shape}")
+    if kernel.ndim != 4 or kernel.shape[:3] != (KERNEL_SIZE, KERNEL_SIZE, xp.shape[-1]):
+        raise ValueError(f"winograd kernel must have shape (3, 3, {xp.shape[-1]}, F) for an input of "
+                         f"{xp.shape[-1]} channels; received {kernel.shape}")
+
+
+@lru_cache(maxsize=None)
+def _transform_matrices(tile: int, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+    """(B^T kron B^T (P, P), A^T kron A^T (m*m, P)) in ``dtype``: each 2D transform as one matrix.
+
+    Row ``p*(m+2) + q`` of the input matrix gives point (p, q) of B^T d B from
+    d flattened row-major, the layout of the gathered tiles.
+    """
+    input_matrix, _, output_matrix = _MATRICES[tile]
+    # Entries are small integers and their products: exact in any float dtype.
+    return (np.kron(input_matrix, input_matrix).astype(dtype),
+            np.kron(output_matrix, output_matrix).astype(dtype))
+
+
+# (id(kernel), shape, dtype, tile) -> (copy of the kernel, its transform), least recently used first
+_kernel_cache: OrderedDict = OrderedDict()
+_kernel_cache_lock = threading.Lock()
+
+
+def transform_kernel(kernel: np.ndarray, tile: int) -> np.ndarray:
+    """G g G^T of every (channel, filter) pair: (3, 3, C, F) -> ((tile+2)**2, C, F), kernel's dtype.
+
+    Point ``p*(tile+2) + q`` is entry (p, q) of G g G^T. Computed in float64
+    and rounded once. Cached until the weights change: optimizers update
+    kernels in place, so an entry is found by the array's id but reused only
+    while its stored copy still equals the kernel. The cache keeps the
+    CACHE_ENTRIES most recently used transforms, CACHE_BYTES at most. The
+    returned array is read-only (it is shared with later calls).
+    """
+    _check_tile(tile)
+    key = (id(kernel), kernel.shape, kernel.dtype.str, tile)
+    with _kernel_cache_lock:
+        entry = _kernel_cache.get(key)
+        if entry is not None and np.array_equal(entry[0], kernel):
+            _kernel_cache.move_to_end(key)
+            return entry[1]
+    transformed = _transform(kernel, tile)
+    with _kernel_cache_lock:
+        _kernel_cache[key] = (kernel.copy(), transformed)
+        _kernel_cache.move_to_end(key)
+        _evict()
+    return transformed
+
+
+def _transform(kernel: np.ndarray, tile: int) -> np.ndarray:
+    """The uncached G g G^T of :func:`transform_kernel`, read-only."""
+    _, kernel_matrix, _ = _MATRICES[tile]
+    side = tile + 2
+    channels, filters = kernel.shape[2:]
+    # G g: (side, 3) @ (3, 3*C*F) -> (side, 3, C*F); then (G g) G^T, one (side, 3) @ (3, C*F) per row p.
+    # Two matmuls: 20x faster than the same contraction as one einsum at C = F = 128.
+    left = (kernel_matrix @ kernel.astype(np.float64).reshape(KERNEL_SIZE, -1)).reshape(side, KERNEL_SIZE, -1)
+    both = np.matmul(kernel_matrix, left)  # (side p, side q, C*F)
+    transformed = both.reshape(side * side, channels, filters).astype(kernel.dtype)
+    transformed.flags.writeable = False
+    return transformed
+
+
+def _evict() -> None:
+    """Drop least recently used entries beyond CACHE_ENTRIES or CACHE_BYTES, never the newest."""
+    def cached_bytes():
+        return sum(copy.nbytes + transformed.nbytes for copy, transformed in _kernel_cache.values())
+    while len(_kernel_cache) > 1 and (len(_kernel_cache) > CACHE_ENTRIES or cached_bytes() > CACHE_BYTES):
+        _kernel_cache.popitem(last=False)
+
+
+def _pad_to_tiles(xp: np.ndarray, height: int, width: int) -> np.ndarray:
+    """xp zero-padded at the bottom and right to (N, height, width, C); xp itself if already that size."""
+    if xp.shape[1:3] == (height, width):
+        return xp
+    padded = np.zeros((xp.shape[0], height, width, xp.shape[3]), dtype=xp.dtype)
+    padded[:, :xp.shape[1], :xp.shape[2]] = xp
+    return padded
+
+
+def _input_tiles(xp: np.ndarray, tile: int) -> np.ndarray:
+    """Overlapping tiles as a view (no copy): (N, Hp, Wp, C) -> (N, tiles_h, tiles_w, tile+2, tile+2, C).
+
+    Tile (i, j) starts at cell (i*tile, j*tile); neighbours share 2 rows or columns.
+    """
+    batch, height, width, channels = xp.shape
+    step_n, step_h, step_w, step_c = xp.strides
+    side = tile + 2
+    return as_strided(xp, shape=(batch, (height - 2) // tile, (width - 2) // tile, side, side, channels),
+                      strides=(step_n, tile * step_h, tile * step_w, step_h, step_w, step_c), writeable=False)
+
+
+def _chunks(batch: int, tiles_h: int, tiles_w: int, tiles_per_chunk: int) -> list[tuple[slice, slice]]:
+    """(images, tile rows) slice pairs covering all tiles in near-equal chunks of about tiles_per_chunk.
+
+    A chunk is whole images when one image holds fewer tiles than a chunk,
+    otherwise a run of one image's tile rows: either way a rectangle of the
+    tile grid, which the strided tile view slices without a copy.
+    """
+    if batch == 0:
+        return []
+    rows = max(1, _ceil_div(tiles_per_chunk, tiles_w))
+    if rows >= tiles_h:
+        images = _even_split(batch, rows // tiles_h)
+        return [(slice(start, min(start + images, batch)), slice(0, tiles_h)) for start in range(0, batch, images)]
+    rows = _even_split(tiles_h, rows)
+    return [(slice(image, image + 1), slice(start, min(start + rows, tiles_h)))
+            for image in range(batch) for start in range(0, tiles_h, rows)]
+
+
+def _ceil_div(numerator: int, denominator: int) -> int:
+    return -(-numerator // denominator)
+
+
+def _even_split(total: int, largest: int) -> int:
+    """The part size that splits ``total`` into as few near-equal parts of at most ``largest`` as possible."""
+    return _ceil_div(total, _ceil_div(total, largest))
+
+
+def _take(buffer: np.ndarray, shape) -> np.ndarray:
+    """The first prod(shape) elements of a flat buffer, as an array of ``shape`` (a view)."""
+    return buffer[:int(np.prod(shape))].reshape(shape)
+
+
+def correlate(xp: np.ndarray, kernel: np.ndarray, tile: int = 4) -> np.ndarray:
+    """Valid 3x3 cross-correlation of a padded input: (N, Hp, Wp, C), (3, 3, C, F) -> (N, Hp-2, Wp-2, F).
+
+    Computed by F(tile x tile, 3 x 3), tile 2 or 4, in xp's dtype.
+    """
+    _check_tile(tile)
+    _check_shapes(xp, kernel)
+    batch, height, width, channels = xp.shape
+    filters = kernel.shape[-1]
+    dtype = xp.dtype
+    out_h, out_w = height - 2, width - 2
+    tiles_h, tiles_w = _ceil_div(out_h, tile), _ceil_div(out_w, tile)
+    tiles = _input_tiles(_pad_to_tiles(xp, tiles_h * tile + 2, tiles_w * tile + 2), tile)
+    weights = transform_kernel(kernel, tile).astype(dtype, copy=False)
+    matrices = _transform_matrices(tile, dtype)
+    y = np.empty((batch, tiles_h * tile, tiles_w * tile, filters), dtype=dtype)
+
+    chunks = _chunks(batch, tiles_h, tiles_w, max(1, CHUNK_ELEMENTS // (channels + filters)))
+    largest = tiles_w * max(((images.stop - images.start) * (rows.stop - rows.start) for images, rows in chunks),
+                            default=0)
+    points = (tile + 2) ** 2
+    # gathered tiles, transformed input, products, output tiles: allocated once, reused by every chunk.
+    buffers = (np.empty(points * largest * channels, dtype), np.empty(points * largest * channels, dtype),
+               np.empty(points * largest * filters, dtype), np.empty(tile * tile * largest * filters, dtype))
+    for images, rows in chunks:
+        _correlate_chunk(tiles[images, rows], weights, matrices, buffers,
+                         y[images, rows.start * tile:rows.stop * tile])
+    if y.shape[1:3] != (out_h, out_w):
+        return np.ascontiguousarray(y[:, :out_h, :out_w])
+    return y
+
+
+def _correlate_chunk(tiles: np.ndarray, weights: np.ndarray, matrices, buffers, out: np.ndarray) -> None:
+    """Write the output tiles of ``tiles`` (n, rows, tiles_w, m+2, m+2, C) into ``out`` (n, rows*m, tiles_w*m, F)."""
+    input_matrix, output_matrix = matrices
+    images, rows, tiles_w, side, _, channels = tiles.shape
+    tile, points, filters = side - 2, side * side, weights.shape[-1]
+    count = images * rows * tiles_w
+    gathered_buffer, transformed_buffer, product_buffer, result_buffer = buffers
+    # Tile cells first, then tiles and channels: the input transform becomes a single (P, P) @ (P, T*C).
+    gathered = _take(gathered_buffer, (side, side, images, rows, tiles_w, channels))
+    np.copyto(gathered, tiles.transpose(3, 4, 0, 1, 2, 5))
+    transformed = _take(transformed_buffer, (points, count, channels))
+    np.matmul(input_matrix, gathered.reshape(points, -1), out=transformed.reshape(points, -1))
+    products = _take(product_buffer, (points, count, filters))
+    np.matmul(transformed, weights, out=products)
+    result = _take(result_buffer, (tile, tile, images, rows, tiles_w, filters))
+    np.matmul(output_matrix, products.reshape(points, -1), out=result.reshape(tile * tile, -1))
+    # (a, b, n, row, column, F) -> cell (row*m + a, column*m + b) of image n.
+    np.copyto(out.reshape(images, rows, tile, tiles_w, tile, filters), result.transpose(2, 3, 0, 4, 1, 5))
