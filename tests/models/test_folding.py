@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 
-from clearconv import autograd, zoo
+from clearconv import activations, autograd, zoo
 from clearconv import layers as L
 from clearconv.autograd import Tensor
 from clearconv.models import Model, Sequential, load_model
@@ -63,6 +63,14 @@ def batchnorms(model) -> list:
 
 # --- folds that must happen -------------------------------------------------------------
 
+def relu_layers(model) -> int:
+    return sum(isinstance(layer, L.ReLU) for layer in model.layers)
+
+
+def relu_activated(model) -> int:
+    return sum(activations.builtin_name(getattr(layer, "activation", None)) == "relu" for layer in model.layers)
+
+
 @pytest.mark.parametrize("name, input_shape", [("small_vgg", (28, 28, 1)), ("small_resnet", (28, 28, 1)),
                                                ("unet", (32, 32, 1))])
 def test_zoo_models_lose_every_batchnorm_and_keep_their_outputs(name, input_shape):
@@ -73,7 +81,10 @@ def test_zoo_models_lose_every_batchnorm_and_keep_their_outputs(name, input_shap
     folded = model.fold_batchnorm()
     assert type(folded) is type(model) and folded is not model
     assert batchnorms(folded) == []
-    assert len(folded.layers) == len(model.layers) - count
+    # Every ReLU layer that vanished became a layer's own activation.
+    absorbed = relu_activated(folded) - relu_activated(model)
+    assert absorbed > 0 and relu_layers(model) - relu_layers(folded) == absorbed
+    assert len(folded.layers) == len(model.layers) - count - absorbed
     assert_same_outputs(folded.predict(x), model.predict(x))
     convs = [layer for layer in folded.layers if isinstance(layer, L.Conv2D)]
     assert convs and all(layer.use_bias for layer in convs)
@@ -116,9 +127,11 @@ def test_each_layer_kind_folds_into_one_layer_of_its_class(case):
     x = inputs_for(model)
     folded = model.fold_batchnorm()
     assert isinstance(folded, Sequential)
-    assert [type(layer) for layer in folded.layers] == [type(stack[0]), L.ReLU]
+    # The ReLU after the BatchNormalization becomes the folded layer's own activation.
+    assert [type(layer) for layer in folded.layers] == [type(stack[0])]
     layer = folded.layers[0]
     assert layer.use_bias and layer.name == stack[0].name and layer is not stack[0]
+    assert activations.builtin_name(layer.activation) == "relu"
     assert_same_outputs(folded.predict(x), model.predict(x))
 
 
@@ -154,7 +167,9 @@ def test_functional_model_with_branches_keeps_only_the_batchnorms_that_cannot_fo
     folded = model.fold_batchnorm()
     assert type(folded) is Model and len(folded.outputs) == 2
     assert sorted(layer.name for layer in batchnorms(folded)) == ["kept_activation", "kept_shared"]
-    assert len(folded.layers) == len(model.layers) - 3
+    # three BatchNormalizations folded, and the left branch's ReLU merged into its conv
+    assert len(folded.layers) == len(model.layers) - 4
+    assert relu_layers(folded) == relu_layers(model) - 1
     assert_same_outputs(folded.predict(x), model.predict(x))
 
 
@@ -167,7 +182,7 @@ def test_a_shared_nested_model_is_folded_once_and_stays_shared():
     folded = model.fold_batchnorm()
     towers = [layer for layer in folded.layers if isinstance(layer, Sequential)]
     assert len(towers) == 1 and towers[0] is not tower
-    assert [type(layer) for layer in towers[0].layers] == [L.Conv2D, L.ReLU, L.GlobalAveragePooling2D]
+    assert [type(layer) for layer in towers[0].layers] == [L.Conv2D, L.GlobalAveragePooling2D]
     assert_same_outputs(folded.predict(x), model.predict(x))
 
 
@@ -290,3 +305,19 @@ def test_predict_records_no_autograd_graph(fold, monkeypatch):
     produced.clear()
     model(Tensor(x))
     assert any(t.requires_grad and t._vjp is not None for t in produced)
+
+
+@pytest.mark.parametrize("after", ["relu6", "leaky", "two-readers"])
+def test_only_a_plain_relu_with_no_other_reader_becomes_the_activation(after):
+    inputs = L.Input(shape=(6, 6, 2))
+    normalised = L.BatchNormalization()(L.Conv2D(4, 3)(inputs))
+    if after == "two-readers":
+        outputs = L.Add()([L.ReLU()(normalised), normalised])
+    else:
+        outputs = (L.ReLU(max_value=6.0) if after == "relu6" else L.ReLU(negative_slope=0.1))(normalised)
+    model = randomize(Model(inputs, outputs), seed=5)
+    folded = model.fold_batchnorm()
+    assert batchnorms(folded) == [] and relu_layers(folded) == 1
+    assert relu_activated(folded) == 0
+    x = inputs_for(model)
+    assert_same_outputs(folded.predict(x), model.predict(x))

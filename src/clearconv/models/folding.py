@@ -13,7 +13,9 @@ the map moves into its weights:
     kernel'[..., c] = kernel[..., c] * scale[c]
     bias'[c]        = bias[c] * scale[c] + shift[c] = (bias[c] - moving_mean[c]) * scale[c] + beta[c]
 
-(bias = 0 when the layer had none), and the BatchNormalization call disappears.
+(bias = 0 when the layer had none), and the BatchNormalization call disappears. A plain ReLU that alone reads the
+BatchNormalization's output becomes the folded layer's activation, so a
+convolution applies it in the same pass as its bias.
 Which kernel axis holds the output channel depends on the Keras layout:
 
     Dense                   (in, units)                       last axis
@@ -70,7 +72,8 @@ def fold_batchnorm(model: Model) -> Model:
         raise ValueError(f"{model.name}: fold_batchnorm() needs a built model; give it an input shape "
                          f"(Input(...), `input_shape=` on the first layer, or model.build(...)) first")
     folds = _foldable_pairs(model)
-    removed = {id(batchnorm_call) for batchnorm_call in folds.values()}
+    relus = _relus_after(model, folds)
+    removed = {id(batchnorm_call) for batchnorm_call in folds.values()} | {id(relu) for relu in relus.values()}
     replacements: dict[int, Layer] = {}
     new_weights: list[tuple[Layer, list[np.ndarray]]] = []
     for call in model._nodes:
@@ -78,7 +81,7 @@ def fold_batchnorm(model: Model) -> Model:
             continue
         layer = call.layer
         if id(call) in folds:
-            replacement = _with_bias(layer)
+            replacement = _with_bias(layer, activation="relu" if id(call) in relus else "linear")
             new_weights.append((replacement, _folded_weights(layer, folds[id(call)].layer)))
         elif isinstance(layer, Model):
             replacement = fold_batchnorm(layer)  # built, its weights already copied
@@ -107,6 +110,34 @@ def _foldable_pairs(model: Model) -> dict[int, SymbolicTensor]:
                 and consumers[id(producer)] == 1 and _exact(producer, call.layer)):
             folds[id(producer)] = call
     return folds
+
+
+def _relus_after(model: Model, folds: dict[int, SymbolicTensor]) -> dict[int, SymbolicTensor]:
+    """Plain ReLU calls that alone read a folded BatchNormalization, keyed like ``folds``.
+
+    Such a ReLU becomes the folded layer's own activation, which a convolution
+    applies in its output pass (:func:`clearconv.ops.conv.conv`).
+    """
+    consumers: dict[int, list[SymbolicTensor]] = {}
+    for call in model._nodes:
+        for parent in call.inputs:
+            consumers.setdefault(id(parent), []).append(call)
+    outputs = {id(output) for output in model.outputs}
+    calls_per_layer = Counter(id(call.layer) for call in model._nodes)
+    relus = {}
+    for producer_id, batchnorm_call in folds.items():
+        readers = consumers.get(id(batchnorm_call), [])
+        if (len(readers) == 1 and id(batchnorm_call) not in outputs and _plain_relu(readers[0].layer)
+                and calls_per_layer[id(readers[0].layer)] == 1):
+            relus[producer_id] = readers[0]
+    return relus
+
+
+def _plain_relu(layer: Layer) -> bool:
+    """max(x, 0) exactly: a default ReLU layer or Activation("relu")."""
+    if isinstance(layer, L.ReLU):
+        return layer.max_value is None and layer.negative_slope == 0 and layer.threshold == 0
+    return isinstance(layer, L.Activation) and activations.builtin_name(layer.activation) == "relu"
 
 
 def _exact(producer: SymbolicTensor, batchnorm: L.BatchNormalization) -> bool:
@@ -150,9 +181,9 @@ def _folded_weights(layer: Layer, batchnorm: L.BatchNormalization) -> list[np.nd
     return [w.astype(layer.dtype) for w in folded]
 
 
-def _with_bias(layer: Layer) -> Layer:
+def _with_bias(layer: Layer, activation: str) -> Layer:
     config = layer.get_config()
-    config["use_bias"] = True
+    config.update(use_bias=True, activation=activation)
     return type(layer).from_config(config)
 
 
