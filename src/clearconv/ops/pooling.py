@@ -24,6 +24,7 @@ from functools import reduce
 
 import numpy as np
 
+from . import compiled
 from .shapes import conv_output_length
 from .windows import crop_spatial, pad_spatial, window_slices
 
@@ -76,6 +77,8 @@ def max_pool_backward(grad: np.ndarray, x: np.ndarray, out: np.ndarray,
     goes to the window's LAST NaN, again as PyTorch does (its scan lets
     every NaN replace the current max).
     """
+    if compiled.use_max_pool_backward(x.shape[-1]):
+        return compiled.max_pool_backward(grad, x, out, pool_size, strides, pads)
     xp = pad_spatial(x, pads, -np.inf)
     indices = list(_offset_slices(pool_size, strides, out.shape[1:-1]))
     # A max of -inf ties with the -inf padding; padding must not take the gradient.

@@ -1,0 +1,258 @@
+"""Optional numba-compiled kernels for the two scatters NumPy does slowest.
+
+The col2im of a convolution's input gradient and the max-pool backward both
+add values into cells chosen by a sliding window. NumPy does that as one
+whole-array pass per window offset (:mod:`clearconv.ops.conv.im2col`,
+:mod:`clearconv.ops.pooling`); here the same additions run in one compiled
+loop over the windows, while the data is in cache. Each kernel is a pure
+optimisation: per cell it adds the same float values in the same order as
+the NumPy path it replaces, so the results are equal.
+
+numba comes with the ``fast`` extra. Without it :data:`AVAILABLE` is False,
+:func:`enabled` stays False and the NumPy paths run. The environment variable
+``CLEARCONV_COMPILED=0`` (read at import) or :func:`set_enabled` switches the
+kernels off, so tests can run both paths. Compilation happens on first use,
+once per dtype, and is cached on disk (``cache=True``).
+
+Each kernel is written once for 3 spatial axes; 1D and 2D arrays get unit
+spatial axes in front (a view), which visit the same cells in the same order.
+Inner loops run over whole contiguous runs of channels: numba vectorizes a
+loop whose index is the range variable itself, not one with an offset added.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import numpy as np
+
+try:
+    import numba
+except ImportError:  # the `fast` extra is not installed: the NumPy paths run
+    numba = None
+
+AVAILABLE: bool = numba is not None
+_switched_on = os.environ.get("CLEARCONV_COMPILED", "1") != "0"
+
+# Where each kernel was measured faster than its NumPy path (float32, 2 BLAS threads, medians):
+# - col2im reads one buffer holding every tap's contributions, K times the NumPy path's per-tap
+#   buffer. Where NumPy's slice-adds run in short or strided pieces (at most 8 channels per
+#   group, or a stride > 1) the input gradient is 1.2-2.2x faster (col2im alone 2.2-7x); at
+#   stride 1 from 16 channels up, NumPy's cache-sized per-tap GEMMs and contiguous slice-adds
+#   are as fast or faster (0.5-1.0x).
+# - max-pool backward vectorizes over the channels of one cell: with 6 it cannot (0.4x); with
+#   8 it wins ~1.3x, with 16 and 32 1.2-2x.
+COL2IM_MAX_CHANNELS_AT_STRIDE_1 = 8
+MAX_POOL_MIN_CHANNELS = 8
+
+
+def enabled() -> bool:
+    """True when numba is installed and the kernels are not switched off."""
+    return AVAILABLE and _switched_on
+
+
+def set_enabled(flag: bool) -> None:
+    """Switch the compiled kernels on or off (on has no effect without numba)."""
+    global _switched_on
+    _switched_on = bool(flag)
+
+
+def use_col2im(group_channels: int, strides: Sequence[int]) -> bool:
+    """Whether a conv input gradient should take :func:`col2im`: enabled and measured faster."""
+    return enabled() and (group_channels <= COL2IM_MAX_CHANNELS_AT_STRIDE_1 or any(s > 1 for s in strides))
+
+
+def use_max_pool_backward(channels: int) -> bool:
+    """Whether a max-pool backward should take :func:`max_pool_backward`: enabled and measured faster."""
+    return enabled() and channels >= MAX_POOL_MIN_CHANNELS
+
+
+def _compile(function, **options):
+    """numba.njit with an on-disk cache when numba is installed; otherwise the plain function, never called."""
+    if not AVAILABLE:
+        return function
+    try:
+        return numba.njit(cache=True, **options)(function)
+    except RuntimeError:  # no writable cache directory (read-only install): compile on each run instead
+        return numba.njit(**options)(function)
+
+
+def _compile_inline(function):
+    """:func:`_compile` for a helper called per window: inlined, since a call there costs ~2x (measured)."""
+    return _compile(function, inline="always")
+
+
+def _three_axes(values: Sequence[int], fill: int) -> tuple[int, int, int]:
+    """One int per spatial axis -> three, ``fill`` for the unit axes put in front."""
+    return (fill,) * (3 - len(values)) + tuple(int(v) for v in values)
+
+
+@_compile_inline
+def _add_into(target, source):
+    """target += source, elementwise over two 1D runs of equal length."""
+    for i in range(target.shape[0]):
+        target[i] += source[i]
+
+
+# --------------------------------------------------------------------------- col2im
+
+def col2im(contributions: np.ndarray, padded_shape: Sequence[int], kernel_size: Sequence[int],
+           strides: Sequence[int], dilation: Sequence[int]) -> np.ndarray:
+    """Sum every tap's contribution into the padded-input gradient: (N, *out, K, C) -> dxp (N, *P, C).
+
+    ``contributions[n, o, j]`` (``K = prod(kernel_size)`` taps, row-major) is
+    what tap ``j`` of output cell ``o`` sends back to the input, as one GEMM of
+    the grad rows with every tap's kernel gives it (with groups, the GEMM's
+    group axis moved next to the channels). ``dxp[n, o*s + j*d]`` is the sum
+    of those landing on it, added in ascending tap order from zero, as the
+    NumPy slice-adds do. Groups play no part here. 1 to 3 spatial axes.
+    """
+    batch, *out, _, channels = contributions.shape
+    lift = (1,) * (3 - len(out))
+    dxp = np.zeros((batch, *padded_shape, channels), dtype=contributions.dtype)
+    # (N, *out, K, C) -> (N, Od, Oh, Ow, K*C); (N, *P, C) -> (N, Pd, Ph, Pw*C), a view
+    _col2im(contributions.reshape(batch, *lift, *out, -1), dxp.reshape(batch, *lift, *padded_shape[:-1], -1),
+            _three_axes(kernel_size, 1), _three_axes(strides, 1), _three_axes(dilation, 1))
+    return dxp
+
+
+@_compile
+def _col2im(contributions, dxp, kernel_size, strides, dilation):
+    """:func:`col2im` on contributions (N, Od, Oh, Ow, K*C) into a zeroed dxp (N, Pd, Ph, Pw*C)."""
+    batch, out_d, out_h, out_w, width = contributions.shape
+    kernel_d, kernel_h, kernel_w = kernel_size
+    channels = width // (kernel_d * kernel_h * kernel_w)
+    tap_step = dilation[2] * channels  # from tap jw to jw + 1 in a dxp row
+    run = kernel_w * channels  # one kernel row's taps, contiguous in `contributions`
+    for n in range(batch):
+        # Windows in reverse row-major order: the cell o*s + j*d is reached by a later tap j
+        # from an earlier window o, so each cell receives its taps in ascending order.
+        for od in range(out_d - 1, -1, -1):
+            for oh in range(out_h - 1, -1, -1):
+                for ow in range(out_w - 1, -1, -1):
+                    window = contributions[n, od, oh, ow]  # (K*C,)
+                    first = 0  # where kernel row (jd, jh) starts in `window`
+                    for jd in range(kernel_d):
+                        for jh in range(kernel_h):
+                            row = dxp[n, od * strides[0] + jd * dilation[0], oh * strides[1] + jh * dilation[1]]
+                            start = ow * strides[2] * channels
+                            if tap_step == channels:  # dilation 1: the kernel row's cells are adjacent
+                                _add_into(row[start:start + run], window[first:first + run])
+                            else:
+                                for jw in range(kernel_w):
+                                    cell = start + jw * tap_step
+                                    tap = first + jw * channels
+                                    _add_into(row[cell:cell + channels], window[tap:tap + channels])
+                            first += run
+
+
+# --------------------------------------------------------------------------- max-pool backward
+
+def max_pool_backward(grad: np.ndarray, x: np.ndarray, out: np.ndarray, pool_size: Sequence[int],
+                      strides: Sequence[int], pads: Sequence[tuple[int, int]]) -> np.ndarray:
+    """Gradient of max pooling: grad (N, *out, C) -> dx (N, *S, C) in grad's dtype.
+
+    Same contract as :func:`clearconv.ops.pooling.max_pool_backward`: each
+    window's gradient goes to the first real cell (row-major window order)
+    equal to its max ``out``, a NaN max to the window's last NaN; padding
+    (``pads``, one (before, after) pair per axis) never takes a gradient and
+    overlapping windows accumulate in the NumPy path's order. Where the NumPy
+    path adds a signed zero for a window that did not win, this adds nothing,
+    so a zero gradient may differ in sign, never in value.
+    """
+    lift = (slice(None),) + (None,) * (3 - len(pool_size))  # (N, *S, C) -> (N, 1.., *S, C), a view
+    dx = np.zeros(x.shape, dtype=grad.dtype)
+    args = (grad[lift], x[lift], out[lift], dx[lift], _three_axes(pool_size, 1), _three_axes(strides, 1),
+            _three_axes([before for before, _ in pads], 0))
+    _route_to_first_max(*args)
+    if np.isnan(out).any():
+        _route_to_last_nan(*args)
+    return dx
+
+
+@_compile_inline
+def _real_range(window, stride, before, pool, size):
+    """The cells [start, stop) of x along one axis that window ``window`` covers (padding cut off)."""
+    first = window * stride - before
+    return max(first, 0), min(first + pool, size)
+
+
+@_compile
+def _route_to_first_max(grad, x, out, dx, pool_size, strides, before):
+    """Add each window's grad (N, Od, Oh, Ow, C) at its first real cell equal to ``out``, into dx (N, D, H, W, C).
+
+    Windows go in reverse row-major order: the NumPy path adds by ascending
+    window offset j, and for a given cell o*s + j a larger j means a smaller o.
+    NaN maxima equal no cell and are left to :func:`_route_to_last_nan`.
+    """
+    batch, out_d, out_h, out_w, channels = grad.shape
+    winner = np.empty(channels, dtype=np.int64)  # per channel, the window offset that takes the gradient
+    for n in range(batch):
+        for od in range(out_d - 1, -1, -1):
+            d_start, d_stop = _real_range(od, strides[0], before[0], pool_size[0], x.shape[1])
+            for oh in range(out_h - 1, -1, -1):
+                h_start, h_stop = _real_range(oh, strides[1], before[1], pool_size[1], x.shape[2])
+                for ow in range(out_w - 1, -1, -1):
+                    w_start, w_stop = _real_range(ow, strides[2], before[2], pool_size[2], x.shape[3])
+                    top, window_grad = out[n, od, oh, ow], grad[n, od, oh, ow]  # (C,)
+                    winner[:] = -1
+                    # Scan backwards so the last match written is the first in row-major order.
+                    offset = (d_stop - d_start) * (h_stop - h_start) * (w_stop - w_start)
+                    for d in range(d_stop - 1, d_start - 1, -1):
+                        for h in range(h_stop - 1, h_start - 1, -1):
+                            for w in range(w_stop - 1, w_start - 1, -1):
+                                offset -= 1
+                                _mark_matches(winner, x[n, d, h, w], top, offset)
+                    for d in range(d_start, d_stop):
+                        for h in range(h_start, h_stop):
+                            for w in range(w_start, w_stop):
+                                _add_winners(dx[n, d, h, w], window_grad, winner, offset)
+                                offset += 1
+
+
+@_compile_inline
+def _mark_matches(winner, cell, top, offset):
+    """winner[c] = offset where cell[c] == top[c], over the C channels of one cell."""
+    for c in range(cell.shape[0]):
+        winner[c] = offset if cell[c] == top[c] else winner[c]
+
+
+@_compile_inline
+def _add_winners(target, window_grad, winner, offset):
+    """target[c] += window_grad[c] for the channels whose winner is this cell's offset."""
+    for c in range(target.shape[0]):
+        if winner[c] == offset:
+            target[c] += window_grad[c]
+
+
+@_compile
+def _route_to_last_nan(grad, x, out, dx, pool_size, strides, before):
+    """Add the grad of each window whose max is NaN at its last NaN cell, after all other windows.
+
+    Windows in row-major order: the NumPy path scans offsets backwards for
+    these, and for a given cell a smaller offset j means a larger window o.
+    """
+    batch, out_d, out_h, out_w, channels = grad.shape
+    for n in range(batch):
+        for od in range(out_d):
+            d_start, d_stop = _real_range(od, strides[0], before[0], pool_size[0], x.shape[1])
+            for oh in range(out_h):
+                h_start, h_stop = _real_range(oh, strides[1], before[1], pool_size[1], x.shape[2])
+                for ow in range(out_w):
+                    w_start, w_stop = _real_range(ow, strides[2], before[2], pool_size[2], x.shape[3])
+                    for c in range(channels):
+                        if np.isnan(out[n, od, oh, ow, c]):
+                            _add_at_last_nan(dx, x, grad[n, od, oh, ow, c], n, c, (d_start, d_stop),
+                                             (h_start, h_stop), (w_start, w_stop))
+
+
+@_compile_inline
+def _add_at_last_nan(dx, x, value, n, c, rows_d, rows_h, rows_w):
+    """dx[n, cell, c] += value at the last NaN, in row-major order, of x[n, cell, c] over the ranges."""
+    for d in range(rows_d[1] - 1, rows_d[0] - 1, -1):
+        for h in range(rows_h[1] - 1, rows_h[0] - 1, -1):
+            for w in range(rows_w[1] - 1, rows_w[0] - 1, -1):
+                if np.isnan(x[n, d, h, w, c]):
+                    dx[n, d, h, w, c] += value
+                    return

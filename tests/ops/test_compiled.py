@@ -1,0 +1,209 @@
+"""The numba kernels of clearconv.ops.compiled against the NumPy paths they replace.
+
+Each comparison is exact (assert_array_equal): the kernels add the same
+float values in the same order per cell as NumPy does. assert_array_equal
+treats 0.0 and -0.0 as equal, which the max-pool comparison relies on (see
+compiled.max_pool_backward).
+"""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("numba", reason="numba is not installed (the `fast` extra): only the NumPy paths exist")
+
+from clearconv.ops import compiled, pooling, shapes  # noqa: E402
+from clearconv.ops.conv import im2col  # noqa: E402
+from clearconv.ops.windows import window_slices  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def restore_switch():
+    """Leave the on/off switch as the test found it (CI may run the suite with CLEARCONV_COMPILED=0)."""
+    before = compiled.enabled()
+    yield
+    compiled.set_enabled(before)
+
+
+def numpy_path(function, *args, **kwargs):
+    """Call a clearconv function with the compiled kernels switched off."""
+    compiled.set_enabled(False)
+    try:
+        return function(*args, **kwargs)
+    finally:
+        compiled.set_enabled(True)
+
+
+# --------------------------------------------------------------------------- switch
+
+def test_switch_turns_the_kernels_off_and_on():
+    compiled.set_enabled(False)
+    assert not compiled.enabled()
+    compiled.set_enabled(True)
+    assert compiled.enabled() and compiled.AVAILABLE
+
+
+@pytest.mark.parametrize("value, expected", [("0", False), ("1", True)])
+def test_environment_variable_read_at_import(monkeypatch, value, expected):
+    monkeypatch.setenv("CLEARCONV_COMPILED", value)
+    try:
+        assert importlib.reload(compiled).enabled() is expected
+    finally:
+        monkeypatch.undo()  # the environment as it was, then the module as that environment makes it
+        importlib.reload(compiled)
+
+
+def test_without_numba_nothing_is_enabled(monkeypatch):
+    monkeypatch.setitem(sys.modules, "numba", None)  # makes `import numba` raise ImportError
+    try:
+        reloaded = importlib.reload(compiled)
+        reloaded.set_enabled(True)
+        assert not reloaded.AVAILABLE and not reloaded.enabled()
+    finally:
+        monkeypatch.undo()
+        importlib.reload(compiled)
+
+
+# --------------------------------------------------------------------------- col2im
+
+def slice_add_col2im(contributions, padded_shape, kernel_size, strides, dilation):
+    """The NumPy col2im of im2col.correlate_input_grad: one slice-add per tap, in row-major tap order."""
+    batch, *out, _, channels = contributions.shape
+    dxp = np.zeros((batch, *padded_shape, channels), dtype=contributions.dtype)
+    for tap, offset in enumerate(np.ndindex(*kernel_size)):
+        dxp[(slice(None), *window_slices(offset, strides, dilation, out))] += contributions[..., tap, :]
+    return dxp
+
+
+COL2IM_GRID = [case for case in itertools.product((1, 2, 3), (1, 2, 3), (1, 2, 3), (1, 2), (1, 5))
+               if case[0] < 3 or case[1] < 3]  # rank, kernel, stride, dilation, channels
+
+
+@pytest.mark.parametrize("case", COL2IM_GRID, ids=lambda c: "{}d-k{}-s{}-d{}-c{}".format(*c))
+def test_col2im_matches_the_slice_adds(case):
+    rank, kernel, stride, dilation, channels = case
+    rng = np.random.default_rng(COL2IM_GRID.index(case))
+    out = tuple(int(n) for n in rng.integers(1, 5, size=rank))
+    kernel_size, strides, dilations = (kernel,) * rank, (stride,) * rank, (dilation,) * rank
+    # the smallest padded input these outputs need, plus up to stride - 1 cells no window reads
+    padded = tuple(o * stride + (kernel - 1) * dilation + 1 - stride + int(rng.integers(0, stride))
+                   for o in out)
+    dtype = np.float32 if sum(case) % 2 else np.float64
+    contributions = rng.standard_normal((2, *out, kernel ** rank, channels)).astype(dtype)
+    label = f"out={out} padded={padded} dtype={np.dtype(dtype)}"
+
+    dxp = compiled.col2im(contributions, padded, kernel_size, strides, dilations)
+    assert dxp.dtype == dtype, label
+    np.testing.assert_array_equal(dxp, slice_add_col2im(contributions, padded, kernel_size, strides, dilations),
+                                  err_msg=label)
+
+
+@pytest.mark.parametrize("rank, stride, dilation, groups", [
+    (1, 2, 2, 1), (2, 1, 1, 1), (2, 2, 1, 2), (2, 1, 1, 6), (3, 1, 2, 1), (3, 2, 1, 3)])
+def test_col2im_of_the_gemm_equals_the_numpy_input_gradient(monkeypatch, rank, stride, dilation, groups):
+    # Contributions from the same all-taps GEMM as the NumPy path's few-channels branch, which
+    # FEW_CHANNELS forces here; both then add the same values in the same order.
+    monkeypatch.setattr(im2col, "FEW_CHANNELS", 10**6)
+    rng = np.random.default_rng(rank)
+    group_channels, filters = 6 // groups, 6
+    kernel = rng.standard_normal((*(3,) * rank, group_channels, filters)).astype(np.float32)  # (*k, Cg, F)
+    strides, dilations = (stride,) * rank, (dilation,) * rank
+    padded = (9,) * rank
+    out = im2col.output_shape(padded, kernel.shape[:-2], strides, dilations)
+    grad = rng.standard_normal((2, *out, filters)).astype(np.float32)
+    expected = numpy_path(im2col.correlate_input_grad, grad, kernel, padded, strides, dilations, groups)
+
+    taps = 3 ** rank
+    # (K, Cg, G, F//G) -> (G, F//G, K*Cg): every tap's transposed kernel side by side
+    right = kernel.reshape(taps, group_channels, groups, filters // groups).transpose(2, 3, 0, 1)
+    every_tap = np.matmul(im2col.group_rows(grad, groups), right.reshape(groups, filters // groups, -1))
+    # (G, M, K*Cg) -> (G, N, *out, K, Cg) -> (N, *out, K, G, Cg): a strided view when groups > 1
+    every_tap = np.moveaxis(every_tap.reshape(groups, 2, *out, taps, group_channels), 0, -2)
+    contributions = every_tap.reshape(2, *out, taps, 6)  # (N, *out, K, C)
+    np.testing.assert_array_equal(compiled.col2im(contributions, padded, kernel.shape[:-2], strides, dilations),
+                                  expected)
+
+
+# --------------------------------------------------------------------------- max-pool backward
+
+def pool_input(kind, shape, rng):
+    """A seeded input (N, *S, C) of one kind: random, many ties, -inf cells or NaN cells."""
+    if kind == "normal":
+        return rng.standard_normal(shape)
+    x = rng.integers(0, 3, size=shape).astype(np.float64)  # ties in most windows
+    if kind == "neg-inf":
+        x[rng.random(shape) < 0.5] = -np.inf  # with padding, whole windows of -inf tie with it
+    if kind == "nan":
+        x[rng.random(shape) < 0.2] = np.nan
+    return x
+
+
+POOL_GRID = list(itertools.product((1, 2, 3), (1, 2, 3), (1, 2, 3), ("valid", "same")))
+POOL_KINDS = ("normal", "ties", "neg-inf", "nan")
+
+
+@pytest.mark.parametrize("case", POOL_GRID, ids=lambda c: "{}d-p{}-s{}-{}".format(*c))
+def test_max_pool_backward_matches_numpy(case):
+    rank, pool, stride, padding = case
+    rng = np.random.default_rng(POOL_GRID.index(case))
+    pool_size, strides = (pool,) * rank, (stride,) * rank
+    for kind, channels, dtype, grad_kind in itertools.product(
+            POOL_KINDS, (3, 9), (np.float32, np.float64), ("finite", "non-finite")):
+        spatial = tuple(int(n) for n in rng.integers(pool, {1: 9, 2: 6, 3: 4}[rank] + 1, size=rank))
+        pads = tuple(shapes.pool_padding(length, pool, stride, padding) for length in spatial)
+        x = pool_input(kind, (2, *spatial, channels), rng).astype(dtype)
+        out = pooling.max_pool(x, pool_size, strides, pads)
+        grad = rng.standard_normal(out.shape).astype(dtype)
+        if grad_kind == "non-finite":  # NumPy takes its np.where branch: inf/NaN must reach only the winners
+            grad.flat[rng.choice(grad.size, 2, replace=False)] = (np.inf, np.nan)
+        label = f"{kind} x={x.shape} pads={pads} {np.dtype(dtype)} {grad_kind} grad"
+
+        dx = compiled.max_pool_backward(grad, x, out, pool_size, strides, pads)
+        assert dx.dtype == dtype, label
+        np.testing.assert_array_equal(
+            dx, numpy_path(pooling.max_pool_backward, grad, x, out, pool_size, strides, pads), err_msg=label)
+
+
+def test_max_pool_backward_by_hand():
+    # The hand cases of test_pooling, through the kernel. pool 2, stride 1 on [1, 3, 3, 2]: the tie
+    # goes to the first 3, and overlapping windows accumulate.
+    x = np.array([1.0, 3.0, 3.0, 2.0]).reshape(1, 4, 1)
+    dx = compiled.max_pool_backward(np.array([10.0, 200.0, 3000.0]).reshape(1, 3, 1), x,
+                                    pooling.max_pool(x, (2,), (1,), ((0, 0),)), (2,), (1,), ((0, 0),))
+    np.testing.assert_array_equal(dx.ravel(), [0, 210, 3000, 0])
+    # all -inf, pool 3, stride 1, pads (1, 1): padding never takes the gradient.
+    x = np.full((1, 4, 1), -np.inf)
+    dx = compiled.max_pool_backward(np.array([1.0, 2.0, 3.0, 4.0]).reshape(1, 4, 1), x,
+                                    pooling.max_pool(x, (3,), (1,), ((1, 1),)), (3,), (1,), ((1, 1),))
+    np.testing.assert_array_equal(dx.ravel(), [3, 3, 4, 0])
+    # NaN windows, pool 3, stride 1 on [1, nan, 3, nan, 2]: each window's LAST NaN wins.
+    x = np.array([1.0, np.nan, 3.0, np.nan, 2.0]).reshape(1, 5, 1)
+    out = pooling.max_pool(x, (3,), (1,), ((0, 0),))
+    dx = compiled.max_pool_backward(np.ones_like(out), x, out, (3,), (1,), ((0, 0),))
+    np.testing.assert_array_equal(dx.ravel(), [0, 1, 0, 2, 0])
+
+
+def test_max_pool_backward_non_contiguous_input():
+    # A channels slice is a strided view; the kernel must read it as it is.
+    x = np.random.default_rng(3).standard_normal((2, 6, 6, 12))[..., ::2]
+    out = pooling.max_pool(x, (2, 2), (2, 2), ((0, 0), (0, 0)))
+    grad = np.random.default_rng(4).standard_normal(out.shape)
+    np.testing.assert_array_equal(
+        compiled.max_pool_backward(grad, x, out, (2, 2), (2, 2), ((0, 0), (0, 0))),
+        numpy_path(pooling.max_pool_backward, grad, x, out, (2, 2), (2, 2), ((0, 0), (0, 0))))
+
+
+# --------------------------------------------------------------------------- where the kernels are used
+
+def test_kernels_are_chosen_only_where_measured_faster():
+    compiled.set_enabled(True)
+    assert compiled.use_col2im(6, (1, 1)) and compiled.use_col2im(64, (2, 2))
+    assert not compiled.use_col2im(64, (1, 1))  # stride 1, many channels: NumPy's per-tap path
+    assert compiled.use_max_pool_backward(16) and not compiled.use_max_pool_backward(6)
+    compiled.set_enabled(False)
+    assert not compiled.use_col2im(6, (1, 1)) and not compiled.use_max_pool_backward(16)
