@@ -840,7 +840,8 @@ def epoch_text(result: dict) -> str:
     busy = ", CONTENDED: rerun on a quiet machine" if max(load.values()) > BUSY_CORES else ""
     return (f"one epoch each ({result['images']} images, batch {result['batch_size']}, Adam; clearconv first): "
             f"clearconv {result['clearconv_s']:.2f} s, torch {result['torch_s']:.2f} s, "
-            f"ratio {result['ratio']:.2f}x; test accuracy clearconv {result['clearconv_accuracy']:.4f}, "
+            f"ratio {result['ratio']:.2f}x (target <= {EPOCH_TARGET:g}x: "
+            f"{'PASS' if result['ratio'] <= EPOCH_TARGET else 'FAIL'}); test accuracy clearconv {result['clearconv_accuracy']:.4f}, "
             f"torch {result['torch_accuracy']:.4f} (other processes used {load['clearconv']:.2f} / "
             f"{load['torch']:.2f} cores{busy})")
 
@@ -897,31 +898,49 @@ def machine_description(threads: int) -> str:
             f"threads: torch {torch.get_num_threads()}, OpenBLAS {_openblas_threads()} (--threads {threads})")
 
 
+# The performance targets: (description, case names or "2d", mode, limit on the ratio clearconv / PyTorch).
+TARGETS = (
+    ("no 2D case above 2x, forward+backward", "2d", "forward+backward", 2.0),
+    ("conv1d and transposed at most 1.5x, forward+backward", ("conv1d", "transposed"), "forward+backward", 1.5),
+    ("3x3 stride-1 forward at most 1.3x", ("vgg-3x3", "deep-3x3"), "forward", 1.3),
+    ("pointwise and maxpool at most 1.0x, forward+backward", ("pointwise", "maxpool"), "forward+backward", 1.0),
+)
+MEDIAN_TARGET = 1.3       # forward+backward, median over the 2D conv cases
+EPOCH_TARGET = 1.2        # LeNet-5 training epoch
+
+
+def _verdict(failed: list, quiet: dict) -> str:
+    """PASS / FAIL, or INCONCLUSIVE when a case that decides it had no quiet round."""
+    if any(quiet[name] for name in failed):
+        return "FAIL"
+    if all(quiet.values()):
+        return "FAIL" if failed else "PASS"
+    return "INCONCLUSIVE (some cases had no quiet round: rerun on a quiet machine)"
+
+
 def _print_checks(cases: list[Case], rows: list[dict]) -> None:
-    """Median ratios, the 3x target and the memory target, over the main rows."""
+    """Median ratios, every target of TARGETS and the memory target, over the main rows."""
     main = {row["case"]: row for row in rows if row["implementation"] == MAIN}
     conv_2d = [case for case in cases if case.is_conv]
     if conv_2d:
         for mode in MODES:
             median = statistics.median(main[case.name][mode]["ratio"] for case in conv_2d)
+            verdict = "" if mode != "forward+backward" else \
+                f"; target <= {MEDIAN_TARGET:g}x: {'PASS' if median <= MEDIAN_TARGET else 'FAIL'}"
             print(f"median ratio over the 2D conv cases ({len(conv_2d)}: "
-                  f"{', '.join(case.name for case in conv_2d)}), {mode}: {median:.2f}x")
-    checked = [case for case in cases if case.is_2d]
-    if checked:
-        quiet = {case.name: main[case.name]["forward+backward"]["quiet"] for case in checked}
-        failed = [case.name for case in checked if main[case.name]["forward+backward"]["ratio"] > 3.0]
-        if any(quiet[name] for name in failed):
-            verdict = "FAIL"
-        elif all(quiet.values()):
-            verdict = "FAIL" if failed else "PASS"
-        else:
-            verdict = "INCONCLUSIVE (some cases had no quiet round: rerun on a quiet machine)"
-        print(f"check, target \"forward+backward <= 3x PyTorch on every 2D case\": {verdict}")
+                  f"{', '.join(case.name for case in conv_2d)}), {mode}: {median:.2f}x{verdict}")
+    for description, names, mode, limit in TARGETS:
+        checked = [case for case in cases if (case.is_2d if names == "2d" else case.name in names)]
+        if not checked:
+            continue
+        quiet = {case.name: main[case.name][mode]["quiet"] for case in checked}
+        failed = [case.name for case in checked if main[case.name][mode]["ratio"] > limit]
+        print(f"check, target \"{description}\": {_verdict(failed, quiet)}")
         for case in checked:
-            both = main[case.name]["forward+backward"]
+            result = main[case.name][mode]
             note = "" if quiet[case.name] else ", no quiet round: inconclusive"
-            print(f"  {case.name}: {both['ratio']:.2f}x {'PASS' if both['ratio'] <= 3.0 else 'FAIL'} "
-                  f"(per-round ratios {both['ratio_min']:.2f}-{both['ratio_max']:.2f}{note})")
+            print(f"  {case.name} {mode}: {result['ratio']:.2f}x {'PASS' if result['ratio'] <= limit else 'FAIL'} "
+                  f"(per-round ratios {result['ratio_min']:.2f}-{result['ratio_max']:.2f}{note})")
     if rows:
         over = [row for row in rows if row["memory"]["ratio"] > MEMORY_TARGET]
         verdict = "FAIL" if any(row["implementation"] == MAIN for row in over) else "PASS"

@@ -8,6 +8,7 @@ Pass a :class:`Tensor` instead of an array to record the computation, then
 call ``.backward()`` on a scalar result to fill every weight's ``.grad``.
 """
 
+from . import allocator  # noqa: F401  (applies the malloc setting; see clearconv.allocator)
 from . import activations, constraints, functional, initializers, layers, ops, regularizers, utils
 from .autograd import Tensor, Variable, no_grad
 from .layers import Input
