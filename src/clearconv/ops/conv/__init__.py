@@ -39,9 +39,9 @@ import numpy as np
 
 from ..shapes import transposed_buffer_length
 from ..windows import crop_spatial, pad_spatial
-from . import im2col, reference, winograd
+from . import fft, im2col, reference, winograd
 
-ALGORITHMS = ("im2col", "winograd", "direct")
+ALGORITHMS = ("im2col", "winograd", "fft", "direct")
 FUSED_ACTIVATIONS = (None, "linear", "relu")
 WINOGRAD_MIN_CHANNELS = 16
 
@@ -78,8 +78,8 @@ def _check_algorithm(algorithm) -> str:
 def supports(algorithm: str, kernel_shape, strides, dilation, groups: int) -> bool:
     """Whether ``algorithm`` can compute a convolution of this kernel, stride, dilation and grouping."""
     _check_algorithm(algorithm)
-    if algorithm == "winograd":
-        return winograd.supports(kernel_shape, strides, dilation, groups)
+    if algorithm in _STRIDE_ONE:
+        return _STRIDE_ONE[algorithm][0](kernel_shape, strides, dilation, groups)
     return True
 
 
@@ -90,9 +90,12 @@ def choose_algorithm(input_shape, kernel_shape, strides, dilation, groups: int) 
     wide in and out: there it takes about half of im2col's time (vgg-3x3,
     deep-3x3 in docs/performance.md); narrower layers make its per-point
     products too thin for BLAS (5x slower than im2col at one channel).
-    Everything else runs im2col + GEMM.
+    FFT where :func:`.fft.worthwhile` says it wins (large kernels). Everything
+    else runs im2col + GEMM.
     """
     *_, group_channels, filters = kernel_shape
+    if fft.supports(kernel_shape, strides, dilation, groups) and fft.worthwhile(input_shape, kernel_shape):
+        return "fft"
     if (winograd.supports(kernel_shape, strides, dilation, groups)
             and min(group_channels, filters) >= WINOGRAD_MIN_CHANNELS):
         return "winograd"
@@ -164,7 +167,7 @@ def conv(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None, strides, pa
     elif name == "im2col":
         y, columns = _im2col_forward(xp, kernel, strides, dilation, groups, keep_for_backward)
     else:
-        y = _STRIDE_ONE[name](xp, kernel)
+        y = _STRIDE_ONE[name][1](xp, kernel, dilation)
     _add_bias_and_activate(y, bias, activation)
     if not keep_for_backward:
         return y, None
@@ -172,8 +175,12 @@ def conv(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None, strides, pa
     return y, ConvContext(xp, pads, kernel, strides, dilation, groups, name, columns, output)
 
 
-# Algorithms for stride-1, single-group correlations: padded input (N, *P, C), kernel (*k, C, F) -> output.
-_STRIDE_ONE = {"winograd": winograd.correlate}
+# Algorithms for stride-1, single-group correlations: name -> (supports, correlate), where
+# correlate(padded input (N, *P, C), kernel (*k, C, F), dilation) -> output (N, *out, F).
+_STRIDE_ONE = {
+    "winograd": (winograd.supports, lambda xp, kernel, dilation: winograd.correlate(xp, kernel)),  # dilation 1
+    "fft": (fft.supports, fft.correlate),
+}
 
 
 def _im2col_forward(xp, kernel, strides, dilation, groups, keep_columns):
@@ -236,7 +243,7 @@ def _input_grad(grad: np.ndarray, ctx: ConvContext) -> np.ndarray:
         rank = kernel.ndim - 2
         full = [(d * (k - 1),) * 2 for k, d in zip(kernel.shape[:-2], ctx.dilation)]
         flipped = np.ascontiguousarray(kernel[(slice(None, None, -1),) * rank].swapaxes(-1, -2))
-        return _STRIDE_ONE[ctx.algorithm](pad_spatial(grad, full), flipped)
+        return _STRIDE_ONE[ctx.algorithm][1](pad_spatial(grad, full), flipped, ctx.dilation)
     padded_shape = xp.shape[1:-1]
     chunks = _batch_chunks(xp.shape[0], _column_bytes(xp, kernel.shape, ctx.strides, ctx.dilation))
     if len(chunks) == 1:
