@@ -113,7 +113,7 @@ def test_layer_algorithm_is_in_its_config_only_when_set():
     assert layer.algorithm == "direct"
 
 
-@pytest.mark.parametrize("case", [(2, 5, 1, 1, "same", 1), (2, 3, 2, 1, "same", 2), (1, 9, 1, 1, "same", 1)],
+@pytest.mark.parametrize("case", [(2, 5, 1, 1, "same", 1), (2, 3, 2, 1, "same", 2), (1, 9, 2, 1, "same", 1)],
                          ids=str)
 def test_chunked_batches_give_the_unchunked_result(case, monkeypatch):
     rank, kernel, stride, dilation, padding, groups = case
@@ -167,3 +167,17 @@ def test_conv_layer_with_relu_fuses_it_and_keeps_keras_results(data_format):
     (out * (out.data > 0).astype(np.float32)).sum().backward()  # d relu = the mask of positive outputs
     np.testing.assert_allclose(fused_input.grad, plain_input.grad, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(fused.kernel.grad, plain.kernel.grad, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("length,kernel,batch,padding", [(9, 9, 2, "same"), (5, 5, 3, "valid"), (12, 2, 1, "causal"),
+                                                         (7, 4, 4, "same")])
+def test_1d_stride_1_columns_as_views_match_the_direct_loops(length, kernel, batch, padding):
+    """1D stride-1 convolutions read their columns as strided views of the input (no column buffer)."""
+    x, weights, bias, strides, pads, dilation = make_case(1, kernel, 1, 1, padding, batch=batch, length=length)
+    y, ctx = conv_ops.conv(x, weights, bias, strides, pads, dilation, keep_for_backward=True)
+    assert ctx.columns is None
+    np.testing.assert_allclose(y, conv_reference(x, weights, bias, strides, pads, dilation), rtol=1e-12, atol=1e-12)
+    grad = np.random.default_rng(6).standard_normal(y.shape)
+    expected = conv_reference_backward(grad, x, weights, strides, pads, dilation)
+    for got, want in zip(conv_ops.conv_backward(grad, ctx), expected):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)

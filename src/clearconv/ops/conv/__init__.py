@@ -159,7 +159,7 @@ def conv(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None, strides, pa
     if activation not in FUSED_ACTIVATIONS:
         raise ValueError(f"activation must be one of {FUSED_ACTIVATIONS}; received {activation!r}")
     strides, dilation, pads = tuple(strides), tuple(dilation), tuple(pads)
-    xp = pad_spatial(x, pads)
+    xp = np.ascontiguousarray(pad_spatial(x, pads))
     name = resolve_algorithm(algorithm, xp.shape, kernel.shape, strides, dilation, groups)
     columns = None
     if name == "direct":
@@ -183,8 +183,15 @@ _STRIDE_ONE = {
 }
 
 
+def _columns_as_views(kernel_shape, strides, dilation, groups: int) -> bool:
+    """1D, stride 1: im2col's columns are strided views of the input (:func:`.im2col.correlate_1d`)."""
+    return len(kernel_shape) == 3 and kernel_shape[0] > 1 and strides == (1,) and dilation == (1,) and groups == 1
+
+
 def _im2col_forward(xp, kernel, strides, dilation, groups, keep_columns):
     """im2col forward in batch chunks under the column-buffer limit; keeps the columns if one chunk."""
+    if _columns_as_views(kernel.shape, strides, dilation, groups):
+        return im2col.correlate_1d(xp, kernel), None
     chunks = _batch_chunks(xp.shape[0], _column_bytes(xp, kernel.shape, strides, dilation))
     if len(chunks) == 1:
         return im2col.correlate(xp, kernel, strides, dilation, groups, keep_columns=keep_columns)
@@ -223,6 +230,8 @@ def _kernel_grad(grad: np.ndarray, ctx: ConvContext) -> np.ndarray:
     if ctx.columns is not None:
         return im2col.correlate_kernel_grad(ctx.columns, grad, ctx.kernel.shape, ctx.groups)
     xp = ctx.padded_input
+    if _columns_as_views(ctx.kernel.shape, ctx.strides, ctx.dilation, ctx.groups):
+        return im2col.correlate_1d_kernel_grad(xp, grad, ctx.kernel.shape)
     dkernel = np.zeros_like(ctx.kernel)
     for chunk in _batch_chunks(xp.shape[0], _column_bytes(xp, ctx.kernel.shape, ctx.strides, ctx.dilation)):
         columns = im2col.im2col(xp[chunk], ctx.kernel.shape[:-2], ctx.strides, ctx.dilation, ctx.groups)

@@ -134,6 +134,63 @@ def correlate_kernel_grad(cols: np.ndarray, grad: np.ndarray, kernel_shape, grou
     return ungroup_kernel(grouped, kernel_shape)
 
 
+# --- 1D, stride 1: columns as views -------------------------------------------------------------
+# In a channels_last 1D input flattened to (N*Lp) cells of C channels, the receptive field of the
+# cell g (the window of cells g .. g+k-1) is ONE contiguous run of k*C floats. Fields of cells
+# k apart do not overlap, so for each phase p the fields of cells g = k*t + p form a matrix with
+# row stride k*C: a strided view BLAS reads directly, no column buffer. One GEMM per phase gives
+# every k-th output; over the k phases, every output of the flattened signal, of which those whose
+# window stays inside one sample are the convolution's.
+
+
+def _phase_views(xp: np.ndarray, kernel_size: int):
+    """Yield ``(phase, rows, view)``: view (rows, k*C), the fields of flattened cells k*t + phase."""
+    batch, padded, channels = xp.shape
+    windows = batch * padded - kernel_size + 1        # flattened cells whose field is in bounds
+    flat = xp.reshape(-1)
+    step = flat.strides[0]
+    for phase in range(min(kernel_size, windows)):
+        rows = (windows - 1 - phase) // kernel_size + 1
+        yield phase, rows, as_strided(flat[phase * channels:], shape=(rows, kernel_size * channels),
+                                      strides=(kernel_size * channels * step, step), writeable=False)
+
+
+def _phase_layout(batch: int, padded: int, kernel_size: int, filters: int, dtype, zero: bool) -> np.ndarray:
+    """An output buffer over every flattened cell, (T*k, F) with T*k >= N*Lp, viewed (T, k*F) by phase."""
+    rows = -(-batch * padded // kernel_size) * kernel_size
+    return (np.zeros if zero else np.empty)((rows, filters), dtype=dtype)
+
+
+def correlate_1d(xp: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """Valid 1D correlation at stride 1 without columns: (N, Lp, C), (k, C, F) -> (N, Lp-k+1, F).
+
+    One group, dilation 1, xp C-contiguous. The result is a view into a buffer
+    over every flattened cell (rows that straddle two samples are computed and
+    left out).
+    """
+    batch, padded, _ = xp.shape
+    taps, _, filters = kernel.shape
+    weights = kernel.reshape(-1, filters)
+    full = _phase_layout(batch, padded, taps, filters, xp.dtype, zero=False)
+    by_phase = full.reshape(-1, taps * filters)
+    for phase, rows, view in _phase_views(xp, taps):
+        np.matmul(view, weights, out=by_phase[:rows, phase * filters:(phase + 1) * filters])
+    return full[:batch * padded].reshape(batch, padded, filters)[:, :padded - taps + 1]
+
+
+def correlate_1d_kernel_grad(xp: np.ndarray, grad: np.ndarray, kernel_shape) -> np.ndarray:
+    """dL/dkernel of :func:`correlate_1d`: sum over phases of view^T @ grad rows -> (k, C, F)."""
+    batch, padded, _ = xp.shape
+    taps, _, filters = kernel_shape
+    full = _phase_layout(batch, padded, taps, filters, grad.dtype, zero=True)
+    full[:batch * padded].reshape(batch, padded, filters)[:, :grad.shape[1]] = grad
+    by_phase = full.reshape(-1, taps * filters)
+    dkernel = np.zeros((taps * kernel_shape[1], filters), dtype=grad.dtype)
+    for phase, rows, view in _phase_views(xp, taps):
+        dkernel += view.T @ by_phase[:rows, phase * filters:(phase + 1) * filters]
+    return dkernel.reshape(kernel_shape)
+
+
 # Below this many channels per group, col2im computes every tap's contribution with one GEMM;
 # from it up, one GEMM per tap (measured: C=1 LeNet conv1 2x faster one way; C=6 LeNet conv2 and
 # C=64 strided faster the other).
