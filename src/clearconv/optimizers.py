@@ -71,7 +71,7 @@ import math
 import numbers
 import types
 import warnings
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 

@@ -13,7 +13,7 @@ model is itself a layer, so it can be called inside another model.
 
 from __future__ import annotations
 
-from ..layers.base import Layer, SymbolicTensor, _flatten, _map
+from ..layers.base import Layer, SymbolicTensor, _map
 from ..layers.core import InputLayer
 from .training import Trainer
 
