@@ -181,3 +181,17 @@ def test_1d_stride_1_columns_as_views_match_the_direct_loops(length, kernel, bat
     expected = conv_reference_backward(grad, x, weights, strides, pads, dilation)
     for got, want in zip(conv_ops.conv_backward(grad, ctx), expected):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("channels,inference,training", [(8, "im2col", "im2col"), (32, "winograd", "im2col"),
+                                                         (64, "winograd", "winograd")])
+def test_auto_takes_winograd_from_16_channels_and_from_64_when_training(channels, inference, training):
+    kernel_shape = (3, 3, channels, channels)
+    assert conv_ops.choose_algorithm((2, 10, 10, channels), kernel_shape, (1, 1), (1, 1), 1) == inference
+    assert conv_ops.choose_algorithm((2, 10, 10, channels), kernel_shape, (1, 1), (1, 1), 1, backward=True) == training
+    x, weights, bias, strides, pads, dilation = make_case(2, 3, 1, 1, "same", channels=channels, filters=channels,
+                                                          batch=1, length=6, dtype=np.float32)
+    _, ctx = conv_ops.conv(x, weights, bias, strides, pads, dilation, keep_for_backward=True)
+    assert ctx.algorithm == training
+    layer = layers.Conv2D(channels, 3, padding="same")
+    assert (layer.algorithm_for(x.shape), layer.algorithm_for(x.shape, training=True)) == (inference, training)

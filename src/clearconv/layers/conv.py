@@ -204,14 +204,17 @@ class _Conv(_BaseConv):
         self._check_output_size(input_shape, spatial)
         return self._with_spatial(input_shape[0], spatial, self.filters)
 
-    def algorithm_for(self, input_shape) -> str:
-        """The algorithm this layer's convolution runs on inputs of ``input_shape`` (layer's data_format)."""
+    def algorithm_for(self, input_shape, training: bool = False) -> str:
+        """The algorithm this layer's convolution runs on inputs of ``input_shape`` (layer's data_format).
+
+        ``training``: when its backward pass follows (the input or a weight needs a gradient).
+        """
         spatial = self._spatial(input_shape)
         padded = tuple(length + before + after for length, (before, after) in zip(spatial, self._pads(spatial)))
         channels = self._input_channels(input_shape)
         kernel_shape = (*self.kernel_size, channels // self.groups, self.filters)
         return conv_ops.resolve_algorithm(self.algorithm, (input_shape[0], *padded, channels), kernel_shape,
-                                          self.strides, self.dilation_rate, self.groups)
+                                          self.strides, self.dilation_rate, self.groups, backward=training)
 
     def call(self, inputs, training=None):
         x = self._to_channels_last(inputs)

@@ -43,7 +43,8 @@ from . import fft, im2col, reference, winograd
 
 ALGORITHMS = ("im2col", "winograd", "fft", "direct")
 FUSED_ACTIVATIONS = (None, "linear", "relu")
-WINOGRAD_MIN_CHANNELS = 16
+WINOGRAD_MIN_CHANNELS = 16             # inference
+WINOGRAD_MIN_CHANNELS_BACKWARD = 64    # training: see choose_algorithm
 
 _settings = {"algorithm": "auto", "column_buffer_limit": 256 * 2**20}
 
@@ -83,30 +84,34 @@ def supports(algorithm: str, kernel_shape, strides, dilation, groups: int) -> bo
     return True
 
 
-def choose_algorithm(input_shape, kernel_shape, strides, dilation, groups: int) -> str:
+def choose_algorithm(input_shape, kernel_shape, strides, dilation, groups: int, backward: bool = False) -> str:
     """The automatic choice for a padded input (N, *P, C) and a kernel (*k, Cg, F).
 
-    Winograd F(4x4, 3x3) for 3x3 stride-1 layers at least WINOGRAD_MIN_CHANNELS
-    wide in and out: there it takes about half of im2col's time (vgg-3x3,
-    deep-3x3 in docs/performance.md); narrower layers make its per-point
-    products too thin for BLAS (5x slower than im2col at one channel).
-    FFT where :func:`.fft.worthwhile` says it wins (large kernels). Everything
-    else runs im2col + GEMM.
+    Winograd F(4x4, 3x3) for 3x3 stride-1 layers at least
+    WINOGRAD_MIN_CHANNELS wide in and out, or WINOGRAD_MIN_CHANNELS_BACKWARD
+    when the backward pass follows: its forward takes 0.5-0.7x im2col's time
+    from 16 channels (docs/performance.md), but the kernel gradient then has
+    to rebuild the im2col columns that an im2col forward keeps, which measured
+    a net loss on the zoo's 16- and 32-channel layers and a gain from 64.
+    Narrower layers make its per-point products too thin for BLAS (5x slower
+    than im2col at one channel). FFT where :func:`.fft.worthwhile` says it
+    wins (large kernels). Everything else runs im2col + GEMM.
     """
     *_, group_channels, filters = kernel_shape
     if fft.supports(kernel_shape, strides, dilation, groups) and fft.worthwhile(input_shape, kernel_shape):
         return "fft"
-    if (winograd.supports(kernel_shape, strides, dilation, groups)
-            and min(group_channels, filters) >= WINOGRAD_MIN_CHANNELS):
+    narrowest = WINOGRAD_MIN_CHANNELS_BACKWARD if backward else WINOGRAD_MIN_CHANNELS
+    if winograd.supports(kernel_shape, strides, dilation, groups) and min(group_channels, filters) >= narrowest:
         return "winograd"
     return "im2col"
 
 
-def resolve_algorithm(algorithm: str, input_shape, kernel_shape, strides, dilation, groups: int) -> str:
+def resolve_algorithm(algorithm: str, input_shape, kernel_shape, strides, dilation, groups: int,
+                      backward: bool = False) -> str:
     """``algorithm`` itself, the global default for None, or the automatic choice for "auto"."""
     algorithm = _check_algorithm(_settings["algorithm"] if algorithm is None else algorithm)
     if algorithm == "auto":
-        return choose_algorithm(input_shape, kernel_shape, strides, dilation, groups)
+        return choose_algorithm(input_shape, kernel_shape, strides, dilation, groups, backward)
     if not supports(algorithm, kernel_shape, strides, dilation, groups):
         raise ValueError(f"algorithm {algorithm!r} cannot compute this convolution (kernel {tuple(kernel_shape)}, "
                          f"strides {tuple(strides)}, dilation {tuple(dilation)}, groups {groups}); "
@@ -160,7 +165,7 @@ def conv(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None, strides, pa
         raise ValueError(f"activation must be one of {FUSED_ACTIVATIONS}; received {activation!r}")
     strides, dilation, pads = tuple(strides), tuple(dilation), tuple(pads)
     xp = np.ascontiguousarray(pad_spatial(x, pads))
-    name = resolve_algorithm(algorithm, xp.shape, kernel.shape, strides, dilation, groups)
+    name = resolve_algorithm(algorithm, xp.shape, kernel.shape, strides, dilation, groups, keep_for_backward)
     columns = None
     if name == "direct":
         y = reference.conv_reference(x, kernel, None, strides, pads, dilation, groups)
