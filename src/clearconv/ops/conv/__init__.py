@@ -92,7 +92,8 @@ def choose_algorithm(input_shape, kernel_shape, strides, dilation, groups: int, 
     when the backward pass follows: its forward takes 0.5-0.7x im2col's time
     from 16 channels (docs/performance.md), but the kernel gradient then has
     to rebuild the im2col columns that an im2col forward keeps, which measured
-    a net loss on the zoo's 16- and 32-channel layers and a gain from 64.
+    a net loss on the zoo's 16- and 32-channel layers and mostly a gain from 64
+    (not on 7x7 maps: docs/performance.md).
     Narrower layers make its per-point products too thin for BLAS (5x slower
     than im2col at one channel). FFT where :func:`.fft.worthwhile` says it
     wins (large kernels). Everything else runs im2col + GEMM.
