@@ -1,9 +1,11 @@
 """The numba kernels of clearconv.ops.compiled against the NumPy paths they replace.
 
-Each comparison is exact (assert_array_equal): the kernels add the same
-float values in the same order per cell as NumPy does. assert_array_equal
-treats 0.0 and -0.0 as equal, which the max-pool comparison relies on (see
-compiled.max_pool_backward).
+Each scatter comparison is exact (assert_array_equal): the kernels add the
+same float values in the same order per cell as NumPy does.
+assert_array_equal treats 0.0 and -0.0 as equal, which the max-pool
+comparison relies on (see compiled.max_pool_backward). The Winograd
+transforms compute the same sums in another order, so they are held to the
+Winograd module's error bound instead.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import pytest
 pytest.importorskip("numba", reason="numba is not installed (the `fast` extra): only the NumPy paths exist")
 
 from clearconv.ops import compiled, pooling, shapes  # noqa: E402
-from clearconv.ops.conv import im2col  # noqa: E402
+from clearconv.ops.conv import im2col, winograd  # noqa: E402
+from clearconv.ops.conv.reference import conv_reference  # noqa: E402
 from clearconv.ops.windows import window_slices  # noqa: E402
 
 
@@ -198,6 +201,78 @@ def test_max_pool_backward_non_contiguous_input():
         numpy_path(pooling.max_pool_backward, grad, x, out, (2, 2), (2, 2), ((0, 0), (0, 0))))
 
 
+# --------------------------------------------------------------------------- Winograd transforms
+
+EPS32 = np.finfo(np.float32).eps
+# The float32 bound of test_winograd: max |y - reference| <= c * eps32 * max over cells of sum |x| |w|.
+WINOGRAD_FLOAT32_BOUND = {2: 6, 4: 128}
+
+# (N, output height, output width, C, F): outputs not a multiple of either tile, smaller than a
+# tile, and channel counts from 1 to 70 (runs shorter and longer than a vector, odd lengths).
+WINOGRAD_SHAPES = [(1, 1, 1, 1, 1), (2, 3, 5, 2, 3), (1, 4, 4, 3, 2), (2, 5, 7, 7, 4), (1, 6, 9, 16, 5),
+                   (3, 8, 8, 17, 8), (1, 7, 6, 33, 3), (1, 9, 5, 64, 2), (2, 4, 10, 70, 9)]
+
+
+def scaled_error(y, xp, kernel):
+    """max |y - float64 reference| and the result's scale max over cells of sum |x| |w|."""
+    def correlate(inputs, weights):
+        return conv_reference(inputs.astype(np.float64), weights.astype(np.float64), None, (1, 1),
+                              ((0, 0), (0, 0)), (1, 1))
+    return np.abs(y - correlate(xp, kernel)).max(), correlate(np.abs(xp), np.abs(kernel)).max()
+
+
+@pytest.mark.parametrize("tile", winograd.TILES)
+@pytest.mark.parametrize("shape", WINOGRAD_SHAPES, ids=lambda s: "n{}-{}x{}-c{}-f{}".format(*s))
+def test_winograd_transforms_match_the_numpy_path_and_the_reference(monkeypatch, tile, shape):
+    monkeypatch.setattr(compiled, "WINOGRAD_MIN_CHANNELS", 1)  # the kernels at every channel count
+    compiled.set_enabled(True)
+    batch, out_h, out_w, channels, filters = shape
+    rng = np.random.default_rng(WINOGRAD_SHAPES.index(shape) + 10 * tile)
+    for dtype in (np.float64, np.float32):
+        xp = rng.uniform(-1, 1, (batch, out_h + 2, out_w + 2, channels)).astype(dtype)
+        kernel = rng.uniform(-1, 1, (3, 3, channels, filters)).astype(dtype)
+        label = f"tile={tile} shape={shape} {np.dtype(dtype)}"
+        assert compiled.use_winograd_transforms(channels), label
+        y = winograd.correlate(xp, kernel, tile)
+        assert y.dtype == dtype and y.shape == (batch, out_h, out_w, filters), label
+        error, scale = scaled_error(y, xp, kernel)
+        numpy_error = np.abs(y - numpy_path(winograd.correlate, xp, kernel, tile)).max()
+        if dtype == np.float64:
+            assert error <= 1e-10 * scale and numpy_error <= 1e-10 * scale, (label, error, numpy_error)
+        else:  # both paths within the bound of the reference, so within twice it of each other
+            bound = WINOGRAD_FLOAT32_BOUND[tile] * EPS32 * scale
+            assert error <= bound and numpy_error <= 2 * bound, (label, error / bound, numpy_error / bound)
+
+
+@pytest.mark.parametrize("tile", winograd.TILES)
+def test_winograd_transforms_over_chunks_and_strided_inputs(monkeypatch, tile):
+    # Small chunks: runs of tile rows (CHUNK_ELEMENTS 64) and of whole images (4096); the input is
+    # a channel slice, a view that is not contiguous.
+    monkeypatch.setattr(compiled, "WINOGRAD_MIN_CHANNELS", 1)
+    compiled.set_enabled(True)
+    rng = np.random.default_rng(tile)
+    xp = rng.uniform(-1, 1, (3, 13, 11, 10))[..., ::2]
+    kernel = rng.uniform(-1, 1, (3, 3, 5, 6))
+    expected = numpy_path(winograd.correlate, xp, kernel, tile)
+    for chunk_elements in (64, 4096):
+        monkeypatch.setattr(winograd, "CHUNK_ELEMENTS", chunk_elements)
+        np.testing.assert_allclose(winograd.correlate(xp, kernel, tile), expected, rtol=0, atol=1e-12,
+                                   err_msg=f"chunk_elements={chunk_elements}")
+
+
+def test_winograd_takes_the_kernels_when_chosen(monkeypatch):
+    calls = []
+    monkeypatch.setattr(compiled, "winograd_input", lambda *args: calls.append(args[-1].shape))
+    monkeypatch.setattr(compiled, "winograd_output", lambda *args: None)
+    xp, kernel = np.zeros((1, 6, 6, 8), np.float32), np.zeros((3, 3, 8, 4), np.float32)
+    compiled.set_enabled(True)
+    winograd.correlate(xp, kernel, 4)
+    assert calls == [(36, 1, 8)]  # (P, T, C): the one chunk's one tile
+    calls.clear()
+    numpy_path(winograd.correlate, xp, kernel, 4)
+    assert calls == []
+
+
 # --------------------------------------------------------------------------- where the kernels are used
 
 def test_kernels_are_chosen_only_where_measured_faster():
@@ -205,5 +280,8 @@ def test_kernels_are_chosen_only_where_measured_faster():
     assert compiled.use_col2im(6, (1, 1)) and compiled.use_col2im(64, (2, 2))
     assert not compiled.use_col2im(64, (1, 1))  # stride 1, many channels: NumPy's per-tap path
     assert compiled.use_max_pool_backward(16) and not compiled.use_max_pool_backward(6)
+    assert compiled.use_winograd_transforms(64) and compiled.use_winograd_transforms(2)
+    assert not compiled.use_winograd_transforms(1)
     compiled.set_enabled(False)
     assert not compiled.use_col2im(6, (1, 1)) and not compiled.use_max_pool_backward(16)
+    assert not compiled.use_winograd_transforms(64)
