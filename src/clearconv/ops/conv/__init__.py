@@ -153,7 +153,7 @@ class ConvContext:
 
 
 def conv(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None, strides, pads, dilation,
-         groups: int = 1, algorithm: str | None = "auto", activation: str | None = None,
+         groups: int = 1, algorithm: str | None = None, activation: str | None = None,
          keep_for_backward: bool = False):
     """Convolution forward: (N, *S, C) -> ``(y (N, *out, F), ctx)``.
 
