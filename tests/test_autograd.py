@@ -94,6 +94,36 @@ def test_leaf_gradients_accumulate_until_cleared():
     np.testing.assert_allclose(a.grad, np.ones(3))
 
 
+def test_leaf_gradients_never_alias_the_seed_or_each_other():
+    # A leaf may keep a vjp's fresh array instead of a copy; never one that someone else holds.
+    from clearconv.autograd import record
+    seed = np.ones(3)
+    a, b = Tensor(np.zeros(3), requires_grad=True), Tensor(np.zeros(3), requires_grad=True)
+    (a + b).backward(seed)                        # add's vjp hands the seed itself to both parents
+    c, d = Tensor(np.zeros(3), requires_grad=True), Tensor(np.zeros(3), requires_grad=True)
+    shared = np.full(3, 2.0)
+    record(np.zeros(3), (c, d), lambda g: (shared, shared)).backward(seed)  # one fresh array, two parents
+    leaf = Tensor(np.zeros(3), requires_grad=True)
+    leaf.backward(seed)                           # the seed reaches a leaf directly
+    grads = [a.grad, b.grad, c.grad, d.grad, leaf.grad]
+    for i, grad in enumerate(grads):
+        assert not np.shares_memory(grad, seed) and not np.shares_memory(grad, shared)
+        assert not any(np.shares_memory(grad, other) for other in grads[i + 1:])
+    a.grad *= 0                                   # an in-place change of one gradient touches nothing else
+    np.testing.assert_array_equal(b.grad, np.ones(3))
+    np.testing.assert_array_equal(seed, np.ones(3))
+
+
+def test_a_leaf_keeps_the_fresh_gradient_its_op_built():
+    from clearconv.autograd import record
+    built = []
+    x = Tensor(np.zeros(3), requires_grad=True)
+    out = record(np.zeros(3), (x,), lambda g: (built.append(g * 2) or built[-1],))
+    out.backward(np.ones(3))
+    assert x.grad is built[0]
+    np.testing.assert_array_equal(x.grad, np.full(3, 2.0))
+
+
 def test_no_grad_records_nothing():
     a = Tensor(np.ones(3), requires_grad=True)
     with no_grad():

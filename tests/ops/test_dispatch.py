@@ -195,3 +195,25 @@ def test_auto_takes_winograd_from_16_channels_and_from_64_when_training(channels
     assert ctx.algorithm == training
     layer = layers.Conv2D(channels, 3, padding="same")
     assert (layer.algorithm_for(x.shape), layer.algorithm_for(x.shape, training=True)) == (inference, training)
+
+
+@pytest.mark.parametrize("channels,filters,kernel,block", [(1, 6, 5, None), (3, 8, 3, 64), (2, 3, 3, 100)])
+def test_thin_kernel_gradients_summed_over_row_blocks_match_the_direct_loops(channels, filters, kernel, block,
+                                                                             monkeypatch):
+    """A kernel gradient of <= SMALL_KERNEL_GRAD entries sums its GEMM over blocks of rows."""
+    from clearconv.ops.conv import im2col
+    assert kernel ** 2 * channels * filters <= im2col.SMALL_KERNEL_GRAD
+    if block is not None:
+        monkeypatch.setattr(im2col, "REDUCTION_BLOCK", block)
+    batch, length = (16, 28) if block is None else (2, 13)   # 9,216 rows: LeNet's conv1 at batch 16
+    x, weights, bias, strides, pads, dilation = make_case(2, kernel, 1, 1, "valid", channels=channels,
+                                                          filters=filters, batch=batch, length=length)
+    y, ctx = conv_ops.conv(x, weights, bias, strides, pads, dilation, algorithm="im2col", keep_for_backward=True)
+    rows = y.size // filters
+    assert rows > 2 * im2col.REDUCTION_BLOCK and rows % im2col.REDUCTION_BLOCK  # several blocks, a partial last one
+    grad = np.random.default_rng(7).standard_normal(y.shape)
+    # The definition, one tap at a time: dkernel[i, j] = sum over n, o of x[n, o + (i, j)] (x) grad[n, o].
+    out = y.shape[1]
+    expected = np.array([[np.tensordot(x[:, i:i + out, j:j + out], grad, axes=([0, 1, 2], [0, 1, 2]))
+                          for j in range(kernel)] for i in range(kernel)])
+    np.testing.assert_allclose(conv_ops.conv_backward(grad, ctx)[1], expected, rtol=1e-10, atol=1e-10)

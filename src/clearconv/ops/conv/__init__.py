@@ -206,8 +206,17 @@ def _im2col_forward(xp, kernel, strides, dilation, groups, keep_columns):
 
 
 def _add_bias_and_activate(y: np.ndarray, bias, activation) -> None:
+    """y (N, *out, F) += bias (F,), then the fused activation, in place."""
     if bias is not None:
-        y += bias
+        if y.shape[-1] < 64 and y.ndim > 2 and y.flags.c_contiguous:
+            # NumPy's broadcast loop runs over F values at a time; with few filters that
+            # is ~5x slower (LeNet's 6: 0.38 ms against 0.07 ms) than adding the bias
+            # repeated along a whole output row.
+            width = y.shape[-2]
+            rows = y.reshape(-1, width * y.shape[-1])  # a view: y is contiguous
+            rows += np.tile(bias, width)
+        else:
+            y += bias
     if activation == "relu":
         np.maximum(y, 0, out=y)
 
@@ -301,8 +310,7 @@ def conv_transpose(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None, s
     buffer = im2col.correlate_input_grad(x, kernel, buffer_shape, strides, dilation, groups=1)
     pads = _transpose_pads(buffer_shape, crops, output_shape)
     y = np.ascontiguousarray(crop_spatial(buffer, pads))
-    if bias is not None:
-        y += bias
+    _add_bias_and_activate(y, bias, None)
     ctx = TransposeContext(x, kernel, tuple(strides), tuple(dilation), pads) if keep_for_backward else None
     return y, ctx
 
