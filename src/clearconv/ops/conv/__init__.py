@@ -208,7 +208,7 @@ def _im2col_forward(xp, kernel, strides, dilation, groups, keep_columns):
 def _add_bias_and_activate(y: np.ndarray, bias, activation) -> None:
     """y (N, *out, F) += bias (F,), then the fused activation, in place."""
     if bias is not None:
-        if y.shape[-1] < 64 and y.ndim > 2 and y.flags.c_contiguous:
+        if y.shape[-1] < 64 and y.ndim > 2 and y.size and y.flags.c_contiguous:
             # NumPy's broadcast loop runs over F values at a time; with few filters that
             # is ~5x slower (LeNet's 6: 0.38 ms against 0.07 ms) than adding the bias
             # repeated along a whole output row.
@@ -260,7 +260,8 @@ def _input_grad(grad: np.ndarray, ctx: ConvContext) -> np.ndarray:
     At stride 1, xpad cell p receives grad[o] * kernel[j] from every o + j*d = p:
     that is the correlation of grad, padded by d*(k-1) on both sides, with the
     kernel flipped along every spatial axis and its channel axes swapped,
-    (*k, F, C). The stride-1 algorithms compute it like their forward.
+    (*k, F, C). The stride-1 algorithms compute it like their forward, and so
+    does im2col where its 1D columns are strided views (:func:`_columns_as_views`).
     """
     xp, kernel = ctx.padded_input, ctx.kernel
     as_views = _columns_as_views(kernel.shape, ctx.strides, ctx.dilation, ctx.groups)
