@@ -174,10 +174,7 @@ class _Conv(_BaseConv):
 
     def __init__(self, *args, algorithm=None, **kwargs):
         super().__init__(*args, **kwargs)
-        if algorithm is not None and algorithm not in ("auto",) + conv_ops.ALGORITHMS:
-            raise ValueError(f"{self.name}: `algorithm` must be one of {('auto',) + conv_ops.ALGORITHMS} "
-                             f"or None; received algorithm={algorithm!r}")
-        self.algorithm = algorithm
+        self.algorithm = None if algorithm is None else conv_ops.check_algorithm(algorithm, f"{self.name}: `algorithm`")
 
     def build(self, input_shape) -> None:
         channels = self._input_channels(input_shape)

@@ -51,7 +51,7 @@ _settings = {"algorithm": "auto", "column_buffer_limit": 256 * 2**20}
 
 def set_default_algorithm(algorithm: str) -> None:
     """The algorithm every convolution uses unless its layer names one (initially ``"auto"``)."""
-    _settings["algorithm"] = _check_algorithm(algorithm)
+    _settings["algorithm"] = check_algorithm(algorithm)
 
 
 def default_algorithm() -> str:
@@ -69,16 +69,17 @@ def column_buffer_limit() -> int:
     return _settings["column_buffer_limit"]
 
 
-def _check_algorithm(algorithm) -> str:
+def check_algorithm(algorithm, argument: str = "algorithm") -> str:
+    """``algorithm`` if it is "auto" or one of :data:`ALGORITHMS`; else a ValueError naming ``argument``."""
     accepted = ("auto",) + ALGORITHMS
     if algorithm not in accepted:
-        raise ValueError(f"algorithm must be one of {accepted}; received {algorithm!r}")
+        raise ValueError(f"{argument} must be one of {accepted}; received {algorithm!r}")
     return algorithm
 
 
 def supports(algorithm: str, kernel_shape, strides, dilation, groups: int) -> bool:
     """Whether ``algorithm`` can compute a convolution of this kernel, stride, dilation and grouping."""
-    _check_algorithm(algorithm)
+    check_algorithm(algorithm)
     if algorithm in _STRIDE_ONE:
         return _STRIDE_ONE[algorithm][0](kernel_shape, strides, dilation, groups)
     return True
@@ -110,7 +111,7 @@ def choose_algorithm(input_shape, kernel_shape, strides, dilation, groups: int, 
 def resolve_algorithm(algorithm: str, input_shape, kernel_shape, strides, dilation, groups: int,
                       backward: bool = False) -> str:
     """``algorithm`` itself, the global default for None, or the automatic choice for "auto"."""
-    algorithm = _check_algorithm(_settings["algorithm"] if algorithm is None else algorithm)
+    algorithm = check_algorithm(_settings["algorithm"] if algorithm is None else algorithm)
     if algorithm == "auto":
         return choose_algorithm(input_shape, kernel_shape, strides, dilation, groups, backward)
     if not supports(algorithm, kernel_shape, strides, dilation, groups):
