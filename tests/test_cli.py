@@ -66,6 +66,7 @@ def test_summary_of_a_zoo_model(capsys):
     (["train", "lenet6"], 2, "unknown zoo model 'lenet6'"),
     (["train", "--data", "cifar"], 2, "unknown dataset 'cifar'"),
     (["train", "--epochs", "0"], 2, "--epochs must be a positive integer"),
+    (["train", "--validation-split", "1"], 2, "--validation-split must be in [0, 1)"),
     (["evaluate", "missing.clearconv", "--data", "digits"], 1, "missing.clearconv"),
     (["summary", "nothing-here"], 2, "neither a model file nor a zoo model"),
 ])
@@ -85,3 +86,20 @@ def test_corrupt_model_file_is_reported(tmp_path, capsys):
     path.write_bytes(b"\x00" * 100)
     assert cli.main(["evaluate", str(path), "--data", "digits"]) == 1
     assert "broken.clearconv" in capsys.readouterr().err
+
+
+def test_cosine_schedule_decays_to_zero_at_the_last_step(tmp_path):
+    from clearconv.data import load
+    from clearconv.models import load_model
+    from clearconv.optimizers import CosineDecay
+    path = tmp_path / "cosine.clearconv"
+    assert cli.main(["train", "--epochs", "2", "--lr", "0.002", "--lr-schedule", "cosine", "--quiet",
+                     "--output", str(path)]) == 0
+    (x_train, _), _ = load("digits", seed=0)
+    fit_samples = int(len(x_train) * 0.9)  # Keras's validation_split=0.1 keeps the first 90%
+    steps = 2 * -(-fit_samples // 32)
+    optimizer = load_model(path).optimizer
+    assert isinstance(optimizer.learning_rate, CosineDecay)
+    assert optimizer.learning_rate.initial_learning_rate == 0.002
+    assert optimizer.iterations == optimizer.learning_rate.decay_steps == steps
+    assert optimizer.current_learning_rate() == 0.0

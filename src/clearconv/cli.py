@@ -7,6 +7,7 @@ traceback only with ``--debug``).
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
@@ -39,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=int, help="number of epochs (default: the dataset's recipe)")
     train.add_argument("--batch-size", type=int, default=32)
     train.add_argument("--lr", type=float, help="Adam learning rate (default: the dataset's recipe)")
+    train.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
+                       help="constant: the learning rate throughout; cosine: CosineDecay from it to 0 "
+                            "over all training steps")
     train.add_argument("--seed", type=int, default=0, help="seed for initialisation, shuffling and splits")
     train.add_argument("--validation-split", type=float, default=0.1)
     train.add_argument("--output", help="where to save the trained model (default: MODEL-DATA.clearconv)")
@@ -59,8 +63,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _load_data(spec: str, seed: int):
-    from . import data
     """((x_train, y_train), (x_test, y_test), dataset name) for a name or an IDX folder."""
+    from . import data
     if os.path.isdir(spec):
         return (*data.load("mnist", data_dir=spec, seed=seed), "mnist")
     if spec not in data.DATASETS:
@@ -70,6 +74,7 @@ def _load_data(spec: str, seed: int):
 
 def _train(args) -> int:
     from . import optimizers, utils, zoo
+    from .data.batches import validation_split_index
     utils.set_seed(args.seed)
     (x_train, y_train), (x_test, y_test), name = _load_data(args.data, args.seed)
     model_name, epochs, learning_rate = RECIPES[name]
@@ -79,12 +84,22 @@ def _train(args) -> int:
     for option, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size)):
         if value is not None and value <= 0:
             raise UsageError(f"{option} must be a positive integer; received {value}")
+    if not 0.0 <= args.validation_split < 1.0:
+        raise UsageError(f"--validation-split must be in [0, 1); received {args.validation_split}")
+    epochs = args.epochs or epochs
+    learning_rate = args.lr or learning_rate
+    if args.lr_schedule == "cosine":
+        fit_samples = len(x_train)
+        if args.validation_split:
+            fit_samples = validation_split_index(fit_samples, args.validation_split, "--validation-split")
+        steps = epochs * math.ceil(fit_samples / args.batch_size)
+        learning_rate = optimizers.CosineDecay(learning_rate, decay_steps=steps)
     model = zoo.get(model_name, input_shape=x_train.shape[1:], num_classes=int(y_train.max()) + 1)
-    model.compile(optimizer=optimizers.Adam(learning_rate=args.lr or learning_rate),
+    model.compile(optimizer=optimizers.Adam(learning_rate=learning_rate),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     output = args.output or f"{model_name}-{name}.clearconv"
     start = time.perf_counter()
-    history = model.fit(x_train, y_train, batch_size=args.batch_size, epochs=args.epochs or epochs,
+    history = model.fit(x_train, y_train, batch_size=args.batch_size, epochs=epochs,
                         validation_split=args.validation_split, verbose=0 if args.quiet else 1)
     seconds = time.perf_counter() - start
     loss, accuracy = model.evaluate(x_test, y_test, batch_size=256, verbose=0)
