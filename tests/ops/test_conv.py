@@ -54,6 +54,7 @@ def test_conv_float32_matches_reference_and_stays_float32():
 GRADIENT_CASES = [
     (1, 3, 2, 1, "causal", 1), (1, 2, 1, 2, "same", 2), (2, 3, 1, 1, "same", 1), (2, 2, 2, 1, "valid", 2),
     (2, 3, 1, 2, "explicit", 1), (2, 1, 3, 1, "same", 1), (3, 2, 1, 1, "same", 2), (3, 2, 2, 1, "valid", 1),
+    (2, 1, 1, 1, "valid", 1), (2, 1, 1, 1, "valid", 2), (1, 1, 1, 1, "same", 2),  # 1x1: the input gradient is one GEMM
 ]
 
 

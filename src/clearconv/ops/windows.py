@@ -45,7 +45,13 @@ def pad_spatial(x: np.ndarray, pads: Sequence[tuple[int, int]], value: float = 0
 
 
 def crop_spatial(x: np.ndarray, pads: Sequence[tuple[int, int]]) -> np.ndarray:
-    """Inverse of :func:`pad_spatial`: drop ``before``/``after`` cells per spatial axis (a view)."""
+    """Inverse of :func:`pad_spatial`: drop ``before``/``after`` cells per spatial axis (a view).
+
+    Returns ``x`` itself when every pad is zero: a gradient that owns its
+    memory then still does, and autograd hands it to a leaf without a copy.
+    """
+    if all(before == 0 and after == 0 for before, after in pads):
+        return x
     spatial = tuple(length - before - after for length, (before, after) in zip(x.shape[1:-1], pads))
     return x[(slice(None), *_interior(spatial, pads))]
 

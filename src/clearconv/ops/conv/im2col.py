@@ -221,7 +221,8 @@ def correlate_input_grad(grad: np.ndarray, kernel: np.ndarray, padded_shape, str
     group the contributions of all taps come from one GEMM (K skinny GEMMs
     would waste BLAS); otherwise one GEMM per tap keeps the buffer small.
     Where :mod:`clearconv.ops.compiled` measured faster, a compiled loop does
-    the slice-adds of the all-taps buffer instead, with equal results.
+    the slice-adds of the all-taps buffer instead, with equal results. A 1x1
+    kernel at stride 1 needs no scatter: its input gradient is the one GEMM.
     """
     *kernel_size, group_channels, filters = kernel.shape
     batch, *out, _ = grad.shape
@@ -229,6 +230,12 @@ def correlate_input_grad(grad: np.ndarray, kernel: np.ndarray, padded_shape, str
     rows = group_rows(grad, groups)  # (G, M, F//G)
     # (K, Cg, G, F//G) -> (K, G, F//G, Cg): per tap, the transposed right operand of each group.
     taps = kernel.reshape(taps_count, group_channels, groups, filters // groups).transpose(0, 2, 3, 1)
+    if taps_count == 1 and all(s == 1 for s in strides) and tuple(out) == tuple(padded_shape):
+        # 1x1 at stride 1: every input cell is read by exactly one output cell, so no scatter;
+        # the product goes straight into a new array that a leaf can keep as its gradient.
+        dxp = np.empty((batch, *padded_shape, groups * group_channels), dtype=grad.dtype)
+        np.matmul(rows, taps[0], out=dxp.reshape(-1, groups, group_channels).transpose(1, 0, 2))
+        return dxp
     use_compiled = compiled.use_col2im(group_channels, strides)
     if group_channels < FEW_CHANNELS or use_compiled:
         # (G, F//G, K*Cg): all taps side by side -> (G, M, K*Cg) -> (N, *out, K, G, Cg), a view per tap.
