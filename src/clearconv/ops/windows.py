@@ -39,8 +39,15 @@ def pad_spatial(x: np.ndarray, pads: Sequence[tuple[int, int]], value: float = 0
         return x
     batch, *spatial, channels = x.shape
     padded_shape = tuple(length + before + after for length, (before, after) in zip(spatial, pads))
-    padded = np.full((batch, *padded_shape, channels), value, dtype=x.dtype)
+    padded = np.empty((batch, *padded_shape, channels), dtype=x.dtype)
     padded[(slice(None), *_interior(spatial, pads))] = x
+    # Fill only the borders: filling the whole array first would write every cell twice.
+    for axis, (length, (before, _)) in enumerate(zip(spatial, pads), start=1):
+        border = [slice(None)] * padded.ndim
+        border[axis] = slice(0, before)
+        padded[tuple(border)] = value
+        border[axis] = slice(before + length, None)
+        padded[tuple(border)] = value
     return padded
 
 

@@ -169,10 +169,10 @@ def _phase_views(xp: np.ndarray, kernel_size: int):
                                       strides=(kernel_size * channels * step, step), writeable=False)
 
 
-def _phase_layout(batch: int, padded: int, kernel_size: int, filters: int, dtype, zero: bool) -> np.ndarray:
-    """An output buffer over every flattened cell, (T*k, F) with T*k >= N*Lp, viewed (T, k*F) by phase."""
+def _phase_layout(batch: int, padded: int, kernel_size: int, filters: int, dtype) -> np.ndarray:
+    """An uninitialised buffer over every flattened cell, (T*k, F) with T*k >= N*Lp, viewed (T, k*F) by phase."""
     rows = -(-batch * padded // kernel_size) * kernel_size
-    return (np.zeros if zero else np.empty)((rows, filters), dtype=dtype)
+    return np.empty((rows, filters), dtype=dtype)
 
 
 def correlate_1d(xp: np.ndarray, kernel: np.ndarray) -> np.ndarray:
@@ -185,7 +185,7 @@ def correlate_1d(xp: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     batch, padded, _ = xp.shape
     taps, _, filters = kernel.shape
     weights = kernel.reshape(-1, filters)
-    full = _phase_layout(batch, padded, taps, filters, xp.dtype, zero=False)
+    full = _phase_layout(batch, padded, taps, filters, xp.dtype)
     by_phase = full.reshape(-1, taps * filters)
     for phase, rows, view in _phase_views(xp, taps):
         np.matmul(view, weights, out=by_phase[:rows, phase * filters:(phase + 1) * filters])
@@ -196,8 +196,11 @@ def correlate_1d_kernel_grad(xp: np.ndarray, grad: np.ndarray, kernel_shape) -> 
     """dL/dkernel of :func:`correlate_1d`: sum over phases of view^T @ grad rows -> (k, C, F)."""
     batch, padded, _ = xp.shape
     taps, _, filters = kernel_shape
-    full = _phase_layout(batch, padded, taps, filters, grad.dtype, zero=True)
-    full[:batch * padded].reshape(batch, padded, filters)[:, :grad.shape[1]] = grad
+    full = _phase_layout(batch, padded, taps, filters, grad.dtype)
+    per_sample = full[:batch * padded].reshape(batch, padded, filters)
+    per_sample[:, :grad.shape[1]] = grad
+    # Cells whose window straddles two samples must add nothing; the rows past N*Lp are never read.
+    per_sample[:, grad.shape[1]:] = 0
     by_phase = full.reshape(-1, taps * filters)
     dkernel = np.zeros((taps * kernel_shape[1], filters), dtype=grad.dtype)
     for phase, rows, view in _phase_views(xp, taps):
