@@ -172,6 +172,37 @@ def test_max_pool_backward_matches_numpy(case):
             dx, numpy_path(pooling.max_pool_backward, grad, x, out, pool_size, strides, pads), err_msg=label)
 
 
+@pytest.mark.parametrize("kind", POOL_KINDS)
+@pytest.mark.parametrize("dtype", (np.float32, np.float64))
+def test_max_pool_2x2_matches_numpy(kind, dtype):
+    # Even and odd sizes (an odd edge row or column belongs to no window), few and many channels,
+    # and a strided channel slice; the backward with finite and non-finite upstream gradients.
+    rng = np.random.default_rng(POOL_KINDS.index(kind))
+    pool = ((2, 2), (2, 2), ((0, 0), (0, 0)))
+    for height, width, channels in ((4, 6, 3), (5, 7, 6), (6, 4, 12), (3, 2, 1)):
+        x = pool_input(kind, (2, height, width, 2 * channels), rng).astype(dtype)[..., ::2]
+        out = compiled.max_pool_2x2(x)
+        np.testing.assert_array_equal(out, numpy_path(pooling.max_pool, x, *pool), err_msg=f"{kind} {x.shape}")
+        assert out.dtype == dtype
+        for grad_kind in ("finite", "non-finite"):
+            grad = rng.standard_normal(out.shape).astype(dtype)
+            if grad_kind == "non-finite":
+                grad.flat[rng.choice(grad.size, 2, replace=False)] = (np.inf, np.nan)
+            np.testing.assert_array_equal(
+                compiled.max_pool_backward(grad, x, out, *pool),
+                numpy_path(pooling.max_pool_backward, grad, x, out, *pool), err_msg=f"{kind} {x.shape} {grad_kind}")
+
+
+def test_max_pool_2x2_by_hand():
+    # Window [[1, 3], [3, 2]]: the max 3 goes to the first 3 in row-major order; a NaN propagates.
+    x = np.array([[1.0, 3.0], [3.0, 2.0]]).reshape(1, 2, 2, 1)
+    out = compiled.max_pool_2x2(x)
+    assert out.ravel().tolist() == [3.0]
+    dx = compiled.max_pool_backward(np.array([5.0]).reshape(1, 1, 1, 1), x, out, (2, 2), (2, 2), ((0, 0), (0, 0)))
+    np.testing.assert_array_equal(dx.ravel(), [0, 5, 0, 0])
+    assert np.isnan(compiled.max_pool_2x2(np.array([[1.0, np.nan], [3.0, 2.0]]).reshape(1, 2, 2, 1))).all()
+
+
 def test_max_pool_backward_by_hand():
     # The hand cases of test_pooling, through the kernel. pool 2, stride 1 on [1, 3, 3, 2]: the tie
     # goes to the first 3, and overlapping windows accumulate.
@@ -280,8 +311,14 @@ def test_kernels_are_chosen_only_where_measured_faster():
     assert compiled.use_col2im(6, (1, 1)) and compiled.use_col2im(64, (2, 2))
     assert not compiled.use_col2im(64, (1, 1))  # stride 1, many channels: NumPy's per-tap path
     assert compiled.use_max_pool_backward(16) and not compiled.use_max_pool_backward(6)
+    tiles = ((2, 2), (2, 2), ((0, 0), (0, 0)))
+    assert compiled.use_max_pool_2x2(*tiles) and compiled.use_max_pool_backward(6, *tiles)
+    assert not compiled.use_max_pool_2x2((2, 2), (2, 2), ((0, 1), (0, 1)))  # padded
+    assert not compiled.use_max_pool_2x2((3, 3), (2, 2), ((0, 0), (0, 0)))
+    assert not compiled.use_max_pool_2x2((2, 2), (1, 1), ((0, 0), (0, 0)))  # overlapping
     assert compiled.use_winograd_transforms(64) and compiled.use_winograd_transforms(2)
     assert not compiled.use_winograd_transforms(1)
     compiled.set_enabled(False)
     assert not compiled.use_col2im(6, (1, 1)) and not compiled.use_max_pool_backward(16)
+    assert not compiled.use_max_pool_2x2(*tiles) and not compiled.use_max_pool_backward(6, *tiles)
     assert not compiled.use_winograd_transforms(64)

@@ -51,6 +51,10 @@ _switched_on = os.environ.get("CLEARCONV_COMPILED", "1") != "0"
 #   are as fast or faster (0.5-1.0x).
 # - max-pool backward vectorizes over the channels of one cell: with 6 it cannot (0.4x); with
 #   8 it wins ~1.3x, with 16 and 32 1.2-2x.
+# - 2x2 max pooling at stride 2 without padding (the common case) has kernels of its own that
+#   visit each window's four cells at once: the forward 2.7x faster than NumPy's four maximum
+#   passes at 6 channels, 3.5-5x at 16 and 32; the backward, which writes every cell once,
+#   2.6x faster at 6 channels, equal at 16, slower than the general kernel at 32 (1.2x).
 # - the Winograd transforms vectorize over the channels of a tile cell (input) and the filters of
 #   an output cell. At C = F = 1 (8 58x58 images) the whole winograd.correlate took 1.2-2.5x the
 #   NumPy path's time, whose (P, P) @ (P, T) transforms are then single efficient GEMMs; at
@@ -76,9 +80,20 @@ def use_col2im(group_channels: int, strides: Sequence[int]) -> bool:
     return enabled() and (group_channels <= COL2IM_MAX_CHANNELS_AT_STRIDE_1 or any(s > 1 for s in strides))
 
 
-def use_max_pool_backward(channels: int) -> bool:
+def use_max_pool_2x2(pool_size: Sequence[int], strides: Sequence[int], pads: Sequence[tuple[int, int]]) -> bool:
+    """Whether a max pooling forward should take :func:`max_pool_2x2`: enabled, 2D, 2x2 at stride 2, no padding."""
+    return enabled() and _tiles_2x2(pool_size, strides, pads)
+
+
+def _tiles_2x2(pool_size, strides, pads) -> bool:
+    return (tuple(pool_size) == (2, 2) and tuple(strides) == (2, 2)
+            and all(before == 0 and after == 0 for before, after in pads))
+
+
+def use_max_pool_backward(channels: int, pool_size: Sequence[int] = (), strides: Sequence[int] = (),
+                          pads: Sequence[tuple[int, int]] = ()) -> bool:
     """Whether a max-pool backward should take :func:`max_pool_backward`: enabled and measured faster."""
-    return enabled() and channels >= MAX_POOL_MIN_CHANNELS
+    return enabled() and (channels >= MAX_POOL_MIN_CHANNELS or use_max_pool_2x2(pool_size, strides, pads))
 
 
 def use_winograd_transforms(channels: int) -> bool:
@@ -165,6 +180,69 @@ def _col2im(contributions, dxp, kernel_size, strides, dilation):
                             first += run
 
 
+# --------------------------------------------------------------------------- 2x2 max pooling
+
+def max_pool_2x2(x: np.ndarray) -> np.ndarray:
+    """Max pooling 2x2 at stride 2, no padding: (N, H, W, C) -> (N, H // 2, W // 2, C).
+
+    Equal to :func:`clearconv.ops.pooling.max_pool`: the window's cells are
+    taken in row-major order and a cell replaces the running max when it is
+    greater or NaN, as ``np.maximum`` does, so a NaN propagates.
+    """
+    batch, height, width, channels = x.shape
+    out = np.empty((batch, height // 2, width // 2, channels), dtype=x.dtype)
+    _max_2x2(x, out)
+    return out
+
+
+@_compile_inline
+def _greater(value, best):
+    """Whether ``value`` replaces the running max ``best``, as in ``np.maximum(best, value)``."""
+    return best == best and (value > best or value != value)
+
+
+@_compile
+def _max_2x2(x, out):
+    batch, out_h, out_w, channels = out.shape
+    for n in range(batch):
+        for oh in range(out_h):
+            for ow in range(out_w):
+                h, w = 2 * oh, 2 * ow
+                for c in range(channels):
+                    best = x[n, h, w, c]
+                    value = x[n, h, w + 1, c]
+                    best = value if _greater(value, best) else best
+                    value = x[n, h + 1, w, c]
+                    best = value if _greater(value, best) else best
+                    value = x[n, h + 1, w + 1, c]
+                    out[n, oh, ow, c] = value if _greater(value, best) else best
+
+
+@_compile
+def _route_2x2(grad, x, out, dx):
+    """:func:`_route_to_first_max` for 2x2 windows at stride 2, unpadded (N, H, W, C): each cell is written.
+
+    With the windows apart, each cell belongs to one window and receives its
+    grad if it is the first cell equal to the max, else zero.
+    """
+    batch, out_h, out_w, channels = grad.shape
+    for n in range(batch):
+        for oh in range(out_h):
+            for ow in range(out_w):
+                h, w = 2 * oh, 2 * ow
+                for c in range(channels):
+                    top, value = out[n, oh, ow, c], grad[n, oh, ow, c]
+                    # Compare all four before combining: no branch on data (ties are common after a ReLU).
+                    first = x[n, h, w, c] == top
+                    second = (x[n, h, w + 1, c] == top) and not first
+                    third = (x[n, h + 1, w, c] == top) and not (first or second)
+                    fourth = (x[n, h + 1, w + 1, c] == top) and not (first or second or third)
+                    dx[n, h, w, c] = value if first else 0.0
+                    dx[n, h, w + 1, c] = value if second else 0.0
+                    dx[n, h + 1, w, c] = value if third else 0.0
+                    dx[n, h + 1, w + 1, c] = value if fourth else 0.0
+
+
 # --------------------------------------------------------------------------- max-pool backward
 
 def max_pool_backward(grad: np.ndarray, x: np.ndarray, out: np.ndarray, pool_size: Sequence[int],
@@ -180,10 +258,16 @@ def max_pool_backward(grad: np.ndarray, x: np.ndarray, out: np.ndarray, pool_siz
     so a zero gradient may differ in sign, never in value.
     """
     lift = (slice(None),) + (None,) * (3 - len(pool_size))  # (N, *S, C) -> (N, 1.., *S, C), a view
-    dx = np.zeros(x.shape, dtype=grad.dtype)
+    tiles = _tiles_2x2(pool_size, strides, pads) and x.shape[-1] < MAX_POOL_MIN_CHANNELS
+    # The 2x2 kernel writes every cell its windows cover; only an odd edge row or column is left over.
+    covered = tiles and x.shape[1] % 2 == 0 and x.shape[2] % 2 == 0
+    dx = (np.empty if covered else np.zeros)(x.shape, dtype=grad.dtype)
     args = (grad[lift], x[lift], out[lift], dx[lift], _three_axes(pool_size, 1), _three_axes(strides, 1),
             _three_axes([before for before, _ in pads], 0))
-    _route_to_first_max(*args)
+    if tiles:
+        _route_2x2(grad, x, out, dx)
+    else:
+        _route_to_first_max(*args)
     if np.isnan(out).any():
         _route_to_last_nan(*args)
     return dx
