@@ -10,13 +10,16 @@ time per epoch and test accuracy on the 10,000 test images.
 
     python benchmarks/lenet_epoch.py [--epochs 3] [--threads 2]
 
-clearconv trains all its epochs first, then PyTorch trains its own (never
-interleaved). The functions are also used by ``benchmarks/run.py`` (its
-lenet-epoch case: one epoch of each library): :func:`load_fashion_mnist`,
-:func:`epoch_orders`, :func:`train_clearconv`, :func:`train_torch` and
-:func:`compare`. The thread settings are the caller's job (the environment
-variables before NumPy is imported, ``torch.set_num_threads``); run as a
-script, this file does them from ``--threads``.
+The two libraries take turns, one epoch each (clearconv first, a pause
+between, so that neither one's idle worker threads still spin during the
+other's epoch), and the ratio is the median of the per-epoch ratios: this
+machine's speed drifts by up to 1.7x over minutes, and all of one library's
+epochs followed by all of the other's measured that drift, not the code. The
+functions are also used by ``benchmarks/run.py`` (its lenet-epoch case):
+:func:`load_fashion_mnist`, :func:`epoch_orders` and :func:`compare`. The
+thread settings are the caller's job (the environment variables before NumPy
+is imported, ``torch.set_num_threads``); run as a script, this file does them
+from ``--threads``.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import time
 
 DEFAULT_BATCH_SIZE = 64
 DEFAULT_SEED = 0
+PAUSE_SECONDS = 0.5  # before each epoch: the other library's idle OpenMP/BLAS worker threads stop spinning
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -70,18 +74,25 @@ def epoch_orders(count: int, epochs: int, seed: int = DEFAULT_SEED) -> list:
     return [rng.permutation(count) for _ in range(epochs)]
 
 
-def train_clearconv(x, y, x_test, y_test, orders, batch_size: int = DEFAULT_BATCH_SIZE, seed: int = DEFAULT_SEED):
-    """Train zoo.lenet5 one epoch per order: ``(initial weights, seconds per epoch, test accuracy)``."""
-    utils.set_seed(seed)
-    model = zoo.lenet5()
-    model.compile(optimizer=optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    initial = model.get_weights()
-    times = []
-    for order in orders:
+class ClearconvLeNet:
+    """zoo.lenet5 compiled with Adam 1e-3 (Keras's defaults), trained one epoch at a time."""
+
+    def __init__(self, x, y, batch_size: int = DEFAULT_BATCH_SIZE, seed: int = DEFAULT_SEED):
+        utils.set_seed(seed)
+        self.model = zoo.lenet5()
+        self.model.compile(optimizer=optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
+                           metrics=["accuracy"])
+        self.initial = self.model.get_weights()
+        self.x, self.y, self.batch_size = x, y, batch_size
+
+    def epoch(self, order) -> float:
+        """Train one epoch over the samples in ``order``; its seconds."""
         start = time.perf_counter()
-        model.fit(x[order], y[order], batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
-        times.append(time.perf_counter() - start)
-    return initial, times, float(model.evaluate(x_test, y_test, batch_size=1000, verbose=0)[1])
+        self.model.fit(self.x[order], self.y[order], batch_size=self.batch_size, epochs=1, shuffle=False, verbose=0)
+        return time.perf_counter() - start
+
+    def accuracy(self, x_test, y_test) -> float:
+        return float(self.model.evaluate(x_test, y_test, batch_size=1000, verbose=0)[1])
 
 
 class TorchLeNet(torch.nn.Module):
@@ -109,42 +120,55 @@ class TorchLeNet(torch.nn.Module):
             layer.bias.data = torch.tensor(bias)
 
 
-def train_torch(x, y, x_test, y_test, orders, initial, batch_size: int = DEFAULT_BATCH_SIZE,
-                seed: int = DEFAULT_SEED):
-    """Train TorchLeNet from clearconv's ``initial`` weights: ``(seconds per epoch, test accuracy)``."""
-    torch.manual_seed(seed)
-    model = TorchLeNet()
-    model.load_keras_weights(initial)  # the same Glorot-uniform draw as clearconv's
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
-    images = torch.tensor(x.transpose(0, 3, 1, 2).copy())
-    labels = torch.tensor(y)
-    times = []
-    for order in orders:
+class TorchTrainer:
+    """TorchLeNet from clearconv's ``initial`` weights, Adam 1e-3 with Keras's epsilon, one epoch at a time."""
+
+    def __init__(self, x, y, initial, batch_size: int = DEFAULT_BATCH_SIZE, seed: int = DEFAULT_SEED):
+        torch.manual_seed(seed)
+        self.model = TorchLeNet()
+        self.model.load_keras_weights(initial)  # the same Glorot-uniform draw as clearconv's
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-3, eps=1e-7)
+        self.images = torch.tensor(x.transpose(0, 3, 1, 2).copy())
+        self.labels = torch.tensor(y)
+        self.batch_size = batch_size
+
+    def epoch(self, order) -> float:
         start = time.perf_counter()
-        for first in range(0, len(order), batch_size):
-            index = torch.tensor(order[first:first + batch_size])
-            optimizer.zero_grad()
-            loss = torch.nn.functional.cross_entropy(model(images[index]), labels[index])
+        for first in range(0, len(order), self.batch_size):
+            index = torch.tensor(order[first:first + self.batch_size])
+            self.optimizer.zero_grad()
+            loss = torch.nn.functional.cross_entropy(self.model(self.images[index]), self.labels[index])
             loss.backward()
-            optimizer.step()
-        times.append(time.perf_counter() - start)
-    with torch.no_grad():
-        predicted = model(torch.tensor(x_test.transpose(0, 3, 1, 2).copy())).argmax(1).numpy()
-    return times, float((predicted == y_test).mean())
+            self.optimizer.step()
+        return time.perf_counter() - start
+
+    def accuracy(self, x_test, y_test) -> float:
+        with torch.no_grad():
+            predicted = self.model(torch.tensor(x_test.transpose(0, 3, 1, 2).copy())).argmax(1).numpy()
+        return float((predicted == y_test).mean())
 
 
 def compare(epochs: int = 1, batch_size: int = DEFAULT_BATCH_SIZE, seed: int = DEFAULT_SEED, data_dir=None) -> dict:
-    """Load Fashion-MNIST, train clearconv then PyTorch; seconds per epoch and test accuracies.
+    """Load Fashion-MNIST and train both libraries, taking turns epoch by epoch.
 
-    Raises FileNotFoundError (the loader's message) when the dataset is missing.
+    Returns the images, epochs and batch size, each library's seconds per
+    epoch, the per-epoch ratios clearconv / PyTorch, their median, and both
+    test accuracies. Raises FileNotFoundError (the loader's message) when the
+    dataset is missing.
     """
     (x, y), (x_test, y_test) = load_fashion_mnist(data_dir)
-    orders = epoch_orders(len(x), epochs, seed)
-    initial, ours, our_accuracy = train_clearconv(x, y, x_test, y_test, orders, batch_size, seed)
-    theirs, their_accuracy = train_torch(x, y, x_test, y_test, orders, initial, batch_size, seed)
+    ours = ClearconvLeNet(x, y, batch_size, seed)
+    theirs = TorchTrainer(x, y, ours.initial, batch_size, seed)
+    our_seconds, their_seconds = [], []
+    for order in epoch_orders(len(x), epochs, seed):
+        for trainer, seconds in ((ours, our_seconds), (theirs, their_seconds)):
+            time.sleep(PAUSE_SECONDS)
+            seconds.append(trainer.epoch(order))
+    ratios = [a / b for a, b in zip(our_seconds, their_seconds)]
     return {"images": len(x), "epochs": epochs, "batch_size": batch_size,
-            "clearconv_seconds": ours, "torch_seconds": theirs,
-            "clearconv_accuracy": our_accuracy, "torch_accuracy": their_accuracy}
+            "clearconv_seconds": our_seconds, "torch_seconds": their_seconds,
+            "ratios": ratios, "ratio": float(np.median(ratios)),
+            "clearconv_accuracy": ours.accuracy(x_test, y_test), "torch_accuracy": theirs.accuracy(x_test, y_test)}
 
 
 def main(args) -> int:
@@ -161,7 +185,8 @@ def main(args) -> int:
     print(f"{'':12s} {'s/epoch (median)':>18s} {'test accuracy':>14s}")
     print(f"{'clearconv':12s} {our_epoch:18.2f} {our_accuracy:14.4f}")
     print(f"{'pytorch':12s} {their_epoch:18.2f} {their_accuracy:14.4f}")
-    print(f"epoch time ratio clearconv/pytorch: {our_epoch / their_epoch:.2f}; "
+    print("per-epoch ratios: " + ", ".join(f"{ratio:.2f}" for ratio in result["ratios"]))
+    print(f"epoch time ratio clearconv/pytorch (median of the per-epoch ratios): {result['ratio']:.2f}; "
           f"accuracy difference: {100 * (our_accuracy - their_accuracy):+.2f} points")
     return 0
 
