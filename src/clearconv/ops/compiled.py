@@ -203,6 +203,7 @@ def _greater(value, best):
 
 @_compile
 def _max_2x2(x, out):
+    """:func:`max_pool_2x2` into ``out`` (N, H // 2, W // 2, C); the loops are :func:`_route_2x2`'s."""
     batch, out_h, out_w, channels = out.shape
     for n in range(batch):
         for oh in range(out_h):
