@@ -15,8 +15,7 @@ between, so that neither one's idle worker threads still spin during the
 other's epoch), and the ratio is the median of the per-epoch ratios: this
 machine's speed drifts by up to 1.7x over minutes, and all of one library's
 epochs followed by all of the other's measured that drift, not the code. The
-functions are also used by ``benchmarks/run.py`` (its lenet-epoch case):
-:func:`load_fashion_mnist`, :func:`epoch_orders` and :func:`compare`. The
+function :func:`compare` is also ``benchmarks/run.py``'s lenet-epoch case. The
 thread settings are the caller's job (the environment variables before NumPy
 is imported, ``torch.set_num_threads``); run as a script, this file does them
 from ``--threads``.
@@ -74,7 +73,7 @@ def epoch_orders(count: int, epochs: int, seed: int = DEFAULT_SEED) -> list:
     return [rng.permutation(count) for _ in range(epochs)]
 
 
-class ClearconvLeNet:
+class ClearconvTrainer:
     """zoo.lenet5 compiled with Adam 1e-3 (Keras's defaults), trained one epoch at a time."""
 
     def __init__(self, x, y, batch_size: int = DEFAULT_BATCH_SIZE, seed: int = DEFAULT_SEED):
@@ -157,7 +156,7 @@ def compare(epochs: int = 1, batch_size: int = DEFAULT_BATCH_SIZE, seed: int = D
     dataset is missing.
     """
     (x, y), (x_test, y_test) = load_fashion_mnist(data_dir)
-    ours = ClearconvLeNet(x, y, batch_size, seed)
+    ours = ClearconvTrainer(x, y, batch_size, seed)
     theirs = TorchTrainer(x, y, ours.initial, batch_size, seed)
     our_seconds, their_seconds = [], []
     for order in epoch_orders(len(x), epochs, seed):

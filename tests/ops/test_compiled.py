@@ -310,8 +310,9 @@ def test_kernels_are_chosen_only_where_measured_faster():
     compiled.set_enabled(True)
     assert compiled.use_col2im(6, (1, 1)) and compiled.use_col2im(64, (2, 2))
     assert not compiled.use_col2im(64, (1, 1))  # stride 1, many channels: NumPy's per-tap path
-    assert compiled.use_max_pool_backward(16) and not compiled.use_max_pool_backward(6)
     tiles = ((2, 2), (2, 2), ((0, 0), (0, 0)))
+    overlapping = ((3, 3), (2, 2), ((0, 0), (0, 0)))
+    assert compiled.use_max_pool_backward(16, *overlapping) and not compiled.use_max_pool_backward(6, *overlapping)
     assert compiled.use_max_pool_2x2(*tiles) and compiled.use_max_pool_backward(6, *tiles)
     assert not compiled.use_max_pool_2x2((2, 2), (2, 2), ((0, 1), (0, 1)))  # padded
     assert not compiled.use_max_pool_2x2((3, 3), (2, 2), ((0, 0), (0, 0)))
@@ -319,6 +320,6 @@ def test_kernels_are_chosen_only_where_measured_faster():
     assert compiled.use_winograd_transforms(64) and compiled.use_winograd_transforms(2)
     assert not compiled.use_winograd_transforms(1)
     compiled.set_enabled(False)
-    assert not compiled.use_col2im(6, (1, 1)) and not compiled.use_max_pool_backward(16)
+    assert not compiled.use_col2im(6, (1, 1)) and not compiled.use_max_pool_backward(16, *overlapping)
     assert not compiled.use_max_pool_2x2(*tiles) and not compiled.use_max_pool_backward(6, *tiles)
     assert not compiled.use_winograd_transforms(64)

@@ -35,6 +35,8 @@ from typing import Sequence
 
 import numpy as np
 
+from .windows import no_padding
+
 try:
     import numba
 except ImportError:  # the `fast` extra is not installed: the NumPy paths run
@@ -86,12 +88,11 @@ def use_max_pool_2x2(pool_size: Sequence[int], strides: Sequence[int], pads: Seq
 
 
 def _tiles_2x2(pool_size, strides, pads) -> bool:
-    return (tuple(pool_size) == (2, 2) and tuple(strides) == (2, 2)
-            and all(before == 0 and after == 0 for before, after in pads))
+    return tuple(pool_size) == (2, 2) and tuple(strides) == (2, 2) and no_padding(pads)
 
 
-def use_max_pool_backward(channels: int, pool_size: Sequence[int] = (), strides: Sequence[int] = (),
-                          pads: Sequence[tuple[int, int]] = ()) -> bool:
+def use_max_pool_backward(channels: int, pool_size: Sequence[int], strides: Sequence[int],
+                          pads: Sequence[tuple[int, int]]) -> bool:
     """Whether a max-pool backward should take :func:`max_pool_backward`: enabled and measured faster."""
     return enabled() and (channels >= MAX_POOL_MIN_CHANNELS or use_max_pool_2x2(pool_size, strides, pads))
 

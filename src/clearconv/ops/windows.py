@@ -29,13 +29,18 @@ def window_slices(offset: Sequence[int], strides: Sequence[int], dilation: Seque
                  for j, s, d, out in zip(offset, strides, dilation, output_shape))
 
 
+def no_padding(pads: Sequence[tuple[int, int]]) -> bool:
+    """Whether every ``(before, after)`` pair is (0, 0)."""
+    return all(before == 0 and after == 0 for before, after in pads)
+
+
 def pad_spatial(x: np.ndarray, pads: Sequence[tuple[int, int]], value: float = 0) -> np.ndarray:
     """Pad the spatial axes: (N, *S, C) -> (N, *(S + before + after), C).
 
     Returns ``x`` itself (no copy) when every pad is zero, so callers must
     not write into the result.
     """
-    if all(before == 0 and after == 0 for before, after in pads):
+    if no_padding(pads):
         return x
     batch, *spatial, channels = x.shape
     padded_shape = tuple(length + before + after for length, (before, after) in zip(spatial, pads))
@@ -57,7 +62,7 @@ def crop_spatial(x: np.ndarray, pads: Sequence[tuple[int, int]]) -> np.ndarray:
     Returns ``x`` itself when every pad is zero: a gradient that owns its
     memory then still does, and autograd hands it to a leaf without a copy.
     """
-    if all(before == 0 and after == 0 for before, after in pads):
+    if no_padding(pads):
         return x
     spatial = tuple(length - before - after for length, (before, after) in zip(x.shape[1:-1], pads))
     return x[(slice(None), *_interior(spatial, pads))]

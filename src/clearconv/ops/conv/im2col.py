@@ -236,6 +236,7 @@ def correlate_input_grad(grad: np.ndarray, kernel: np.ndarray, padded_shape, str
     if taps_count == 1 and all(s == 1 for s in strides) and tuple(out) == tuple(padded_shape):
         # 1x1 at stride 1: every input cell is read by exactly one output cell, so no scatter;
         # the product goes straight into a new array that a leaf can keep as its gradient.
+        # (A transposed conv's buffer can be larger than the output: then the general path.)
         dxp = np.empty((batch, *padded_shape, groups * group_channels), dtype=grad.dtype)
         np.matmul(rows, taps[0], out=dxp.reshape(-1, groups, group_channels).transpose(1, 0, 2))
         return dxp
