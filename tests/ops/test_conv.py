@@ -174,3 +174,79 @@ def test_single_channel_columns_match_the_direct_loops(rank, stride, dilation):
     want_dx, want_dkernel, _ = conv_reference_backward(grad, x, weights, strides, pads, dilations)
     np.testing.assert_allclose(dx, want_dx, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(dkernel, want_dkernel, rtol=1e-12, atol=1e-12)
+
+
+# --------------------------------------------------------------------------- row blocking
+
+def test_row_blocking_takes_the_largest_block_that_fits():
+    from clearconv.ops.conv import im2col
+    one, two = (1, 1), (2, 2)
+    assert im2col.row_blocking(np.ones((5, 5, 1, 6)), one, one, 28).block == 4  # 7 would span 11 > 2 * 5
+    assert im2col.row_blocking(np.ones((5, 5, 6, 16)), one, one, 10).block == 2  # 3 * 16 > 48
+    assert im2col.row_blocking(np.ones((3, 3, 1, 4)), two, one, 8).block == 2  # stride 2: span 5; 4 would be 9
+    assert im2col.row_blocking(np.ones((3, 3, 8, 32)), one, one, 28) is None  # 2 * 32 > 48: the GEMM is not thin
+    assert im2col.row_blocking(np.ones((3, 1, 8, 4)), one, one, 28) is None  # one tap per row: nothing shared
+    assert im2col.row_blocking(np.ones((3, 3, 1, 4)), one, one, 13) is None  # no divisor of 13 fits
+
+
+def test_widened_kernel_holds_shifted_copies_and_folds_back():
+    from clearconv.ops.conv import im2col
+    kernel = np.random.default_rng(0).uniform(1, 2, (2, 3, 2, 4))  # no zeros: every nonzero below is a copy
+    blocking = im2col.row_blocking(kernel, (1, 2), (1, 2), 6)  # row extent 5: a block of 3 spans 9
+    assert blocking.block == 3 and blocking.strides == (1, 6) and blocking.dilation == (1, 1)
+    assert blocking.kernel.shape == (2, 9, 2, 12)
+    for i, start in enumerate((0, 2, 4)):
+        np.testing.assert_array_equal(blocking.kernel[:, start:start + 5:2, :, 4 * i:4 * i + 4], kernel)
+    assert np.count_nonzero(blocking.kernel) == 3 * kernel.size
+    np.testing.assert_array_equal(blocking.fold_kernel_grad(blocking.kernel), 3 * kernel)
+
+
+ROW_BLOCK_CASES = [  # rank, kernel, stride, dilation, channels, filters, padding
+    (2, 5, 1, 1, 1, 6, "same"), (2, 5, 1, 1, 6, 16, "valid"), (2, 3, 2, 1, 3, 8, "same"),
+    (2, 3, 1, 2, 2, 5, "same"), (3, 2, 1, 1, 2, 4, "valid"), (1, 3, 2, 1, 1, 4, "same"), (1, 3, 1, 2, 3, 4, "same"),
+]
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["kept-columns", "rebuilt-columns"])
+@pytest.mark.parametrize("case", ROW_BLOCK_CASES, ids=lambda c: "-".join(map(str, c)))
+def test_row_blocked_conv_matches_the_direct_loops(case, chunked, monkeypatch):
+    """Forward, input and kernel gradients of convolutions that take the row blocking, against the loops."""
+    from clearconv.ops.conv.reference import conv_reference_backward
+    rank, kernel, stride, dilation, channels, filters, padding = case
+    rng = np.random.default_rng(6)
+    length = 12 if rank < 3 else 7
+    x = rng.standard_normal((3, *(length,) * rank, channels))
+    weights = rng.standard_normal((*(kernel,) * rank, channels, filters))
+    strides, dilations = (stride,) * rank, (dilation,) * rank
+    pads = [shapes.conv_padding(length, kernel, stride, dilation, padding)] * rank
+    if chunked:
+        monkeypatch.setitem(conv_ops._settings, "column_buffer_limit", 1)  # one sample per chunk
+    y, ctx = conv_ops.conv(x, weights, None, strides, pads, dilations, keep_for_backward=True)
+    assert ctx.blocking is not None and (ctx.columns is None) == chunked
+    np.testing.assert_allclose(y, conv_reference(x, weights, None, strides, pads, dilations), rtol=1e-12, atol=1e-12)
+    grad = rng.standard_normal(y.shape)
+    dx, dkernel, _ = conv_ops.conv_backward(grad, ctx)
+    want_dx, want_dkernel, _ = conv_reference_backward(grad, x, weights, strides, pads, dilations)
+    np.testing.assert_allclose(dx, want_dx, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(dkernel, want_dkernel, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # inf * 0 = NaN, as intended
+def test_row_blocking_leaves_inf_and_nan_where_the_plain_convolution_puts_them():
+    """The widened kernel's zeros times an inf would be NaN in neighbouring outputs: such values skip the blocking."""
+    from clearconv.ops.conv.reference import conv_reference_backward
+    rng = np.random.default_rng(7)
+    x, weights = rng.standard_normal((2, 12, 12, 1)), rng.standard_normal((5, 5, 1, 6))
+    pads, one = [(2, 2)] * 2, (1, 1)
+    y, ctx = conv_ops.conv(x, weights, None, one, pads, one, keep_for_backward=True)
+    assert ctx.blocking is not None
+    grad = rng.standard_normal(y.shape)
+    grad[0, 5, 5, 2], grad[1, 0, 7, 0] = np.inf, np.nan
+    dx, dkernel, _ = conv_ops.conv_backward(grad, ctx)
+    want_dx, want_dkernel, _ = conv_reference_backward(grad, x, weights, one, pads, one)
+    np.testing.assert_allclose(dx, want_dx, rtol=1e-12, atol=1e-12)  # equal NaN positions, equal infinities
+    np.testing.assert_allclose(dkernel, want_dkernel, rtol=1e-12, atol=1e-12)
+    x[0, 3, 3, 0], x[1, 8, 2, 0] = np.inf, np.nan
+    y, ctx = conv_ops.conv(x, weights, None, one, pads, one, keep_for_backward=True)
+    assert ctx.blocking is None
+    np.testing.assert_allclose(y, conv_reference(x, weights, None, one, pads, one), rtol=1e-12, atol=1e-12)

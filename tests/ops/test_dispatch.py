@@ -123,7 +123,10 @@ def test_chunked_batches_give_the_unchunked_result(case, monkeypatch):
     grad = np.random.default_rng(2).standard_normal(y.shape)
     whole = conv_ops.conv_backward(grad, ctx)
     assert ctx.columns is not None
-    one_sample = conv_ops._column_bytes(ctx.padded_input, weights.shape, strides, dilations)
+    blocking = ctx.blocking  # the columns are those of the row-blocked convolution where there is one
+    geometry = (blocking.kernel.shape, blocking.strides, blocking.dilation) if blocking else (weights.shape, strides,
+                                                                                             dilations)
+    one_sample = conv_ops._column_bytes(ctx.padded_input, *geometry)
     monkeypatch.setitem(conv_ops._settings, "column_buffer_limit", 2 * one_sample)  # chunks of 2 samples
     y_chunked, ctx = conv_ops.conv(x, weights, bias, strides, pads, dilations, groups, keep_for_backward=True)
     assert ctx.columns is None  # too big to keep: rebuilt chunk by chunk in the backward

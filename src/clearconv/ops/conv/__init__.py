@@ -152,6 +152,7 @@ class ConvContext:
     algorithm: str
     columns: np.ndarray | None      # the forward's im2col columns, when they fit the limit
     output: np.ndarray | None       # the activated output, for a fused relu's mask
+    blocking: im2col.RowBlocking | None = None   # the im2col forward's row blocking, if it had one
 
 
 def conv(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None, strides, pads, dilation,
@@ -169,18 +170,18 @@ def conv(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None, strides, pa
     strides, dilation, pads = tuple(strides), tuple(dilation), tuple(pads)
     xp = np.ascontiguousarray(pad_spatial(x, pads))
     name = resolve_algorithm(algorithm, xp.shape, kernel.shape, strides, dilation, groups, keep_for_backward)
-    columns = None
+    columns = blocking = None
     if name == "direct":
         y = reference.conv_reference(x, kernel, None, strides, pads, dilation, groups)
     elif name == "im2col":
-        y, columns = _im2col_forward(xp, kernel, strides, dilation, groups, keep_for_backward)
+        y, columns, blocking = _im2col_forward(xp, kernel, strides, dilation, groups, keep_for_backward)
     else:
         y = _STRIDE_ONE[name][1](xp, kernel, dilation)
     _add_bias_and_activate(y, bias, activation)
     if not keep_for_backward:
         return y, None
     output = y if activation == "relu" else None
-    return y, ConvContext(xp, pads, kernel, strides, dilation, groups, name, columns, output)
+    return y, ConvContext(xp, pads, kernel, strides, dilation, groups, name, columns, output, blocking)
 
 
 # Algorithms for stride-1, single-group correlations: name -> (supports, correlate), where
@@ -197,14 +198,33 @@ def _columns_as_views(kernel_shape, strides, dilation, groups: int) -> bool:
 
 
 def _im2col_forward(xp, kernel, strides, dilation, groups, keep_columns):
-    """im2col forward in batch chunks under the column-buffer limit; keeps the columns if one chunk."""
+    """im2col forward in batch chunks under the column-buffer limit -> (y, columns, blocking).
+
+    The columns are kept if one chunk holds them. Where the GEMM would be thin
+    (few filters), the forward runs row-blocked (:func:`.im2col.row_blocking`);
+    not on an input with an inf or NaN, which the widened kernel's zeros would
+    spread to neighbouring outputs (0 * inf is NaN).
+    """
     if _columns_as_views(kernel.shape, strides, dilation, groups):
-        return im2col.correlate_1d(xp, kernel), None
+        return im2col.correlate_1d(xp, kernel), None, None
+    out = im2col.output_shape(xp.shape[1:-1], kernel.shape[:-2], strides, dilation)
+    blocking = im2col.row_blocking(kernel, strides, dilation, out[-1]) if groups == 1 and _finite(xp) else None
+    if blocking is not None:
+        kernel, strides, dilation = blocking.kernel, blocking.strides, blocking.dilation
     chunks = _batch_chunks(xp.shape[0], _column_bytes(xp, kernel.shape, strides, dilation))
     if len(chunks) == 1:
-        return im2col.correlate(xp, kernel, strides, dilation, groups, keep_columns=keep_columns)
-    parts = [im2col.correlate(xp[chunk], kernel, strides, dilation, groups)[0] for chunk in chunks]
-    return np.concatenate(parts), None
+        y, columns = im2col.correlate(xp, kernel, strides, dilation, groups, keep_columns=keep_columns)
+    else:
+        y = np.concatenate([im2col.correlate(xp[chunk], kernel, strides, dilation, groups)[0] for chunk in chunks])
+        columns = None
+    if blocking is not None:
+        y = y.reshape(*y.shape[:-2], -1, y.shape[-1] // blocking.block)
+    return y, columns, blocking
+
+
+def _finite(a: np.ndarray) -> bool:
+    """Whether every value of ``a`` is finite (a sum that overflows says no: the safe answer)."""
+    return bool(np.isfinite(np.sum(a)))
 
 
 def _add_bias_and_activate(y: np.ndarray, bias, activation) -> None:
@@ -251,16 +271,21 @@ def bias_grad(grad: np.ndarray) -> np.ndarray:
 
 
 def _kernel_grad(grad: np.ndarray, ctx: ConvContext) -> np.ndarray:
-    if ctx.columns is not None:
-        return im2col.correlate_kernel_grad(ctx.columns, grad, ctx.kernel.shape, ctx.groups)
-    xp = ctx.padded_input
+    """dL/dkernel (*k, C, F): from the kept columns, or columns rebuilt chunk by chunk; row-blocked as the forward."""
+    xp, blocking = ctx.padded_input, ctx.blocking
     if _columns_as_views(ctx.kernel.shape, ctx.strides, ctx.dilation, ctx.groups):
         return im2col.correlate_1d_kernel_grad(xp, grad, ctx.kernel.shape)
-    dkernel = np.zeros_like(ctx.kernel)
-    for chunk in _batch_chunks(xp.shape[0], _column_bytes(xp, ctx.kernel.shape, ctx.strides, ctx.dilation)):
-        columns = im2col.im2col(xp[chunk], ctx.kernel.shape[:-2], ctx.strides, ctx.dilation, ctx.groups)
-        dkernel += im2col.correlate_kernel_grad(columns, grad[chunk], ctx.kernel.shape, ctx.groups)
-    return dkernel
+    kernel, strides, dilation = ctx.kernel, ctx.strides, ctx.dilation
+    if blocking is not None:  # the gradient of the widened kernel, folded
+        grad, kernel, strides, dilation = blocking.outputs(grad), blocking.kernel, blocking.strides, blocking.dilation
+    if ctx.columns is not None:
+        dkernel = im2col.correlate_kernel_grad(ctx.columns, grad, kernel.shape, ctx.groups)
+    else:
+        dkernel = np.zeros_like(kernel)
+        for chunk in _batch_chunks(xp.shape[0], _column_bytes(xp, kernel.shape, strides, dilation)):
+            columns = im2col.im2col(xp[chunk], kernel.shape[:-2], strides, dilation, ctx.groups)
+            dkernel += im2col.correlate_kernel_grad(columns, grad[chunk], kernel.shape, ctx.groups)
+    return dkernel if blocking is None else blocking.fold_kernel_grad(dkernel)
 
 
 def _input_grad(grad: np.ndarray, ctx: ConvContext) -> np.ndarray:
@@ -281,12 +306,15 @@ def _input_grad(grad: np.ndarray, ctx: ConvContext) -> np.ndarray:
         if as_views:  # ~3x faster than col2im's per-tap GEMMs and slice-adds on the conv1d case
             return im2col.correlate_1d(pad_spatial(grad, full), flipped)
         return _STRIDE_ONE[ctx.algorithm][1](pad_spatial(grad, full), flipped, ctx.dilation)
-    padded_shape = xp.shape[1:-1]
-    chunks = _batch_chunks(xp.shape[0], _column_bytes(xp, kernel.shape, ctx.strides, ctx.dilation))
+    padded_shape, strides, dilation = xp.shape[1:-1], ctx.strides, ctx.dilation
+    if ctx.blocking is not None and _finite(grad):  # as the forward; an inf or NaN grad takes the plain kernel
+        blocking = ctx.blocking
+        grad, kernel, strides, dilation = blocking.outputs(grad), blocking.kernel, blocking.strides, blocking.dilation
+    chunks = _batch_chunks(xp.shape[0], _column_bytes(xp, kernel.shape, strides, dilation))
     if len(chunks) == 1:
-        return im2col.correlate_input_grad(grad, kernel, padded_shape, ctx.strides, ctx.dilation, ctx.groups)
-    return np.concatenate([im2col.correlate_input_grad(grad[chunk], kernel, padded_shape, ctx.strides,
-                                                       ctx.dilation, ctx.groups) for chunk in chunks])
+        return im2col.correlate_input_grad(grad, kernel, padded_shape, strides, dilation, ctx.groups)
+    return np.concatenate([im2col.correlate_input_grad(grad[chunk], kernel, padded_shape, strides, dilation,
+                                                       ctx.groups) for chunk in chunks])
 
 
 @dataclass
