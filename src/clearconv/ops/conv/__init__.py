@@ -259,8 +259,11 @@ def conv_backward(grad: np.ndarray, ctx: ConvContext, need_input: bool = True):
         dx, dkernel, dbias = reference.conv_reference_backward(grad, x, ctx.kernel, ctx.strides, ctx.pads,
                                                               ctx.dilation, ctx.groups)
         return (dx if need_input else None), dkernel, dbias
-    dx = crop_spatial(_input_grad(grad, ctx), ctx.pads) if need_input else None
-    return dx, _kernel_grad(grad, ctx), (bias_grad(grad) if dbias is None else dbias)
+    dbias = bias_grad(grad) if dbias is None else dbias
+    # dbias sums grad per filter: it is finite exactly when every grad value is (or the sum overflowed,
+    # and then the input gradient merely takes the plain path), which the row blocking needs to know.
+    dx = crop_spatial(_input_grad(grad, ctx, bool(np.isfinite(dbias).all())), ctx.pads) if need_input else None
+    return dx, _kernel_grad(grad, ctx), dbias
 
 
 def bias_grad(grad: np.ndarray) -> np.ndarray:
@@ -288,7 +291,7 @@ def _kernel_grad(grad: np.ndarray, ctx: ConvContext) -> np.ndarray:
     return dkernel if blocking is None else blocking.fold_kernel_grad(dkernel)
 
 
-def _input_grad(grad: np.ndarray, ctx: ConvContext) -> np.ndarray:
+def _input_grad(grad: np.ndarray, ctx: ConvContext, finite_grad: bool) -> np.ndarray:
     """dL/dxpad (N, *P, C): col2im in batch chunks under the column-buffer limit, or a full correlation.
 
     At stride 1, xpad cell p receives grad[o] * kernel[j] from every o + j*d = p:
@@ -296,6 +299,7 @@ def _input_grad(grad: np.ndarray, ctx: ConvContext) -> np.ndarray:
     kernel flipped along every spatial axis and its channel axes swapped,
     (*k, F, C). The stride-1 algorithms compute it like their forward, and so
     does im2col where its 1D columns are strided views (:func:`_columns_as_views`).
+    A row-blocked forward's col2im is row-blocked too when ``finite_grad``.
     """
     xp, kernel = ctx.padded_input, ctx.kernel
     as_views = _columns_as_views(kernel.shape, ctx.strides, ctx.dilation, ctx.groups)
@@ -307,7 +311,7 @@ def _input_grad(grad: np.ndarray, ctx: ConvContext) -> np.ndarray:
             return im2col.correlate_1d(pad_spatial(grad, full), flipped)
         return _STRIDE_ONE[ctx.algorithm][1](pad_spatial(grad, full), flipped, ctx.dilation)
     padded_shape, strides, dilation = xp.shape[1:-1], ctx.strides, ctx.dilation
-    if ctx.blocking is not None and _finite(grad):  # as the forward; an inf or NaN grad takes the plain kernel
+    if ctx.blocking is not None and finite_grad:  # as the forward; an inf or NaN grad takes the plain kernel
         blocking = ctx.blocking
         grad, kernel, strides, dilation = blocking.outputs(grad), blocking.kernel, blocking.strides, blocking.dilation
     chunks = _batch_chunks(xp.shape[0], _column_bytes(xp, kernel.shape, strides, dilation))
