@@ -210,7 +210,12 @@ ROW_BLOCK_CASES = [  # rank, kernel, stride, dilation, channels, filters, paddin
 @pytest.mark.parametrize("chunked", [False, True], ids=["kept-columns", "rebuilt-columns"])
 @pytest.mark.parametrize("case", ROW_BLOCK_CASES, ids=lambda c: "-".join(map(str, c)))
 def test_row_blocked_conv_matches_the_direct_loops(case, chunked, monkeypatch):
-    """Forward, input and kernel gradients of convolutions that take the row blocking, against the loops."""
+    """Forward, input and kernel gradients of convolutions that take the row blocking, against the loops.
+
+    A one-channel input keeps its own gather in the forward (and so the kernel
+    gradient); its input gradient is row-blocked all the same.
+    """
+    from clearconv.ops.conv import im2col
     from clearconv.ops.conv.reference import conv_reference_backward
     rank, kernel, stride, dilation, channels, filters, padding = case
     rng = np.random.default_rng(6)
@@ -222,10 +227,18 @@ def test_row_blocked_conv_matches_the_direct_loops(case, chunked, monkeypatch):
     if chunked:
         monkeypatch.setitem(conv_ops._settings, "column_buffer_limit", 1)  # one sample per chunk
     y, ctx = conv_ops.conv(x, weights, None, strides, pads, dilations, keep_for_backward=True)
-    assert ctx.blocking is not None and (ctx.columns is None) == chunked
+    assert (ctx.blocking is not None) == (channels > 1) and (ctx.columns is None) == chunked
     np.testing.assert_allclose(y, conv_reference(x, weights, None, strides, pads, dilations), rtol=1e-12, atol=1e-12)
     grad = rng.standard_normal(y.shape)
+    widths, plain = [], im2col.correlate_input_grad
+
+    def recording(grad, kernel, *rest):
+        widths.append(kernel.shape[-1])
+        return plain(grad, kernel, *rest)
+
+    monkeypatch.setattr(im2col, "correlate_input_grad", recording)
     dx, dkernel, _ = conv_ops.conv_backward(grad, ctx)
+    assert widths and all(width > filters for width in widths)  # the widened kernel's b * F
     want_dx, want_dkernel, _ = conv_reference_backward(grad, x, weights, strides, pads, dilations)
     np.testing.assert_allclose(dx, want_dx, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(dkernel, want_dkernel, rtol=1e-12, atol=1e-12)
@@ -236,7 +249,7 @@ def test_row_blocking_leaves_inf_and_nan_where_the_plain_convolution_puts_them()
     """The widened kernel's zeros times an inf would be NaN in neighbouring outputs: such values skip the blocking."""
     from clearconv.ops.conv.reference import conv_reference_backward
     rng = np.random.default_rng(7)
-    x, weights = rng.standard_normal((2, 12, 12, 1)), rng.standard_normal((5, 5, 1, 6))
+    x, weights = rng.standard_normal((2, 12, 12, 2)), rng.standard_normal((5, 5, 2, 6))
     pads, one = [(2, 2)] * 2, (1, 1)
     y, ctx = conv_ops.conv(x, weights, None, one, pads, one, keep_for_backward=True)
     assert ctx.blocking is not None
