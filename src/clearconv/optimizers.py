@@ -76,7 +76,6 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from .autograd import data_of
-from .ops import compiled
 
 # ============================================================================
 # Learning-rate schedules (keras/src/optimizers/schedules/learning_rate_schedule.py)
@@ -789,11 +788,6 @@ class Adam(Optimizer):
         t = self.iterations + 1
         alpha = learning_rate * math.sqrt(1 - self.beta_2 ** t) / (1 - self.beta_1 ** t)
         m, v = slots["m"], slots["v"]
-        if not self.amsgrad and compiled.use_adam(value, gradient, m, v):
-            # One pass instead of eight array operations, the same values (~25 us less per variable).
-            compiled.adam_update(value, gradient, m, v, cast(1 - self.beta_1), cast(1 - self.beta_2), cast(alpha),
-                                 cast(self.epsilon))
-            return
         m += (gradient - m) * cast(1 - self.beta_1)
         v += (np.square(gradient) - v) * cast(1 - self.beta_2)
         if self.amsgrad:

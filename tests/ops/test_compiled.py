@@ -331,7 +331,7 @@ def test_kernels_are_chosen_only_where_measured_faster():
     assert not compiled.use_winograd_transforms(64)
 
 
-# --------------------------------------------------------------------------- conv output pass, its gradient, Adam
+# --------------------------------------------------------------------------- conv output pass and its gradient
 
 def special_values(shape, dtype, seed):
     """Random values with NaN, +-inf, -0.0 and exact zeros sprinkled in."""
@@ -387,35 +387,3 @@ def test_fused_relu_conv_forward_and_backward_equal_the_numpy_path(dtype):
     np.testing.assert_array_equal(dx, want[0])
     np.testing.assert_array_equal(dkernel, want[1])
     np.testing.assert_allclose(dbias, want[2], rtol=8 * np.finfo(dtype).eps * grad[..., 0].size)
-
-
-@pytest.mark.parametrize("dtype", (np.float32, np.float64))
-def test_adam_update_equals_the_numpy_path_bit_for_bit(dtype):
-    from clearconv.optimizers import Adam
-    rng = np.random.default_rng(5)
-    shapes = [(3, 3, 2, 4), (4,), (7, 5)]
-    trajectories = []
-    for use_compiled in (True, False):
-        compiled.set_enabled(use_compiled)
-        weights = [rng_copy.astype(dtype) for rng_copy in
-                   (np.random.default_rng(6).standard_normal(s) for s in shapes)]
-        optimizer = Adam(0.01, beta_1=0.8, beta_2=0.99, epsilon=1e-6)
-        for step in range(5):
-            grads = [np.random.default_rng(10 + step).standard_normal(s).astype(dtype) for s in shapes]
-            grads[0].reshape(-1)[::5] = 0.0
-            optimizer.apply(grads, weights)
-        trajectories.append((weights, [slot for slots in optimizer._slots for slot in slots.values()]))
-    for got, want in zip(*(weights + slots for weights, slots in trajectories)):
-        np.testing.assert_array_equal(got, want)
-    del rng
-
-
-def test_adam_kernel_takes_only_contiguous_arrays_of_one_shape_and_dtype():
-    compiled.set_enabled(True)
-    a = np.zeros((4, 3), dtype=np.float32)
-    assert compiled.use_adam(a, a.copy(), a.copy(), a.copy())
-    assert not compiled.use_adam(a, a.T.copy().T, a, a)  # Fortran order
-    assert not compiled.use_adam(a, a.astype(np.float64), a, a)
-    assert not compiled.use_adam(a, a.reshape(3, 4), a, a)
-    compiled.set_enabled(False)
-    assert not compiled.use_adam(a, a, a, a)

@@ -234,36 +234,6 @@ def _relu_and_bias_grad(grad, output, masked, sums, one, zero):
             sums[j] += value
 
 
-# --------------------------------------------------------------------------- Adam
-
-def use_adam(*arrays: np.ndarray) -> bool:
-    """Whether :func:`adam_update` may update these arrays: enabled, one shape and dtype, all C-contiguous."""
-    first = arrays[0]
-    return enabled() and all(a.shape == first.shape and a.dtype == first.dtype and a.flags.c_contiguous
-                             for a in arrays)
-
-
-def adam_update(value, gradient, m, v, one_minus_beta_1, one_minus_beta_2, alpha, epsilon) -> None:
-    """One Adam step in place, in one pass: the float operations of :class:`clearconv.optimizers.Adam`.
-
-    m += (g - m)(1 - b1); v += (g*g - v)(1 - b2); value -= m*alpha / (sqrt(v) + eps),
-    elementwise in the NumPy path's order, so the results are equal. The four
-    arrays pass :func:`use_adam`; the scalars are of their dtype.
-    """
-    _adam_update(value.reshape(-1), gradient.reshape(-1), m.reshape(-1), v.reshape(-1),
-                 one_minus_beta_1, one_minus_beta_2, alpha, epsilon)
-
-
-@_compile
-def _adam_update(value, gradient, m, v, one_minus_beta_1, one_minus_beta_2, alpha, epsilon):
-    for i in range(value.shape[0]):
-        g = gradient[i]
-        first = m[i] + (g - m[i]) * one_minus_beta_1
-        second = v[i] + (g * g - v[i]) * one_minus_beta_2
-        m[i], v[i] = first, second
-        value[i] = value[i] - first * alpha / (np.sqrt(second) + epsilon)
-
-
 # --------------------------------------------------------------------------- 2x2 max pooling
 
 def max_pool_2x2(x: np.ndarray) -> np.ndarray:
