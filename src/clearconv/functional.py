@@ -58,8 +58,8 @@ def dense(x, kernel, bias) -> Tensor:
 def max_pool(x, pool_size, strides, pads) -> Tensor:
     """Max pooling (N, *S, C) -> (N, *out, C); padded cells never win."""
     x_data = data_of(x)
-    y = pool_ops.max_pool(x_data, pool_size, strides, pads)
-    return record(y, (x,), lambda g: (pool_ops.max_pool_backward(g, x_data, y, pool_size, strides, pads),))
+    y, winners = pool_ops.max_pool(x_data, pool_size, strides, pads, return_winners=True)
+    return record(y, (x,), lambda g: (pool_ops.max_pool_backward(g, x_data, y, pool_size, strides, pads, winners),))
 
 
 def avg_pool(x, pool_size, strides, pads) -> Tensor:

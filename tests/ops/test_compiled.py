@@ -182,26 +182,43 @@ def test_max_pool_2x2_matches_numpy(kind, dtype):
     pool = ((2, 2), (2, 2), ((0, 0), (0, 0)))
     for height, width, channels in ((4, 6, 3), (5, 7, 6), (6, 4, 12), (3, 2, 1)):
         x = pool_input(kind, (2, height, width, 2 * channels), rng).astype(dtype)[..., ::2]
-        out = compiled.max_pool_2x2(x)
+        out, winners = compiled.max_pool_2x2(x)
         np.testing.assert_array_equal(out, numpy_path(pooling.max_pool, x, *pool), err_msg=f"{kind} {x.shape}")
-        assert out.dtype == dtype
+        assert out.dtype == dtype and winners.dtype == np.uint8 and winners.shape == out.shape
         for grad_kind in ("finite", "non-finite"):
             grad = rng.standard_normal(out.shape).astype(dtype)
             if grad_kind == "non-finite":
                 grad.flat[rng.choice(grad.size, 2, replace=False)] = (np.inf, np.nan)
-            np.testing.assert_array_equal(
-                compiled.max_pool_backward(grad, x, out, *pool),
-                numpy_path(pooling.max_pool_backward, grad, x, out, *pool), err_msg=f"{kind} {x.shape} {grad_kind}")
+            want = numpy_path(pooling.max_pool_backward, grad, x, out, *pool)
+            label = f"{kind} {x.shape} {grad_kind}"
+            np.testing.assert_array_equal(compiled.route_2x2(grad, winners, x.shape), want, err_msg=label)
+            np.testing.assert_array_equal(compiled.max_pool_backward(grad, x, out, *pool), want, err_msg=label)
 
 
 def test_max_pool_2x2_by_hand():
     # Window [[1, 3], [3, 2]]: the max 3 goes to the first 3 in row-major order; a NaN propagates.
     x = np.array([[1.0, 3.0], [3.0, 2.0]]).reshape(1, 2, 2, 1)
-    out = compiled.max_pool_2x2(x)
-    assert out.ravel().tolist() == [3.0]
+    out, winners = compiled.max_pool_2x2(x)
+    assert out.ravel().tolist() == [3.0] and winners.ravel().tolist() == [1]
     dx = compiled.max_pool_backward(np.array([5.0]).reshape(1, 1, 1, 1), x, out, (2, 2), (2, 2), ((0, 0), (0, 0)))
     np.testing.assert_array_equal(dx.ravel(), [0, 5, 0, 0])
-    assert np.isnan(compiled.max_pool_2x2(np.array([[1.0, np.nan], [3.0, 2.0]]).reshape(1, 2, 2, 1))).all()
+    # A NaN propagates to the output and the gradient goes to the window's last NaN.
+    out, winners = compiled.max_pool_2x2(np.array([[1.0, np.nan], [3.0, np.nan]]).reshape(1, 2, 2, 1))
+    assert np.isnan(out).all() and winners.ravel().tolist() == [3]
+    np.testing.assert_array_equal(compiled.route_2x2(np.full((1, 1, 1, 1), 5.0), winners, (1, 2, 2, 1)).ravel(),
+                                  [0, 0, 0, 5])
+
+
+def test_max_pool_hands_its_winners_to_the_backward_only_from_the_2x2_kernel():
+    rng = np.random.default_rng(8)
+    x = np.maximum(rng.standard_normal((2, 6, 4, 5)), 0)  # ties at zero, as after a ReLU
+    tiles, overlapping = ((2, 2), (2, 2), ((0, 0), (0, 0))), ((3, 3), (2, 2), ((0, 0), (0, 0)))
+    out, winners = pooling.max_pool(x, *tiles, return_winners=True)
+    grad = rng.standard_normal(out.shape)
+    np.testing.assert_array_equal(pooling.max_pool_backward(grad, x, out, *tiles, winners),
+                                  numpy_path(pooling.max_pool_backward, grad, x, out, *tiles))
+    assert pooling.max_pool(x, *overlapping, return_winners=True)[1] is None
+    assert numpy_path(pooling.max_pool, x, *tiles, return_winners=True)[1] is None
 
 
 def test_max_pool_backward_by_hand():

@@ -53,14 +53,25 @@ def _padded_shape(input_shape, pads) -> tuple[int, ...]:
 
 # --------------------------------------------------------------------------- max pooling
 
-def max_pool(x: np.ndarray, pool_size, strides, pads) -> np.ndarray:
+def max_pool(x: np.ndarray, pool_size, strides, pads, return_winners: bool = False):
     """Max pooling: (N, *S, C) -> (N, *out, C), keeping x's dtype.
 
     A running ``np.maximum`` over the window offsets' slices of the
-    (-inf)-padded input; NaN propagates (np.maximum returns NaN).
+    (-inf)-padded input; NaN propagates (np.maximum returns NaN). With
+    ``return_winners``, returns ``(out, winners)``: winners is what
+    :func:`max_pool_backward` can take instead of finding the cell each
+    gradient goes to again, where the compiled 2x2 kernel recorded it
+    (uint8, out's shape), else None.
     """
+    winners = None
     if compiled.use_max_pool_2x2(pool_size, strides, pads):
-        return compiled.max_pool_2x2(x)
+        out, winners = compiled.max_pool_2x2(x)
+    else:
+        out = _max_pool(x, pool_size, strides, pads)
+    return (out, winners) if return_winners else out
+
+
+def _max_pool(x, pool_size, strides, pads):
     xp = pad_spatial(x, pads, -np.inf)
     output_shape = _output_shape(x.shape[1:-1], pool_size, strides, pads)
     out = None
@@ -73,15 +84,18 @@ def max_pool(x: np.ndarray, pool_size, strides, pads) -> np.ndarray:
 
 
 def max_pool_backward(grad: np.ndarray, x: np.ndarray, out: np.ndarray,
-                      pool_size, strides, pads) -> np.ndarray:
+                      pool_size, strides, pads, winners: np.ndarray | None = None) -> np.ndarray:
     """Gradient of :func:`max_pool`: grad (N, *out, C) -> dx (N, *S, C).
 
     Each window's gradient goes to the FIRST cell of the window (row-major
     offset order) that equals its max, as in PyTorch; with overlapping
     windows a cell collects the gradients of every window it won. A NaN max
     goes to the window's LAST NaN, again as PyTorch does (its scan lets
-    every NaN replace the current max).
+    every NaN replace the current max). ``winners`` from the forward
+    (``max_pool(..., return_winners=True)``) saves finding those cells again.
     """
+    if winners is not None:
+        return compiled.route_2x2(grad, winners, x.shape)
     if compiled.use_max_pool_backward(x.shape[-1], pool_size, strides, pads):
         return compiled.max_pool_backward(grad, x, out, pool_size, strides, pads)
     xp = pad_spatial(x, pads, -np.inf)
