@@ -1,6 +1,8 @@
-"""Float64 finite-difference checks shared by the op tests."""
+"""Float64 finite-difference checks and a summation bound, shared by the op tests."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -40,3 +42,13 @@ def assert_vjp_matches(forward, backward, inputs, seed=0, rtol=1e-6, atol=1e-8, 
         scale = max(1.0, float(np.max(np.abs(expected))))
         np.testing.assert_allclose(grad, expected, rtol=rtol, atol=atol * scale,
                                    err_msg=f"gradient of input {index} {label}")
+
+
+def assert_sums_within_the_summation_bound(got, terms):
+    """got (F,) against the exact sums of terms (..., F) over all but the last axis: within n * eps * sum |term|
+    (recursive summation's a-priori bound) plus the final rounding."""
+    eps = np.finfo(terms.dtype).eps
+    columns = terms.reshape(-1, terms.shape[-1]).astype(np.float64)
+    exact = np.array([math.fsum(column) for column in columns.T])
+    bound = len(columns) * eps * np.abs(columns).sum(axis=0) + eps * np.abs(exact)
+    assert (np.abs(got - exact) <= bound).all(), (got, exact, bound)

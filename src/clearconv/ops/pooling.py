@@ -72,6 +72,7 @@ def max_pool(x: np.ndarray, pool_size, strides, pads, return_winners: bool = Fal
 
 
 def _max_pool(x, pool_size, strides, pads):
+    """:func:`max_pool` in NumPy: a running maximum over the window offsets' slices."""
     xp = pad_spatial(x, pads, -np.inf)
     output_shape = _output_shape(x.shape[1:-1], pool_size, strides, pads)
     out = None

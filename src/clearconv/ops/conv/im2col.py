@@ -87,8 +87,9 @@ def _single_channel_columns(xp, kernel_size, strides, dilation, out) -> np.ndarr
 # outputs' F filters side by side, which is exactly their channels_last layout. It is the same
 # convolution as one of kernel width `span`, stride b*sw and dilation 1 along the row, so the
 # im2col machinery runs it unchanged, backward included. It pays where the GEMM is thin: LeNet's
-# conv1 (F = 6, b = 4) forward + kernel gradient 1.45 -> 1.07 ms, conv2 (F = 16, b = 2) 1.38 ->
-# 1.19 ms with the input gradient; with 32 filters and up it did not (measured, 2 threads).
+# conv2 (F = 16, b = 2) forward+backward 2.2 -> 1.6 ms, its conv1's input gradient (one channel,
+# F = 6, b = 4) 1.57 -> 0.52 ms; with 32 filters and up it did not (measured, 2 threads). Which
+# passes take it is the dispatcher's call (clearconv.ops.conv: not one-channel forwards).
 ROW_BLOCK_MAX_WIDTH = 48      # b * F at most
 ROW_BLOCK_MAX_SPAN = 2        # span at most this many times the kernel row's extent (the extra zeros)
 
