@@ -203,8 +203,8 @@ def add_bias_and_relu(y: np.ndarray, bias: np.ndarray | None, relu: bool) -> Non
     whatever F is.
     """
     rows = y.reshape(-1, y.shape[-2] * y.shape[-1])
-    tiled = np.tile(bias if bias is not None else np.zeros(y.shape[-1], dtype=y.dtype), y.shape[-2])
-    _add_bias_and_relu(rows, tiled.astype(y.dtype, copy=False), bias is not None, relu, y.dtype.type(0))
+    tiled = np.tile(bias.astype(y.dtype, copy=False), y.shape[-2]) if bias is not None else np.empty(0, y.dtype)
+    _add_bias_and_relu(rows, tiled, bias is not None, relu, y.dtype.type(0))
 
 
 @_compile

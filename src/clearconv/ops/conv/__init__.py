@@ -211,9 +211,9 @@ def _im2col_forward(xp, kernel, strides, dilation, groups, keep_columns):
     if _columns_as_views(kernel.shape, strides, dilation, groups):
         return im2col.correlate_1d(xp, kernel), None, None
     out = im2col.output_shape(xp.shape[1:-1], kernel.shape[:-2], strides, dilation)
-    blocking = None
-    if groups == 1 and xp.shape[-1] > 1 and _finite(xp):
-        blocking = im2col.row_blocking(kernel, strides, dilation, out[-1])
+    blocking = im2col.row_blocking(kernel, strides, dilation, out[-1]) if groups == 1 and xp.shape[-1] > 1 else None
+    if blocking is not None and not _finite(xp):  # the input is summed only where the blocking would apply
+        blocking = None
     if blocking is not None:
         kernel, strides, dilation = blocking.kernel, blocking.strides, blocking.dilation
     chunks = _batch_chunks(xp.shape[0], _column_bytes(xp, kernel.shape, strides, dilation))
