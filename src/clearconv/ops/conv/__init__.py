@@ -239,13 +239,14 @@ def _add_bias_and_activate(y: np.ndarray, bias, activation) -> None:
         compiled.add_bias_and_relu(y, bias, activation == "relu")
         return
     if bias is not None:
-        if y.shape[-1] < 64 and y.ndim > 2 and y.size and y.flags.c_contiguous:
-            # NumPy's broadcast loop runs over F values at a time; with few filters that
-            # is ~5x slower (LeNet's 6: 0.38 ms against 0.07 ms) than adding the bias
-            # repeated along a whole output row.
-            width = y.shape[-2]
-            rows = y.reshape(-1, width * y.shape[-1])  # a view: y is contiguous
-            rows += np.tile(bias, width)
+        width = y.shape[-2] * y.shape[-1] if y.ndim > 2 else 0
+        if y.shape[-1] < 64 and width and y.strides[-2:] == (y.shape[-1] * y.itemsize, y.itemsize):
+            # NumPy's broadcast loop runs over F values at a time; with few filters that is ~5x slower
+            # (LeNet's 6: 0.38 ms against 0.07 ms) than adding the bias repeated along whole output
+            # rows, which needs only each row to be contiguous (a 1D im2col output is a view with gaps
+            # between samples: conv1d's 0.24 -> 0.10 ms).
+            rows = y.reshape(*y.shape[:-2], width)  # a view: only the contiguous last two axes merge
+            rows += np.tile(bias, y.shape[-2])
         else:
             y += bias
     if activation == "relu":
@@ -265,6 +266,13 @@ def conv_backward(grad: np.ndarray, ctx: ConvContext, need_input: bool = True):
                                                               ctx.dilation, ctx.groups)
         return (dx if need_input else None), dkernel, dbias
     dbias = bias_grad(grad) if dbias is None else dbias
+    if _columns_as_views(ctx.kernel.shape, ctx.strides, ctx.dilation, ctx.groups):
+        # Whatever the forward's algorithm, both passes read their columns as views, and the
+        # gradient from one zero-framed copy (:func:`.im2col.gradient_layout_1d`).
+        layout = im2col.gradient_layout_1d(grad, ctx.kernel.shape[0])
+        xp = ctx.padded_input
+        dx = crop_spatial(im2col.correlate_1d_input_grad(layout, ctx.kernel, xp.shape), ctx.pads) if need_input else None
+        return dx, im2col.correlate_1d_kernel_grad(xp, layout, ctx.kernel.shape), dbias
     # dbias sums grad per filter: it is finite exactly when every grad value is (or the sum overflowed,
     # and then the input gradient merely takes the plain path), which the row blocking needs to know.
     dx = crop_spatial(_input_grad(grad, ctx, bool(np.isfinite(dbias).all())), ctx.pads) if need_input else None
@@ -281,8 +289,6 @@ def bias_grad(grad: np.ndarray) -> np.ndarray:
 def _kernel_grad(grad: np.ndarray, ctx: ConvContext) -> np.ndarray:
     """dL/dkernel (*k, C, F): from the kept columns, or columns rebuilt chunk by chunk; row-blocked as the forward."""
     xp, blocking = ctx.padded_input, ctx.blocking
-    if _columns_as_views(ctx.kernel.shape, ctx.strides, ctx.dilation, ctx.groups):
-        return im2col.correlate_1d_kernel_grad(xp, grad, ctx.kernel.shape)
     kernel, strides, dilation = ctx.kernel, ctx.strides, ctx.dilation
     if blocking is not None:  # the gradient of the widened kernel, folded
         grad, kernel, strides, dilation = blocking.outputs(grad), blocking.kernel, blocking.strides, blocking.dilation
@@ -302,19 +308,16 @@ def _input_grad(grad: np.ndarray, ctx: ConvContext, finite_grad: bool) -> np.nda
     At stride 1, xpad cell p receives grad[o] * kernel[j] from every o + j*d = p:
     that is the correlation of grad, padded by d*(k-1) on both sides, with the
     kernel flipped along every spatial axis and its channel axes swapped,
-    (*k, F, C). The stride-1 algorithms compute it like their forward, and so
-    does im2col where its 1D columns are strided views (:func:`_columns_as_views`).
+    (*k, F, C). The stride-1 algorithms compute it like their forward (and
+    :func:`conv_backward` so computes it where 1D columns are strided views).
     col2im is row-blocked (:func:`.im2col.row_blocking`) when ``finite_grad``,
     whether or not the forward was: it needs only the kernel.
     """
     xp, kernel = ctx.padded_input, ctx.kernel
-    as_views = _columns_as_views(kernel.shape, ctx.strides, ctx.dilation, ctx.groups)
-    if ctx.algorithm in _STRIDE_ONE or as_views:
+    if ctx.algorithm in _STRIDE_ONE:
         rank = kernel.ndim - 2
         full = [(d * (k - 1),) * 2 for k, d in zip(kernel.shape[:-2], ctx.dilation)]
         flipped = np.ascontiguousarray(kernel[(slice(None, None, -1),) * rank].swapaxes(-1, -2))
-        if as_views:  # ~3x faster than col2im's per-tap GEMMs and slice-adds on the conv1d case
-            return im2col.correlate_1d(pad_spatial(grad, full), flipped)
         return _STRIDE_ONE[ctx.algorithm][1](pad_spatial(grad, full), flipped, ctx.dilation)
     padded_shape, strides, dilation = xp.shape[1:-1], ctx.strides, ctx.dilation
     blocking = None

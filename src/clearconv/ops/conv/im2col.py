@@ -256,10 +256,9 @@ def _phase_views(xp: np.ndarray, kernel_size: int):
                                       strides=(kernel_size * channels * step, step), writeable=False)
 
 
-def _phase_layout(batch: int, padded: int, kernel_size: int, filters: int, dtype) -> np.ndarray:
-    """An uninitialised buffer over every flattened cell, (T*k, F) with T*k >= N*Lp, viewed (T, k*F) by phase."""
-    rows = -(-batch * padded // kernel_size) * kernel_size
-    return np.empty((rows, filters), dtype=dtype)
+def _phase_rows(cells: int, kernel_size: int) -> int:
+    """T*k >= cells: the rows of a buffer over every flattened cell that views as (T, k*F), one column block per phase."""
+    return -(-cells // kernel_size) * kernel_size
 
 
 def correlate_1d(xp: np.ndarray, kernel: np.ndarray) -> np.ndarray:
@@ -272,27 +271,61 @@ def correlate_1d(xp: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     batch, padded, _ = xp.shape
     taps, _, filters = kernel.shape
     weights = kernel.reshape(-1, filters)
-    full = _phase_layout(batch, padded, taps, filters, xp.dtype)
+    full = np.empty((_phase_rows(batch * padded, taps), filters), dtype=xp.dtype)
     by_phase = full.reshape(-1, taps * filters)
     for phase, rows, view in _phase_views(xp, taps):
         np.matmul(view, weights, out=by_phase[:rows, phase * filters:(phase + 1) * filters])
     return full[:batch * padded].reshape(batch, padded, filters)[:, :padded - taps + 1]
 
 
-def correlate_1d_kernel_grad(xp: np.ndarray, grad: np.ndarray, kernel_shape) -> np.ndarray:
-    """dL/dkernel of :func:`correlate_1d`: sum over phases of view^T @ grad rows -> (k, C, F)."""
-    batch, padded, _ = xp.shape
+def gradient_layout_1d(grad: np.ndarray, kernel_size: int) -> np.ndarray:
+    """The output gradient (N, L, F) laid out for both 1D backward passes: (k-1 + T*k, F), T*k >= N*Lp.
+
+    Lp = L + k - 1 is the padded input length. After k-1 zero rows, sample n
+    holds its L gradient rows followed by k-1 zero rows, Lp rows in all. From
+    row k-1 on this is the forward's flattened cell layout, with zeros where a
+    window straddles two samples (:func:`correlate_1d_kernel_grad`); from row
+    0, each sample's rows are framed by k-1 zeros on both sides (shared with
+    its neighbours), which is the padding of the input gradient's full
+    correlation (:func:`correlate_1d_input_grad`). One copy of the gradient
+    serves both passes.
+    """
+    batch, length, filters = grad.shape
+    padded = length + kernel_size - 1
+    layout = np.empty((kernel_size - 1 + _phase_rows(batch * padded, kernel_size), filters), dtype=grad.dtype)
+    layout[:kernel_size - 1] = 0
+    per_sample = layout[kernel_size - 1:kernel_size - 1 + batch * padded].reshape(batch, padded, filters)
+    per_sample[:, :length] = grad
+    per_sample[:, length:] = 0
+    layout[kernel_size - 1 + batch * padded:] = 0  # fewer than k rows past N*Lp, which no kept result reads
+    return layout
+
+
+def correlate_1d_kernel_grad(xp: np.ndarray, layout: np.ndarray, kernel_shape) -> np.ndarray:
+    """dL/dkernel of :func:`correlate_1d` from the :func:`gradient_layout_1d` of the gradient -> (k, C, F).
+
+    The sum over phases of view^T @ the phase's gradient rows; cells whose
+    window straddles two samples have zero gradient rows and add nothing.
+    """
     taps, _, filters = kernel_shape
-    full = _phase_layout(batch, padded, taps, filters, grad.dtype)
-    per_sample = full[:batch * padded].reshape(batch, padded, filters)
-    per_sample[:, :grad.shape[1]] = grad
-    # Cells whose window straddles two samples must add nothing; the rows past N*Lp are never read.
-    per_sample[:, grad.shape[1]:] = 0
-    by_phase = full.reshape(-1, taps * filters)
-    dkernel = np.zeros((taps * kernel_shape[1], filters), dtype=grad.dtype)
+    by_phase = layout[taps - 1:].reshape(-1, taps * filters)
+    dkernel = np.zeros((taps * kernel_shape[1], filters), dtype=layout.dtype)
     for phase, rows, view in _phase_views(xp, taps):
         dkernel += view.T @ by_phase[:rows, phase * filters:(phase + 1) * filters]
     return dkernel.reshape(kernel_shape)
+
+
+def correlate_1d_input_grad(layout: np.ndarray, kernel: np.ndarray, input_shape) -> np.ndarray:
+    """dL/dxp of :func:`correlate_1d` from the :func:`gradient_layout_1d` of the gradient -> xp's (N, Lp, C).
+
+    At stride 1 the input gradient is the full correlation of the gradient
+    with the kernel flipped and its channel axes swapped, (k, F, C). Over the
+    layout's zero-framed samples, flattened cell n*Lp + p of that correlation
+    is dxp[n, p].
+    """
+    batch, padded, channels = input_shape
+    flipped = np.ascontiguousarray(kernel[::-1].swapaxes(-1, -2))
+    return correlate_1d(layout[None], flipped)[0, :batch * padded].reshape(batch, padded, channels)
 
 
 # Below this many channels per group, col2im computes every tap's contribution with one GEMM;
