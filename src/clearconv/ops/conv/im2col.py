@@ -238,22 +238,24 @@ def correlate_kernel_grad(cols: np.ndarray, grad: np.ndarray, kernel_shape, grou
 # --- 1D, stride 1: columns as views -------------------------------------------------------------
 # In a channels_last 1D input flattened to (N*Lp) cells of C channels, the receptive field of the
 # cell g (the window of cells g .. g+k-1) is ONE contiguous run of k*C floats. Fields of cells
-# k apart do not overlap, so for each phase p the fields of cells g = k*t + p form a matrix with
-# row stride k*C: a strided view BLAS reads directly, no column buffer. One GEMM per phase gives
+# k apart adjoin without overlapping, so for each phase p the fields of cells g = k*t + p are the
+# rows of one contiguous run of the input: a matrix BLAS reads in place, no column buffer. One GEMM per phase gives
 # every k-th output; over the k phases, every output of the flattened signal, of which those whose
 # window stays inside one sample are the convolution's.
 
 
 def _phase_views(xp: np.ndarray, kernel_size: int):
-    """Yield ``(phase, rows, view)``: view (rows, k*C), the fields of flattened cells k*t + phase."""
+    """Yield ``(phase, rows, view)``: view (rows, k*C), the fields of flattened cells k*t + phase.
+
+    A phase's fields adjoin, so its view is a reshape of a contiguous run of ``xp``.
+    """
     batch, padded, channels = xp.shape
     windows = batch * padded - kernel_size + 1        # flattened cells whose field is in bounds
     flat = xp.reshape(-1)
-    step = flat.strides[0]
+    field = kernel_size * channels
     for phase in range(min(kernel_size, windows)):
         rows = (windows - 1 - phase) // kernel_size + 1
-        yield phase, rows, as_strided(flat[phase * channels:], shape=(rows, kernel_size * channels),
-                                      strides=(kernel_size * channels * step, step), writeable=False)
+        yield phase, rows, flat[phase * channels:phase * channels + rows * field].reshape(rows, field)
 
 
 def _phase_rows(cells: int, kernel_size: int) -> int:
