@@ -204,7 +204,7 @@ def _im2col_forward(xp, kernel, strides, dilation, groups, keep_columns):
     (few filters), the forward runs row-blocked (:func:`.im2col.row_blocking`);
     not on an input with an inf or NaN, which the widened kernel's zeros would
     spread to neighbouring outputs (0 * inf is NaN), nor on a one-channel
-    input: its tap-by-tap gather copies whole output rows, where the blocked
+    input: its tap-major gather copies whole output rows, where the blocked
     columns would copy runs of one kernel row (in LeNet-5's training step its
     conv1 took longer row-blocked, 7.7 against 7.3 ms per step).
     """

@@ -38,7 +38,7 @@ def im2col(xp: np.ndarray, kernel_size, strides, dilation, groups: int) -> np.nd
 
     The gather is a strided view (no copy) turned contiguous by one reshape,
     which copies runs of a kernel row (kw * C floats); a one-channel input
-    whose output rows are longer than its kernel rows is gathered tap by tap,
+    whose output rows are longer than its kernel rows is gathered tap-major,
     in runs of an output row, instead.
     """
     batch, *padded, channels = xp.shape
@@ -226,7 +226,7 @@ def correlate(xp: np.ndarray, kernel: np.ndarray, strides, dilation, groups: int
 
 
 # A one-channel forward gathers and multiplies its tap-major columns this many bytes of them at a
-# time, so that each chunk is still in cache for its GEMM (LeNet's conv1: 0.74 -> 0.64 ms; chunks of
+# time, so that each chunk is still in cache for its GEMM (LeNet's conv1: 0.74 -> 0.65 ms; chunks of
 # 8 to 32 images measured alike). The multi-channel GEMMs are too small to split (LeNet's conv2 took
 # longer in chunks of up to half its batch).
 TAP_MAJOR_CHUNK_BYTES = 2**20
