@@ -46,7 +46,7 @@ def im2col(xp: np.ndarray, kernel_size, strides, dilation, groups: int) -> np.nd
     if _tap_major(channels, kernel_size, out):
         columns = np.empty((*kernel_size, batch, *out), dtype=xp.dtype)
         columns[...] = _tap_view(xp, kernel_size, strides, dilation, out)
-        return columns.reshape(1, int(np.prod(kernel_size)), -1).transpose(0, 2, 1)
+        return columns.reshape(int(np.prod(kernel_size)), -1).T[None]  # as _correlate_tap_major keeps them
     group_channels = channels // groups
     step_n, *step_spatial, step_c = xp.strides
     # View (G, N, *out, *k, C//G): group axis first so each group's columns are contiguous.
@@ -109,9 +109,8 @@ class RowBlocking:
     ``kernel`` (*k[:-1], span, C, block*F), ``strides`` and ``dilation`` are
     those of the rewritten convolution, which maps the same padded input
     (N, *P, C) to (N, *out[:-1], out[-1] // block, block*F): the original
-    output (N, *out, F), reshaped. ``kernel_shape``, ``row_stride`` and
-    ``row_dilation`` are the original kernel's shape and its stride and
-    dilation along the row.
+    output (N, *out, F), reshaped. ``kernel_shape`` and ``row_dilation`` are
+    the original kernel's shape and its dilation along the row.
     """
 
     block: int
@@ -119,8 +118,12 @@ class RowBlocking:
     strides: tuple
     dilation: tuple
     kernel_shape: tuple
-    row_stride: int
     row_dilation: int
+
+    @property
+    def row_stride(self) -> int:
+        """The original convolution's stride along the row (the rewritten one steps ``block`` times as far)."""
+        return self.strides[-1] // self.block
 
     def outputs(self, y: np.ndarray) -> np.ndarray:
         """(N, *out, F) -> the rewritten convolution's (N, *out[:-1], out[-1] // block, block*F)."""
@@ -161,7 +164,7 @@ def row_blocking(kernel: np.ndarray, strides, dilation, out_width: int) -> RowBl
     span = (block - 1) * stride + extent
     wide = np.zeros((*kernel_size[:-1], span, channels, block * filters), dtype=kernel.dtype)
     blocking = RowBlocking(block, wide, (*strides[:-1], block * stride), (*dilation[:-1], 1),
-                           tuple(kernel.shape), stride, step)
+                           tuple(kernel.shape), step)
     for copy in blocking.copies(wide):
         copy[...] = kernel
     return blocking
