@@ -13,7 +13,7 @@ One command prints everything the performance figures need:
   input and to every weight, for a fixed random upstream gradient), clearconv
   against PyTorch, with the ratio clearconv/PyTorch;
 - for every case that goes through the convolution dispatcher
-  (:mod:`clearconv.ops.conv`), the automatic choice (the case's main row) and
+  (:mod:`clearconv.kernels.conv`), the automatic choice (the case's main row) and
   one row per other algorithm of ``ALGORITHMS`` that ``supports`` the case,
   except "direct" (the textbook loops, far too slow), e.g.
   ``vgg-3x3 [winograd]``: the same input and weights, through the layer's
@@ -183,7 +183,7 @@ if _HERE not in sys.path:                                            # lenet_epo
 import clearconv  # noqa: E402
 from clearconv import Tensor, utils, zoo  # noqa: E402
 from clearconv import layers as cc_layers  # noqa: E402
-from clearconv.ops import conv as conv_ops  # noqa: E402
+from clearconv.kernels import conv as conv_ops  # noqa: E402
 
 try:
     import torch  # noqa: E402

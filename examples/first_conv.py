@@ -3,7 +3,7 @@
 import numpy as np
 
 from clearconv.layers import Conv2D
-from clearconv.ops.conv.reference import conv_reference
+from clearconv.kernels.conv.reference import conv_reference
 
 rng = np.random.default_rng(0)
 image = rng.random((1, 28, 28, 1), dtype=np.float32)

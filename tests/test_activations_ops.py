@@ -1,4 +1,4 @@
-"""clearconv.ops.activations: forward vs PyTorch and hand oracles, backward vs finite differences."""
+"""clearconv.kernels.activations: forward vs PyTorch and hand oracles, backward vs finite differences."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from clearconv.ops import activations as A
+from clearconv.kernels import activations as A
 from gradcheck import assert_vjp_matches
 
 # (activation name, params, PyTorch equivalent as a function of (F, torch, tensor), kinks to avoid

@@ -9,10 +9,10 @@ call ``.backward()`` on a scalar result to fill every weight's ``.grad``.
 """
 
 from . import allocator  # noqa: F401  (applies the malloc setting; see clearconv.allocator)
-from . import activations, constraints, functional, initializers, layers, ops, regularizers, utils
+from . import activations, constraints, functional, initializers, kernels, layers, regularizers, utils
 from .autograd import Tensor, Variable, no_grad
 from .layers import Input
 
 __version__ = "0.1.0"
 __all__ = ["Tensor", "Variable", "no_grad", "Input", "layers", "activations", "initializers", "regularizers",
-           "constraints", "functional", "ops", "utils"]
+           "constraints", "functional", "kernels", "utils"]

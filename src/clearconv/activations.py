@@ -1,7 +1,7 @@
 """Keras-style activation lookup: ``activations.get("relu")`` -> a callable on tensors.
 
 The maths (forward and backward of each function) is in
-:mod:`clearconv.ops.activations`; this module only resolves names.
+:mod:`clearconv.kernels.activations`; this module only resolves names.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 
 from . import functional as F
-from .ops import activations as activation_ops
+from .kernels import activations as activation_ops
 
 
 def get(identifier):

@@ -2,7 +2,7 @@
 
 Arguments may be :class:`~clearconv.autograd.Tensor` or plain arrays (constants).
 Layers call these; users may too, to compose their own models.
-Every function keeps the channels_last convention of :mod:`clearconv.ops`.
+Every function keeps the channels_last convention of :mod:`clearconv.kernels`.
 """
 
 from __future__ import annotations
@@ -10,17 +10,17 @@ from __future__ import annotations
 import numpy as np
 
 from .autograd import Tensor, data_of, needs_grad, record
-from .ops import activations as activation_ops
-from .ops import conv as conv_ops
-from .ops import normalization as norm_ops
-from .ops import pooling as pool_ops
-from .ops import reshaping as reshape_ops
-from .ops.windows import crop_spatial, pad_spatial
+from .kernels import activations as activation_ops
+from .kernels import conv as conv_ops
+from .kernels import normalization as norm_ops
+from .kernels import pooling as pool_ops
+from .kernels import reshaping as reshape_ops
+from .kernels.windows import crop_spatial, pad_spatial
 
 
 def conv(x, kernel, bias, strides, pads, dilation, groups: int = 1, algorithm: str | None = None,
          activation: str | None = None) -> Tensor:
-    """N-d convolution, (N, *S, C) -> (N, *out, F); see :func:`clearconv.ops.conv.conv`.
+    """N-d convolution, (N, *S, C) -> (N, *out, F); see :func:`clearconv.kernels.conv.conv`.
 
     ``algorithm`` None means the global default; ``activation`` "relu" is fused
     into the convolution's output pass (and its mask into the backward).
@@ -33,7 +33,7 @@ def conv(x, kernel, bias, strides, pads, dilation, groups: int = 1, algorithm: s
 
 
 def conv_transpose(x, kernel, bias, strides, dilation, crops, output_shape) -> Tensor:
-    """N-d transposed convolution (Keras semantics); see :func:`clearconv.ops.conv.conv_transpose`."""
+    """N-d transposed convolution (Keras semantics); see :func:`clearconv.kernels.conv.conv_transpose`."""
     keep = needs_grad(x, kernel, bias)
     y, ctx = conv_ops.conv_transpose(data_of(x), data_of(kernel), data_of(bias), strides, dilation,
                                      crops, output_shape, keep_for_backward=keep)
@@ -42,7 +42,7 @@ def conv_transpose(x, kernel, bias, strides, dilation, crops, output_shape) -> T
 
 
 def activation(x, name: str, **params) -> Tensor:
-    """Apply a named activation (see :mod:`clearconv.ops.activations`)."""
+    """Apply a named activation (see :mod:`clearconv.kernels.activations`)."""
     forward, backward = activation_ops.get(name)
     x_data = data_of(x)
     y = forward(x_data, **params)

@@ -93,7 +93,7 @@ import numpy as np
 
 from . import utils
 from .autograd import Tensor, data_of, record
-from .ops import activations as activation_ops
+from .kernels import activations as activation_ops
 
 EPSILON = 1e-7  # keras.backend.epsilon()
 

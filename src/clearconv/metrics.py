@@ -60,7 +60,7 @@ import numpy as np
 from . import losses as losses_module
 from . import utils
 from .autograd import data_of, no_grad
-from .ops import activations as activation_ops
+from .kernels import activations as activation_ops
 
 NEG_INF = -1e10  # Keras's stand-in score for predictions outside the top k
 EPSILON = 1e-7

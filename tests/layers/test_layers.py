@@ -5,7 +5,7 @@ Oracles, all independent of the layer code under test:
   formulas, weight layouts, padding split, transposed-conv output sizes, the
   small worked examples of its section 1.2;
 * hand-computed numbers, and NumPy formulas written out in the test;
-* the direct loops of ``clearconv.ops.conv.reference``, fed with the layer's
+* the direct loops of ``clearconv.kernels.conv.reference``, fed with the layer's
   own weights and with paddings computed here by Keras's formula.
 """
 
@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from clearconv import Tensor, layers
-from clearconv.ops.conv.reference import (avg_pool_reference, conv_reference, conv_transpose_reference,
+from clearconv.kernels.conv.reference import (avg_pool_reference, conv_reference, conv_transpose_reference,
                                           max_pool_reference)
 
 

@@ -19,7 +19,7 @@ Conventions (every layout and padding conversion is made in these tests, never i
 * Inputs are given in the layer's data_format; references that need
   channels_first permute inside torch (``to_torch_layout`` / ``from_torch_layout``).
 * Keras 'same' padding (asymmetric, extra cell after) is computed here from
-  the formula in the Keras source, independently of ``clearconv.ops.shapes``.
+  the formula in the Keras source, independently of ``clearconv.kernels.shapes``.
 
 Tolerances (never loosened to make a test pass):
 * float32: max |clearconv - torch| <= 1e-5 * max |torch|

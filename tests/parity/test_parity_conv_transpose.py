@@ -4,7 +4,7 @@ torch runs with padding=0 and output_padding=0, which gives the full scatter
 buffer of length (L-1)*s + d*(k-1) + 1. Keras's output is the window
 [crop, crop + out) of that buffer, zero-extended where it runs past the end
 (those cells receive only the bias). The crop index and the size come from
-clearconv.ops.shapes (they encode Keras's own definition); the sizes are
+clearconv.kernels.shapes (they encode Keras's own definition); the sizes are
 also checked against numbers read from Keras itself.
 """
 
@@ -13,7 +13,7 @@ import itertools
 import pytest
 
 from clearconv import layers
-from clearconv.ops import shapes
+from clearconv.kernels import shapes
 from parity.helpers import (TF, check_parity, conv_transpose_nd, dtype_kwargs, from_torch_layout,
                             keras_conv_kernel_to_torch, random_array, rng_for, to_torch_layout, with_dtypes)
 
@@ -27,7 +27,7 @@ def as_tuple(value, rank):
 
 
 def keras_crop_and_size(case, spatial):
-    """Per axis: (crop, output length), from clearconv.ops.shapes (Keras's definition)."""
+    """Per axis: (crop, output length), from clearconv.kernels.shapes (Keras's definition)."""
     rank = case["rank"]
     result = []
     output_padding = as_tuple(case["output_padding"], rank) if case["output_padding"] is not None else (None,) * rank

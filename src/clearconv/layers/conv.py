@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from .. import activations
 from .. import functional as F
-from ..ops import conv as conv_ops
-from ..ops import shapes
+from ..kernels import conv as conv_ops
+from ..kernels import shapes
 from .base import Layer, resolve_identifier, serialize
 
 DATA_FORMATS = ("channels_last", "channels_first")
@@ -168,7 +168,7 @@ class _Conv(_BaseConv):
 
     Beyond Keras's arguments, ``algorithm`` picks how the convolution is
     computed ("im2col", "winograd", "fft", "direct" or "auto"; None follows
-    :func:`clearconv.ops.conv.set_default_algorithm`). The result is the same
+    :func:`clearconv.kernels.conv.set_default_algorithm`). The result is the same
     function whichever is used, up to float rounding.
     """
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from .. import functional as F
 from .. import constraints, initializers, regularizers
-from ..ops import normalization as norm_ops
+from ..kernels import normalization as norm_ops
 from .base import Layer, resolve_identifier, serialize
 
 

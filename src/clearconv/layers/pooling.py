@@ -7,7 +7,7 @@ the input; padded cells never win a max and are not counted in an average.
 from __future__ import annotations
 
 from .. import functional as F
-from ..ops import shapes
+from ..kernels import shapes
 from .conv import _check_choice, _SpatialLayer
 
 

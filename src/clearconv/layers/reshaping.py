@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import functional as F
-from ..ops import shapes
+from ..kernels import shapes
 from .conv import _check_choice, _SpatialLayer
 
 

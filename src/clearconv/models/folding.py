@@ -116,7 +116,7 @@ def _relus_after(model: Model, folds: dict[int, SymbolicTensor]) -> dict[int, Sy
     """Plain ReLU calls that alone read a folded BatchNormalization, keyed like ``folds``.
 
     Such a ReLU becomes the folded layer's own activation, which a convolution
-    applies in its output pass (:func:`clearconv.ops.conv.conv`).
+    applies in its output pass (:func:`clearconv.kernels.conv.conv`).
     """
     consumers: dict[int, list[SymbolicTensor]] = {}
     for call in model._nodes:

@@ -4,8 +4,8 @@ within the documented bound in float32; the kernel-transform cache; the API chec
 import numpy as np
 import pytest
 
-from clearconv.ops.conv import winograd
-from clearconv.ops.conv.reference import conv_reference
+from clearconv.kernels.conv import winograd
+from clearconv.kernels.conv.reference import conv_reference
 
 EPS32 = np.finfo(np.float32).eps
 # Tested float32 bound: max |y - reference| <= c * eps32 * max over cells of sum |x| |w| (module docstring).

@@ -3,16 +3,16 @@
 Shapes: ``x`` is ``(N, *S, C)`` with 1, 2 or 3 spatial axes; ``pool_size``
 and ``strides`` have one int per spatial axis; ``pads`` is one
 ``(before, after)`` pair per spatial axis (from
-:func:`clearconv.ops.shapes.pool_padding`). The output is ``(N, *out, C)``
+:func:`clearconv.kernels.shapes.pool_padding`). The output is ``(N, *out, C)``
 with ``out = (S + before + after - p) // s + 1`` per axis.
 
 Every local pooling visits the window one offset at a time: for a fixed
 offset, the cell each output position reads is one strided slice of the
-padded input (:func:`clearconv.ops.windows.window_slices`). So the forward
+padded input (:func:`clearconv.kernels.windows.window_slices`). So the forward
 is ``prod(pool_size)`` whole-array operations and the backward the same
 number of slice-adds into a padded buffer, cropped at the end. There is no
 loop over pixels or batch and no ``np.add.at``. Where
-:mod:`clearconv.ops.compiled` measured faster (unpadded 2x2 windows at
+:mod:`clearconv.kernels.compiled` measured faster (unpadded 2x2 windows at
 stride 2; the backward over 8 or more channels), its kernels compute the same
 values in one pass.
 

@@ -6,9 +6,9 @@ import itertools
 import numpy as np
 import pytest
 
-from clearconv.ops import conv as conv_ops
-from clearconv.ops import shapes
-from clearconv.ops.conv.reference import conv_reference, conv_transpose_reference
+from clearconv.kernels import conv as conv_ops
+from clearconv.kernels import shapes
+from clearconv.kernels.conv.reference import conv_reference, conv_transpose_reference
 from gradcheck import assert_vjp_matches
 
 
@@ -120,7 +120,7 @@ def test_conv_transpose_backward_matches_finite_differences(case):
 
 def test_pointwise_conv_uses_the_input_without_copy():
     # A 1x1 stride-1 convolution is a plain GEMM: the column matrix is a view of the input.
-    from clearconv.ops.conv.im2col import im2col
+    from clearconv.kernels.conv.im2col import im2col
     x = np.ones((2, 5, 5, 8), dtype=np.float32)
     cols = im2col(x, (1, 1), (1, 1), (1, 1), 1)
     assert np.shares_memory(cols, x)
@@ -147,8 +147,8 @@ def test_nan_and_inf_propagate():
 def test_both_numpy_col2im_paths_give_the_input_gradient(case, threshold, monkeypatch):
     # The input gradient is the adjoint of the forward (checked against the direct loops above):
     # <conv(x), g> == <x, dx(g)> for every x and g. The compiled col2im is off: this is about NumPy's.
-    from clearconv.ops import compiled
-    from clearconv.ops.conv import im2col
+    from clearconv.kernels import compiled
+    from clearconv.kernels.conv import im2col
     monkeypatch.setattr(im2col, "FEW_CHANNELS", threshold)
     monkeypatch.setattr(compiled, "_switched_on", False)
     x, weights, bias, strides, pads, dilation = make_conv(*case, dtype=np.float64)
@@ -162,7 +162,7 @@ def test_both_numpy_col2im_paths_give_the_input_gradient(case, threshold, monkey
 @pytest.mark.parametrize("rank,stride,dilation", [(1, 1, 2), (2, 1, 1), (2, 2, 1), (3, 1, 1)])
 def test_single_channel_columns_match_the_direct_loops(rank, stride, dilation):
     """One input channel takes the tap-by-tap gather: forward and both gradients against the loops."""
-    from clearconv.ops.conv.reference import conv_reference_backward
+    from clearconv.kernels.conv.reference import conv_reference_backward
     rng = np.random.default_rng(5)
     x = rng.standard_normal((3, *(7,) * rank, 1))
     weights = rng.standard_normal((*(3,) * rank, 1, 4))
@@ -179,8 +179,8 @@ def test_single_channel_columns_match_the_direct_loops(rank, stride, dilation):
 @pytest.mark.parametrize("samples_per_chunk", [1, 2, 5])
 def test_one_channel_forward_in_batch_chunks_matches_the_direct_loops(samples_per_chunk, monkeypatch):
     """The tap-major forward gathers and multiplies a few samples at a time, and keeps every sample's columns."""
-    from clearconv.ops.conv import im2col
-    from clearconv.ops.conv.reference import conv_reference_backward
+    from clearconv.kernels.conv import im2col
+    from clearconv.kernels.conv.reference import conv_reference_backward
     rng = np.random.default_rng(8)
     x = rng.standard_normal((5, 9, 9, 1))
     weights = rng.standard_normal((3, 3, 1, 4))
@@ -198,7 +198,7 @@ def test_one_channel_forward_in_batch_chunks_matches_the_direct_loops(samples_pe
 # --------------------------------------------------------------------------- row blocking
 
 def test_row_blocking_takes_the_largest_block_that_fits():
-    from clearconv.ops.conv import im2col
+    from clearconv.kernels.conv import im2col
     one, two = (1, 1), (2, 2)
     assert im2col.row_blocking(np.ones((5, 5, 1, 6)), one, one, 28).block == 4  # 7 would span 11 > 2 * 5
     assert im2col.row_blocking(np.ones((5, 5, 6, 16)), one, one, 10).block == 2  # 3 * 16 > 48
@@ -209,7 +209,7 @@ def test_row_blocking_takes_the_largest_block_that_fits():
 
 
 def test_widened_kernel_holds_shifted_copies_and_folds_back():
-    from clearconv.ops.conv import im2col
+    from clearconv.kernels.conv import im2col
     kernel = np.random.default_rng(0).uniform(1, 2, (2, 3, 2, 4))  # no zeros: every nonzero below is a copy
     blocking = im2col.row_blocking(kernel, (1, 2), (1, 2), 6)  # row extent 5: a block of 3 spans 9
     assert blocking.block == 3 and blocking.strides == (1, 6) and blocking.dilation == (1, 1)
@@ -234,8 +234,8 @@ def test_row_blocked_conv_matches_the_direct_loops(case, chunked, monkeypatch):
     A one-channel input keeps its own gather in the forward (and so the kernel
     gradient); its input gradient is row-blocked all the same.
     """
-    from clearconv.ops.conv import im2col
-    from clearconv.ops.conv.reference import conv_reference_backward
+    from clearconv.kernels.conv import im2col
+    from clearconv.kernels.conv.reference import conv_reference_backward
     rank, kernel, stride, dilation, channels, filters, padding = case
     rng = np.random.default_rng(6)
     length = 12 if rank < 3 else 7
@@ -266,7 +266,7 @@ def test_row_blocked_conv_matches_the_direct_loops(case, chunked, monkeypatch):
 @pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # inf * 0 = NaN, as intended
 def test_row_blocking_leaves_inf_and_nan_where_the_plain_convolution_puts_them():
     """The widened kernel's zeros times an inf would be NaN in neighbouring outputs: such values skip the blocking."""
-    from clearconv.ops.conv.reference import conv_reference_backward
+    from clearconv.kernels.conv.reference import conv_reference_backward
     rng = np.random.default_rng(7)
     x, weights = rng.standard_normal((2, 12, 12, 2)), rng.standard_normal((5, 5, 2, 6))
     pads, one = [(2, 2)] * 2, (1, 1)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from clearconv.ops import shapes
-from clearconv.ops.conv.reference import (avg_pool_reference, conv_reference, conv_transpose_reference,
+from clearconv.kernels import shapes
+from clearconv.kernels.conv.reference import (avg_pool_reference, conv_reference, conv_transpose_reference,
                                           max_pool_reference)
 
 

@@ -1,6 +1,6 @@
 """FFT convolution: the valid cross-correlation as a product of Fourier transforms.
 
-Contract: the same as :func:`clearconv.ops.conv.im2col.correlate` at strides 1
+Contract: the same as :func:`clearconv.kernels.conv.im2col.correlate` at strides 1
 and one group (see :func:`supports`). For a padded input ``xp`` (N, *P, C),
 channels_last, and a Keras kernel (*k, C, F)::
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from clearconv.ops.reshaping import (
+from clearconv.kernels.reshaping import (
     crop,
     crop_backward,
     dropout_mask,

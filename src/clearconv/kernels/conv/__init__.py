@@ -7,7 +7,7 @@ Contract (the same for every algorithm behind :func:`conv`):
 
 a cross-correlation (no kernel flip), channels_last, kernel in Keras layout
 ``(*k, C // groups, F)``. ``pads`` is one ``(before, after)`` pair per spatial
-axis (see :mod:`clearconv.ops.shapes`), so the output size per axis is
+axis (see :mod:`clearconv.kernels.shapes`), so the output size per axis is
 ``(L + before + after - d*(k-1) - 1) // s + 1``.
 
 Algorithms (``algorithm=``; ``"auto"`` picks one per shape, see :func:`choose_algorithm`):

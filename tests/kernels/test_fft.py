@@ -1,4 +1,4 @@
-"""FFT convolution against the direct loops (clearconv.ops.conv.reference).
+"""FFT convolution against the direct loops (clearconv.kernels.conv.reference).
 
 Tolerances are relative to the largest magnitude of the expected output:
 float64 1e-10 (measured < 2e-15 on this grid); float32 1e-5 (measured < 6e-7
@@ -9,8 +9,8 @@ the module docstring for the benchmark shapes).
 import numpy as np
 import pytest
 
-from clearconv.ops.conv import fft
-from clearconv.ops.conv.reference import conv_reference
+from clearconv.kernels.conv import fft
+from clearconv.kernels.conv.reference import conv_reference
 
 FLOAT64_TOLERANCE = 1e-10
 FLOAT32_TOLERANCE = 1e-5

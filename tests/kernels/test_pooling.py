@@ -7,8 +7,8 @@ import itertools
 import numpy as np
 import pytest
 
-from clearconv.ops import pooling, shapes
-from clearconv.ops.conv.reference import avg_pool_reference, max_pool_reference
+from clearconv.kernels import pooling, shapes
+from clearconv.kernels.conv.reference import avg_pool_reference, max_pool_reference
 from gradcheck import assert_vjp_matches
 
 

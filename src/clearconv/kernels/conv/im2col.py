@@ -2,7 +2,7 @@
 
 Everything here works on an input that is *already padded*: a "valid"
 cross-correlation with strides, dilation and groups. The public functions in
-``clearconv.ops.conv`` add the padding and crop it off again.
+``clearconv.kernels.conv`` add the padding and crop it off again.
 
 Shapes (``nd`` spatial dims, ``K = prod(kernel_size)``, ``G`` groups):
 
@@ -97,7 +97,7 @@ def _tap_view(xp, kernel_size, strides, dilation, out) -> np.ndarray:
 # im2col machinery runs it unchanged, backward included. It pays where the GEMM is thin: LeNet's
 # conv2 (F = 16, b = 2) forward+backward 2.2 -> 1.6 ms, its conv1's input gradient (one channel,
 # F = 6, b = 4) 1.57 -> 0.52 ms; with 32 filters and up it did not (measured, 2 threads). Which
-# passes take it is the dispatcher's call (clearconv.ops.conv: not one-channel forwards).
+# passes take it is the dispatcher's call (clearconv.kernels.conv: not one-channel forwards).
 ROW_BLOCK_MAX_WIDTH = 48      # b * F at most
 ROW_BLOCK_MAX_SPAN = 2        # span at most this many times the kernel row's extent (the extra zeros)
 
@@ -384,7 +384,7 @@ def correlate_input_grad(grad: np.ndarray, kernel: np.ndarray, padded_shape, str
     that tap read. No per-pixel loop, no ``np.add.at``. With few channels per
     group the contributions of all taps come from one GEMM (K skinny GEMMs
     would waste BLAS); otherwise one GEMM per tap keeps the buffer small.
-    Where :mod:`clearconv.ops.compiled` measured faster, a compiled loop does
+    Where :mod:`clearconv.kernels.compiled` measured faster, a compiled loop does
     the slice-adds of the all-taps buffer instead, with equal results. A 1x1
     kernel at stride 1 needs no scatter: its input gradient is the one GEMM.
     """

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from clearconv.ops.normalization import (
+from clearconv.kernels.normalization import (
     batch_norm_infer,
     batch_norm_infer_backward,
     batch_norm_train,

@@ -2,7 +2,7 @@
 
 Everything here works on an input that is *already padded* (a "valid"
 cross-correlation, no kernel flip: the contract of :func:`.im2col.correlate`
-with strides 1, dilation 1 and one group); ``clearconv.ops.conv`` adds the
+with strides 1, dilation 1 and one group); ``clearconv.kernels.conv`` adds the
 padding. The output is cut into tiles of ``m x m`` cells (``m = tile``, 2 or
 4); output tile ``Y`` needs the ``(m+2) x (m+2)`` input tile ``d`` under it,
 and for one channel and one filter ``g``::
@@ -36,7 +36,7 @@ per transform, fewer flops but two passes over memory) by 10 to 30 %.
 Output sizes that are not a multiple of ``m`` are computed on a zero-padded
 input and cropped.
 
-With numba (:mod:`clearconv.ops.compiled`, where
+With numba (:mod:`clearconv.kernels.compiled`, where
 ``compiled.use_winograd_transforms`` says it measured faster: from 2 input
 channels up) both transforms are compiled loops instead: the input stage
 reads each tile straight from the padded input (no gathered copy) and writes

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from clearconv import layers
-from clearconv.ops import conv as conv_ops
-from clearconv.ops import shapes
-from clearconv.ops.conv.reference import conv_reference, conv_reference_backward
+from clearconv.kernels import conv as conv_ops
+from clearconv.kernels import shapes
+from clearconv.kernels.conv.reference import conv_reference, conv_reference_backward
 from gradcheck import assert_sums_within_the_summation_bound
 
 
@@ -208,7 +208,7 @@ def test_auto_takes_winograd_from_16_channels_and_from_64_when_training(channels
 def test_thin_kernel_gradients_summed_over_row_blocks_match_the_direct_loops(channels, filters, kernel, block,
                                                                              monkeypatch):
     """A kernel gradient of <= SMALL_KERNEL_GRAD entries sums its GEMM over blocks of rows."""
-    from clearconv.ops.conv import im2col
+    from clearconv.kernels.conv import im2col
     assert kernel ** 2 * channels * filters <= im2col.SMALL_KERNEL_GRAD
     if block is not None:
         monkeypatch.setattr(im2col, "REDUCTION_BLOCK", block)

@@ -1,4 +1,4 @@
-"""The numba kernels of clearconv.ops.compiled against the NumPy paths they replace.
+"""The numba kernels of clearconv.kernels.compiled against the NumPy paths they replace.
 
 Each scatter comparison is exact (assert_array_equal): the kernels add the
 same float values in the same order per cell as NumPy does.
@@ -19,10 +19,10 @@ import pytest
 
 pytest.importorskip("numba", reason="numba is not installed (the `fast` extra): only the NumPy paths exist")
 
-from clearconv.ops import compiled, pooling, shapes  # noqa: E402
-from clearconv.ops.conv import im2col, winograd  # noqa: E402
-from clearconv.ops.conv.reference import conv_reference  # noqa: E402
-from clearconv.ops.windows import window_slices  # noqa: E402
+from clearconv.kernels import compiled, pooling, shapes  # noqa: E402
+from clearconv.kernels.conv import im2col, winograd  # noqa: E402
+from clearconv.kernels.conv.reference import conv_reference  # noqa: E402
+from clearconv.kernels.windows import window_slices  # noqa: E402
 from gradcheck import assert_sums_within_the_summation_bound  # noqa: E402
 
 
@@ -364,7 +364,7 @@ def special_values(shape, dtype, seed):
 @pytest.mark.parametrize("shape", [(3, 7, 5), (2, 5, 4, 6), (2, 3, 4, 2, 3)], ids=["1d", "2d", "3d"])
 @pytest.mark.parametrize("with_bias, activation", [(True, "relu"), (True, None), (False, "relu")])
 def test_bias_and_relu_pass_equals_numpy_bit_for_bit(dtype, shape, with_bias, activation):
-    from clearconv.ops import conv as conv_ops
+    from clearconv.kernels import conv as conv_ops
     y = special_values(shape, dtype, 0)
     bias = np.random.default_rng(1).standard_normal(shape[-1]).astype(dtype) if with_bias else None
     want, got = y.copy(), y.copy()
@@ -393,7 +393,7 @@ def test_relu_and_bias_grad_equals_the_numpy_mask_and_the_exact_sum(dtype):
 
 @pytest.mark.parametrize("dtype", (np.float32, np.float64))
 def test_fused_relu_conv_forward_and_backward_equal_the_numpy_path(dtype):
-    from clearconv.ops import conv as conv_ops
+    from clearconv.kernels import conv as conv_ops
     rng = np.random.default_rng(4)
     x = rng.standard_normal((3, 9, 8, 2)).astype(dtype)
     kernel, bias = rng.standard_normal((3, 3, 2, 5)).astype(dtype), rng.standard_normal(5).astype(dtype)

@@ -2,15 +2,15 @@
 
 The col2im of a convolution's input gradient and the max-pool backward both
 add values into cells chosen by a sliding window. NumPy does that as one
-whole-array pass per window offset (:mod:`clearconv.ops.conv.im2col`,
-:mod:`clearconv.ops.pooling`); here the same additions run in one compiled
+whole-array pass per window offset (:mod:`clearconv.kernels.conv.im2col`,
+:mod:`clearconv.kernels.pooling`); here the same additions run in one compiled
 loop over the windows, while the data is in cache. Each of these kernels is a
 pure optimisation: per cell it adds the same float values in the same order
 as the NumPy path it replaces, so the results are equal.
 
 The Winograd transforms (:func:`winograd_input`, :func:`winograd_output`)
 replace the NumPy path's tile gather and Kronecker matmuls
-(:mod:`clearconv.ops.conv.winograd`) with one pass per chunk that reads each
+(:mod:`clearconv.kernels.conv.winograd`) with one pass per chunk that reads each
 tile where it lies and writes the transform where the batched matmul (or the
 output) wants it. They compute the same transforms with fewer, differently
 ordered additions, so results agree within the module's documented rounding
@@ -249,7 +249,7 @@ def _relu_and_bias_grad(grad, output, masked, sums, one, zero):
 def max_pool_2x2(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Max pooling 2x2 at stride 2, no padding: (N, H, W, C) -> (out (N, H // 2, W // 2, C), winners).
 
-    ``out`` equals :func:`clearconv.ops.pooling.max_pool`'s: a NaN in the
+    ``out`` equals :func:`clearconv.kernels.pooling.max_pool`'s: a NaN in the
     window gives NaN, as ``np.maximum`` does. ``winners`` (uint8, out's shape)
     is the window cell, 0 to 3 in row-major order, that takes the output's
     gradient by the backward's rule: the first cell equal to the max, or the
@@ -324,7 +324,7 @@ def max_pool_backward(grad: np.ndarray, x: np.ndarray, out: np.ndarray, pool_siz
                       strides: Sequence[int], pads: Sequence[tuple[int, int]]) -> np.ndarray:
     """Gradient of max pooling: grad (N, *out, C) -> dx (N, *S, C) in grad's dtype.
 
-    Same contract as :func:`clearconv.ops.pooling.max_pool_backward`: each
+    Same contract as :func:`clearconv.kernels.pooling.max_pool_backward`: each
     window's gradient goes to the first real cell (row-major window order)
     equal to its max ``out``, a NaN max to the window's last NaN; padding
     (``pads``, one (before, after) pair per axis) never takes a gradient and
@@ -440,7 +440,7 @@ def winograd_input(xp: np.ndarray, tile: int, images: slice, rows: slice, transf
     the chunk is tile rows ``rows`` of images ``images``, tiles in row-major
     (image, tile row, tile column) order. Writes ``transformed`` (P, T, C),
     ``P = (tile+2)**2``, point ``p*(tile+2) + q`` = entry (p, q), as the NumPy
-    path of :mod:`clearconv.ops.conv.winograd` lays it out. The same transform
+    path of :mod:`clearconv.kernels.conv.winograd` lays it out. The same transform
     as that path's Kronecker matmul, computed separably (d B, then B^T (.))
     with the common subexpressions of B^T's rows, so it rounds differently.
     """

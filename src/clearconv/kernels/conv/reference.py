@@ -8,7 +8,7 @@ dtype, so the oracle itself adds no float32 rounding error.
 
 Layout: channels_last, ``x`` has shape ``(N, *S, C)`` with 1, 2 or 3 spatial
 axes; ``pads`` is one ``(before, after)`` pair per spatial axis (compute it
-with :func:`clearconv.ops.shapes.conv_padding` / ``pool_padding``).
+with :func:`clearconv.kernels.shapes.conv_padding` / ``pool_padding``).
 """
 
 from __future__ import annotations

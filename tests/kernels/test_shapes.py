@@ -2,7 +2,7 @@
 
 import pytest
 
-from clearconv.ops import shapes
+from clearconv.kernels import shapes
 
 
 @pytest.mark.parametrize("length, kernel, stride, dilation, padding, expected", [
