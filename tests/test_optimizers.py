@@ -68,7 +68,7 @@ class Quadratic:
 
 def run_clearconv(optimizer, problem, steps=STEPS, dtype=np.float64):
     """Weights after each step: a list (steps) of lists (variables) of arrays."""
-    variables = [Variable(w.astype(dtype), f"w{i}") for i, w in enumerate(problem.start)]
+    variables = [Variable(w.astype(dtype), name=f"w{i}") for i, w in enumerate(problem.start)]
     trajectory = []
     for step in range(steps):
         for variable, g in zip(variables, problem.gradients(step, [v.data for v in variables])):
@@ -490,7 +490,7 @@ def test_nadam_differs_from_torch_default_momentum_decay():
 # ----------------------------------------------------------------------------
 
 def _one_step(optimizer, weights, grads):
-    variables = [Variable(np.array(w, dtype=np.float64), f"v{i}") for i, w in enumerate(weights)]
+    variables = [Variable(np.array(w, dtype=np.float64), name=f"v{i}") for i, w in enumerate(weights)]
     optimizer.apply(grads=[np.array(g, dtype=np.float64) for g in grads], variables=variables)
     return [v.data for v in variables]
 
@@ -502,7 +502,7 @@ def test_weight_decay_is_decoupled_and_uses_current_lr():
     # Second step of a schedule: the decay uses lr(iterations=1).
     schedule = O.ExponentialDecay(0.1, decay_steps=1, decay_rate=0.5)
     optimizer = O.SGD(schedule, weight_decay=0.2)
-    variable = Variable(w.copy(), "w")
+    variable = Variable(w.copy(), name="w")
     for _ in range(2):
         optimizer.apply([g], [variable])
     after_one = w - w * 0.2 * 0.1 - 0.1 * g
@@ -511,7 +511,7 @@ def test_weight_decay_is_decoupled_and_uses_current_lr():
 
 def test_exclude_from_weight_decay():
     optimizer = O.SGD(0.1, weight_decay=0.5)
-    kernel, bias = Variable(np.ones(2), "dense/kernel"), Variable(np.ones(2), "dense/bias")
+    kernel, bias = Variable(np.ones(2), name="dense/kernel"), Variable(np.ones(2), name="dense/bias")
     optimizer.exclude_from_weight_decay(var_names=["bias"])
     optimizer.apply([np.zeros(2), np.zeros(2)], [kernel, bias])
     np.testing.assert_allclose(kernel.data, 1 - 0.05)
@@ -564,7 +564,7 @@ class _RecordingConstraint:
 
 def test_constraint_applied_after_update():
     constraint = _RecordingConstraint()
-    variable = Variable(np.array([0.05, 1.0, -1.0]), "w", constraint=constraint)
+    variable = Variable(np.array([0.05, 1.0, -1.0]), name="w", constraint=constraint)
     variable.grad = np.array([1.0, 1.0, -1.0])
     optimizer = O.SGD(0.1, weight_decay=0.5)
     optimizer.step([variable])
@@ -574,7 +574,7 @@ def test_constraint_applied_after_update():
 
 
 def test_library_constraint_after_adam_update():
-    variable = Variable(np.array([[3.0], [4.0]]), "kernel", constraint=constraints.MaxNorm(2.0))
+    variable = Variable(np.array([[3.0], [4.0]]), name="kernel", constraint=constraints.MaxNorm(2.0))
     variable.grad = np.array([[-1.0], [-1.0]])
     O.Adam(0.1).step([variable])
     np.testing.assert_allclose(np.linalg.norm(variable.data), 2.0, rtol=1e-6)
@@ -585,7 +585,7 @@ def test_library_constraint_after_adam_update():
 # ----------------------------------------------------------------------------
 
 def test_step_uses_grad_and_skips_none():
-    a, b = Variable(np.ones(3), "a"), Variable(np.ones(2), "b")
+    a, b = Variable(np.ones(3), name="a"), Variable(np.ones(2), name="b")
     a.grad = np.array([1.0, 2.0, 3.0])
     optimizer = O.SGD(0.5)
     with warnings.catch_warnings():
@@ -597,7 +597,7 @@ def test_step_uses_grad_and_skips_none():
 
 
 def test_apply_warns_for_missing_gradients_and_raises_when_none_at_all():
-    a, b = Variable(np.ones(2), "a"), Variable(np.ones(2), "b")
+    a, b = Variable(np.ones(2), name="a"), Variable(np.ones(2), name="b")
     optimizer = O.SGD(0.5)
     with pytest.warns(UserWarning, match="'b'"):
         optimizer.apply([np.ones(2), None], [a, b])
@@ -612,7 +612,7 @@ def test_apply_gradients_equals_apply_and_step():
     grads = problem.gradients(0, problem.start)
     results = []
     for how in ("apply_gradients", "apply", "step"):
-        variables = [Variable(w.copy(), f"w{i}") for i, w in enumerate(problem.start)]
+        variables = [Variable(w.copy(), name=f"w{i}") for i, w in enumerate(problem.start)]
         optimizer = O.Adam(0.01)
         if how == "apply_gradients":
             assert optimizer.apply_gradients(list(zip(grads, variables))) == 1
@@ -629,7 +629,7 @@ def test_apply_gradients_equals_apply_and_step():
 
 
 def test_apply_without_variables_uses_registered_ones():
-    a = Variable(np.ones(2), "a")
+    a = Variable(np.ones(2), name="a")
     optimizer = O.SGD(0.5)
     optimizer.apply([np.ones(2)], [a])
     optimizer.apply([np.ones(2)])
@@ -640,7 +640,7 @@ def test_apply_without_variables_uses_registered_ones():
 
 def test_gradient_shape_mismatch_names_the_variable():
     with pytest.raises(ValueError, match=r"'kernel'.*\(3,\).*\(2,\)"):
-        O.SGD().apply([np.ones(3)], [Variable(np.ones(2), "kernel")])
+        O.SGD().apply([np.ones(3)], [Variable(np.ones(2), name="kernel")])
 
 
 # ----------------------------------------------------------------------------
@@ -661,7 +661,7 @@ def test_schedule_learning_rate_is_evaluated_at_iterations():
     schedule = O.ExponentialDecay(0.1, decay_steps=2, decay_rate=0.5)
     optimizer = O.SGD(schedule)
     assert optimizer.learning_rate is schedule
-    variable = Variable(np.zeros(1), "w")
+    variable = Variable(np.zeros(1), name="w")
     expected = 0.0
     for step in range(4):
         assert optimizer.current_learning_rate() == pytest.approx(0.1 * 0.5 ** (step / 2), rel=1e-15)
@@ -741,7 +741,7 @@ STATE_CASES = [
 def test_resume_from_state_is_bit_identical(label, make_optimizer):
     problem = Quadratic(17)
     optimizer = make_optimizer()
-    variables = [Variable(w.copy(), f"w{i}") for i, w in enumerate(problem.start)]
+    variables = [Variable(w.copy(), name=f"w{i}") for i, w in enumerate(problem.start)]
 
     def train(opt, vs, steps):
         for step in steps:
@@ -758,7 +758,7 @@ def test_resume_from_state_is_bit_identical(label, make_optimizer):
     train(optimizer, variables, range(3, STEPS))
 
     resumed = type(optimizer).from_config(saved_config)
-    resumed_variables = [Variable(w, f"w{i}") for i, w in enumerate(saved_weights)]
+    resumed_variables = [Variable(w, name=f"w{i}") for i, w in enumerate(saved_weights)]
     resumed.set_state(saved_state, resumed_variables)
     train(resumed, resumed_variables, range(3, STEPS))
     assert resumed.iterations == optimizer.iterations == STEPS
@@ -770,7 +770,7 @@ def test_resume_from_state_is_bit_identical(label, make_optimizer):
 
 def test_state_names_are_deterministic():
     optimizer = O.Adam(0.01)
-    a, b = Variable(np.ones((2, 3)), "a"), Variable(np.ones(4), "b")
+    a, b = Variable(np.ones((2, 3)), name="a"), Variable(np.ones(4), name="b")
     optimizer.apply([np.ones(4), np.ones((2, 3))], [b, a])  # b first: b gets index 0
     state = optimizer.get_state()
     assert list(state) == ["iterations", "learning_rate", "adam/m/0", "adam/m/1", "adam/v/0", "adam/v/1"]
@@ -783,7 +783,7 @@ def test_state_names_are_deterministic():
 
 def test_state_is_a_copy():
     optimizer = O.SGD(0.1, momentum=0.9)
-    variable = Variable(np.ones(2), "w")
+    variable = Variable(np.ones(2), name="w")
     optimizer.apply([np.ones(2)], [variable])
     state = optimizer.get_state()
     state["sgd/momentum/0"][...] = 99.0
@@ -792,12 +792,12 @@ def test_state_is_a_copy():
 
 def test_set_state_mismatch_raises_and_leaves_optimizer_unchanged():
     optimizer = O.Adam(0.01)
-    a, b = Variable(np.ones(3), "a"), Variable(np.ones(2), "b")
+    a, b = Variable(np.ones(3), name="a"), Variable(np.ones(2), name="b")
     optimizer.apply([np.ones(3), np.ones(2)], [a, b])
     state = optimizer.get_state()
     fresh = O.Adam(0.01)
     with pytest.raises(ValueError, match=r"missing keys.*adam/m/2"):
-        fresh.set_state(state, [a, b, Variable(np.ones(1), "c")])
+        fresh.set_state(state, [a, b, Variable(np.ones(1), name="c")])
     with pytest.raises(ValueError, match=r"unexpected keys.*adam/m/1"):
         fresh.set_state(state, [a])
     with pytest.raises(ValueError, match=r"'adam/m/0' has shape \(3,\).*'b'"):
@@ -826,7 +826,7 @@ def test_float32_stays_float32(make_optimizer):
 
 def test_integer_variables_are_rejected():
     with pytest.raises(ValueError, match="floating-point.*'steps'.*int"):
-        O.SGD().apply([np.ones(2)], [Variable(np.array([1, 2]), "steps")])
+        O.SGD().apply([np.ones(2)], [Variable(np.array([1, 2]), name="steps")])
 
 
 # ----------------------------------------------------------------------------

@@ -287,15 +287,37 @@ def _topological_order(root: Tensor) -> list[Tensor]:
 
 
 class Variable(Tensor):
-    """A layer weight: a named leaf tensor with an optional constraint.
+    """A weight: a named leaf tensor, as Keras 3's ``keras.Variable``.
 
-    ``trainable`` weights receive gradients; the others (BatchNormalization's
-    moving statistics) are updated by their layer.
+    ``Variable(initializer, shape=None, dtype=None, trainable=True, name=None)``:
+    ``initializer`` is an array (or number) or an initializer (a name such as
+    ``"glorot_uniform"`` or an object) called with ``shape``. ``name`` is the
+    short name (``"kernel"``); ``path`` is ``"<layer name>/<name>"`` for a
+    layer's weight, as in Keras 3. ``trainable`` weights receive gradients; the
+    others (BatchNormalization's moving statistics) are updated by their layer.
+    Arithmetic on a variable reads its current value (and records a gradient
+    when trainable).
     """
 
-    def __init__(self, value: np.ndarray, name: str, trainable: bool = True, constraint=None):
-        super().__init__(np.array(value), requires_grad=trainable)
-        self.name = name
+    def __init__(self, initializer, shape=None, dtype=None, trainable: bool = True, name: str | None = None,
+                 constraint=None, path: str | None = None, autocast=True, aggregation="none"):
+        if isinstance(initializer, (np.ndarray, Tensor, int, float, list, tuple, np.generic)):
+            value = np.array(initializer.data if isinstance(initializer, Tensor) else initializer,
+                             dtype=dtype)
+            if value.dtype.kind == "f" and dtype is None and value.dtype != np.float32 \
+                    and not isinstance(initializer, (np.ndarray, Tensor, np.generic)):
+                value = value.astype(np.float32)  # Python numbers and lists give Keras's default float32
+            if shape is not None and tuple(shape) != value.shape:
+                raise ValueError(f"Variable {name!r}: the initial value has shape {value.shape}, but `shape` is "
+                                 f"{tuple(shape)}")
+        else:
+            if shape is None:
+                raise ValueError(f"Variable {name!r}: an initializer ({initializer!r}) needs a `shape`")
+            from . import initializers
+            value = np.asarray(initializers.get(initializer)(tuple(shape), dtype=dtype or "float32"))
+        super().__init__(value, requires_grad=trainable)
+        self.name = name if name is not None else "variable"
+        self.path = path if path is not None else self.name
         self.constraint = constraint
 
     @property
@@ -310,13 +332,22 @@ class Variable(Tensor):
     def value(self) -> np.ndarray:
         return self.data
 
-    def assign(self, value) -> None:
-        """Overwrite the values in place (shape must match), keeping the dtype."""
-        value = np.asarray(value)
+    def assign(self, value):
+        """Overwrite the values in place (shape must match), keeping the dtype; returns ``value``."""
+        value = np.asarray(data_of(value))
         if value.shape != self.data.shape:
-            raise ValueError(f"Variable '{self.name}': cannot assign a value of shape {value.shape} "
+            raise ValueError(f"Variable '{self.path}': cannot assign a value of shape {value.shape} "
                              f"to a variable of shape {self.data.shape}")
         self.data[...] = value
+        return value
+
+    def assign_add(self, value):
+        """``variable += value`` in place (no gradient recorded)."""
+        return self.assign(self.data + np.asarray(data_of(value), dtype=self.dtype))
+
+    def assign_sub(self, value):
+        """``variable -= value`` in place (no gradient recorded)."""
+        return self.assign(self.data - np.asarray(data_of(value), dtype=self.dtype))
 
     def __repr__(self):
-        return f"<Variable '{self.name}' shape={self.shape} dtype={self.dtype}>"
+        return f"<Variable path={self.path}, shape={self.shape}, dtype={self.dtype}, value={self.data!r}>"

@@ -570,7 +570,7 @@ def _array_of(variable) -> np.ndarray:
 
 
 def _name_of(variable) -> str:
-    return repr(getattr(variable, "name", f"<array shape={np.shape(_array_of(variable))}>"))
+    return repr(getattr(variable, "path", f"<array shape={np.shape(_array_of(variable))}>"))
 
 
 def _assign(variable, value) -> None:

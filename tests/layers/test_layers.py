@@ -732,7 +732,9 @@ def test_explicit_name_and_weight_names():
     layer = layers.Conv2D(2, 3, name="features")
     layer(rand((1, 4, 4, 1)))
     assert layer.name == "features"
-    assert [w.name for w in layer.weights] == ["features/kernel", "features/bias"]
+    # Keras 3: a variable's name is its own, its path says which layer holds it.
+    assert [w.name for w in layer.weights] == ["kernel", "bias"]
+    assert [w.path for w in layer.weights] == ["features/kernel", "features/bias"]
 
 
 # =========================================================================== Keras defaults

@@ -8,6 +8,15 @@ Inputs: floating arrays are cast to the layer's dtype (float32 by default),
 as Keras autocasts. Integer and boolean arrays are refused with a TypeError:
 pixel values need an explicit ``x.astype("float32") / 255``, and a silent
 cast would hide that choice.
+
+Subclassing works as in Keras's guides: ``__init__`` creates sub-layers and
+sets them as attributes (they are tracked: their weights appear in
+``weights``), ``build(input_shape)`` creates weights with ``add_weight``,
+``call(inputs, training=None)`` computes. A layer called inside another
+layer's ``call`` without ``training`` inherits the outer call's value.
+Called on a symbolic tensor (functional API), a layer without its own
+``compute_output_shape`` learns its output shape by running ``call`` once on
+zeros of the input shape.
 """
 
 from __future__ import annotations
@@ -26,6 +35,11 @@ from ..utils import serialize_object, snake_case
 
 _name_counts: defaultdict = defaultdict(int)
 _FLOAT_DTYPES = ("float16", "float32", "float64")
+# The `training` value of the layer call in progress, inherited by calls nested in it.
+_call_training: list = [None]
+# Attributes that hold bookkeeping, never sub-layers or weights of their own.
+_UNTRACKED = frozenset({"_inbound_nodes", "_nodes", "_weights", "_regularizers", "_activity_losses",
+                        "_call_losses", "_init_arguments"})
 
 
 def resolve_identifier(owner: str, argument: str, getter, identifier):
@@ -99,17 +113,48 @@ class Layer:
         self._weights: list[Variable] = []
         self._regularizers: list[tuple[Variable, object]] = []
         self._activity_losses: list = []
+        self._call_losses: list = []
+        self._inbound_nodes: list = []
         self.activity_regularizer = None
         self.built = False
 
     # --- construction --------------------------------------------------------
-    def add_weight(self, name: str, shape, initializer="zeros", trainable: bool = True,
-                   regularizer=None, constraint=None) -> Variable:
-        """Create, initialise and track one weight (a :class:`Variable`)."""
-        value = initializers_module.get(initializer)(tuple(shape), dtype=self.dtype)
-        variable = Variable(np.asarray(value, dtype=self.dtype), name=f"{self.name}/{name}",
-                            trainable=trainable and self._trainable,
-                            constraint=constraints_module.get(constraint))
+    def add_weight(self, *args, shape=None, initializer=None, dtype=None, trainable: bool = True, autocast=True,
+                   regularizer=None, constraint=None, aggregation="none", overwrite_with_gradient=False,
+                   name: str | None = None) -> Variable:
+        """Create, initialise and track one weight (a :class:`Variable`), as Keras 3's ``add_weight``.
+
+        ``shape`` (default ``()``), ``initializer`` (default ``"glorot_uniform"``) and ``dtype``
+        (default the layer's) may also be given positionally, in that order. ``autocast`` and
+        ``aggregation`` have no effect here (one device, one dtype per layer);
+        ``overwrite_with_gradient`` is refused (float8 training does not exist here).
+        """
+        if len(args) > 3:
+            raise TypeError(f"{self.name}: add_weight() takes at most 3 positional arguments (shape, initializer, "
+                            f"dtype); received {len(args)}")
+        if args and isinstance(args[0], str):
+            raise ValueError(f"{self.name}: add_weight: `name` must be passed as a keyword argument; received "
+                             f"add_weight({args[0]!r}, ...). Use add_weight(shape=..., name={args[0]!r})")
+        for position, (argument, given) in enumerate((("shape", shape), ("initializer", initializer),
+                                                      ("dtype", dtype))):
+            if position < len(args):
+                if given is not None:
+                    raise ValueError(f"{self.name}: add_weight: `{argument}` was passed both positionally and as "
+                                     f"a keyword argument")
+        shape, initializer, dtype = (list(args) + [shape, initializer, dtype][len(args):])[:3]
+        if overwrite_with_gradient:
+            raise ValueError(f"{self.name}: add_weight: overwrite_with_gradient=True (float8 training) is not "
+                             f"supported by clearconv")
+        if aggregation not in (None, "none", "mean", "sum", "only_first_replica"):
+            raise ValueError(f"{self.name}: add_weight: `aggregation` must be one of None, 'none', 'mean', 'sum', "
+                             f"'only_first_replica'; received {aggregation!r}")
+        shape = () if shape is None else tuple(int(d) for d in shape)
+        dtype = np.dtype(dtype or self.dtype).name
+        if name is None:
+            name = "variable" if not self._weights else f"variable_{len(self._weights)}"
+        value = initializers_module.get(initializer or "glorot_uniform")(shape, dtype=dtype)
+        variable = Variable(np.asarray(value, dtype=dtype), name=name, trainable=trainable and self._trainable,
+                            constraint=constraints_module.get(constraint), path=f"{self.name}/{name}")
         variable._layer_trainable = trainable
         self._weights.append(variable)
         regularizer = regularizers_module.get(regularizer)
@@ -123,41 +168,93 @@ class Layer:
 
     def call(self, inputs, training=None):
         """The computation on tensors; subclasses override."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} ({self.name}) has no call() method; a Layer subclass "
+                                  f"defines call(self, inputs)")
 
     def compute_output_shape(self, input_shape):
-        """Output shape for ``input_shape`` (batch axis included, may be None)."""
-        raise NotImplementedError
+        """Output shape for ``input_shape`` (batch axis included, may be None).
+
+        Layers without a formula of their own run ``call`` on zeros to find it
+        (see :func:`probe_output_shape`).
+        """
+        return probe_output_shape(lambda *tensors: self._call_in_context(tensors[0], (), {}, False),
+                                  [input_shape], [self.dtype], owner=self.name)
 
     # --- calling -------------------------------------------------------------
-    def __call__(self, inputs, training=None, **kwargs):
-        if any(isinstance(x, SymbolicTensor) for x in _flatten(inputs)):
-            return self._call_symbolic(inputs)
-        symbolic = any(isinstance(x, Tensor) for x in _flatten(inputs))
+    def __call__(self, *args, **kwargs):
+        if not args:
+            if "inputs" not in kwargs:
+                raise TypeError(f"{self.name}: a layer is called on its inputs: layer(inputs, ...)")
+            args = (kwargs.pop("inputs"),)
+        inputs, extra = args[0], args[1:]
+        if contains_symbolic((args, kwargs)):
+            return self._call_symbolic(inputs, extra, kwargs)
+        recording = any(isinstance(x, Tensor) for x in _flatten((args, kwargs)))
         tensors = _map(self._as_tensor, inputs)
         if not self.built:
             self.build(_map(lambda t: t.shape, tensors))
             self.built = True
         self._check_input(_map(lambda t: t.shape, tensors))
-        if symbolic:
-            outputs = self.call(tensors, training=training, **kwargs)
+        training = kwargs.pop("training", None)
+        if recording:
+            outputs = self._call_in_context(tensors, extra, kwargs, training)
         else:
             with no_grad():
-                outputs = self.call(tensors, training=training, **kwargs)
+                outputs = self._call_in_context(tensors, extra, kwargs, training)
         self._activity_losses = []
         if self.activity_regularizer is not None:
             self._activity_losses = [self.activity_regularizer(outputs)]
-        return outputs if symbolic else _map(lambda t: t.data, outputs)
+        return outputs if recording else _map(lambda t: t.data if isinstance(t, Tensor) else t, outputs)
 
-    def _call_symbolic(self, inputs):
-        """Shape inference only: record this call for a functional model."""
+    def _call_in_context(self, inputs, extra, kwargs, training):
+        """Run ``call`` with ``training`` resolved (explicit, else the outer call's) and passed when accepted."""
+        if training is None:
+            training = _call_training[-1]
+        if _call_accepts(type(self), "training"):
+            kwargs = {**kwargs, "training": training}
+        self._call_losses = []
+        _call_training.append(training)
+        try:
+            return self.call(inputs, *extra, **kwargs)
+        finally:
+            _call_training.pop()
+
+    def _call_symbolic(self, inputs, extra=(), kwargs=None):
+        """Shape inference only: record this call as a node of a functional graph."""
+        kwargs = dict(kwargs or {})
+        if contains_symbolic((extra, kwargs)):
+            raise TypeError(f"{self.name}: in a functional model, symbolic tensors go in the first argument "
+                            f"(a tensor, list or dict of tensors); the other arguments must be constants")
         shapes = _map(lambda t: t.shape, inputs)
         if not self.built:
             self.build(shapes)
             self.built = True
         self._check_input(shapes)
-        output_shape = self.compute_output_shape(shapes)
-        return SymbolicTensor(tuple(output_shape), self.dtype, self, inputs)
+        if extra or set(kwargs) - {"training"}:
+            output_shape = probe_output_shape(
+                lambda *tensors: self._call_in_context(_unflatten(inputs, list(tensors)), extra, kwargs, False),
+                [t.shape for t in _flatten(inputs)], [t.dtype for t in _flatten(inputs)], owner=self.name)
+        else:
+            output_shape = self.compute_output_shape(shapes)
+        output = SymbolicTensor(tuple(output_shape), self.dtype, self, inputs, extra, kwargs)
+        self._inbound_nodes.append(output)
+        return output
+
+    @property
+    def input(self):
+        """The symbolic input of this layer's first call in a functional graph (as Keras)."""
+        return self._first_node("input").call_inputs
+
+    @property
+    def output(self):
+        """The symbolic output of this layer's first call in a functional graph (as Keras)."""
+        return self._first_node("output")
+
+    def _first_node(self, attribute: str):
+        if not self._inbound_nodes:
+            raise AttributeError(f"The layer {self.name} has never been called on a symbolic tensor (an Input or "
+                                 f"a layer output) and thus has no defined {attribute}")
+        return self._inbound_nodes[0]
 
     def _as_tensor(self, value) -> Tensor:
         if isinstance(value, Tensor):
@@ -176,6 +273,28 @@ class Layer:
     def _check_input(self, input_shape) -> None:
         """Raise a clear error for inputs the built layer cannot take."""
 
+    # --- tracking: sub-layers and variables set as attributes -------------------
+    def _tracked(self):
+        """Sub-layers and extra variables set as attributes (directly or in lists, tuples, dicts),
+        in the order they were set, as Keras tracks them."""
+        layers, variables, own = [], [], {id(w) for w in self._weights}
+        for key, value in vars(self).items():
+            if key in _UNTRACKED:
+                continue
+            items = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) \
+                else (value,)
+            for item in items:
+                if isinstance(item, Layer) and item is not self:
+                    layers.append(item)
+                elif isinstance(item, Variable) and id(item) not in own:
+                    own.add(id(item))
+                    variables.append(item)
+        return list({id(layer): layer for layer in layers}.values()), variables
+
+    @property
+    def _sublayers(self) -> list:
+        return self._tracked()[0]
+
     # --- weights -------------------------------------------------------------
     @property
     def trainable(self) -> bool:
@@ -186,18 +305,33 @@ class Layer:
         self._trainable = bool(value)
         for variable in self._weights:
             variable.trainable = self._trainable and variable._layer_trainable
+        for layer in self._sublayers:
+            layer.trainable = value
 
     @property
     def weights(self) -> list[Variable]:
-        return list(self._weights)
+        """Own weights (trainable ones first, as Keras orders them), then the sub-layers'."""
+        sublayers, extra = self._tracked()
+        own = self._weights + extra
+        ordered = [w for w in own if getattr(w, "_layer_trainable", w.trainable)] + \
+                  [w for w in own if not getattr(w, "_layer_trainable", w.trainable)]
+        seen = {id(w): w for w in ordered}
+        for layer in sublayers:
+            for weight in layer.weights:
+                seen.setdefault(id(weight), weight)
+        return list(seen.values())
 
     @property
     def trainable_weights(self) -> list[Variable]:
-        return [w for w in self.weights if w.trainable]
+        return [w for w in self.weights if w.trainable] if self.trainable else []
 
     @property
     def non_trainable_weights(self) -> list[Variable]:
-        return [w for w in self.weights if not w.trainable]
+        return [w for w in self.weights if not w.trainable] if self.trainable else self.weights
+
+    variables = property(lambda self: self.weights, doc="Keras 3's name for every weight of the layer.")
+    trainable_variables = property(lambda self: self.trainable_weights)
+    non_trainable_variables = property(lambda self: self.non_trainable_weights)
 
     def get_weights(self) -> list[np.ndarray]:
         """Copies of the weights, in Keras order."""
@@ -217,17 +351,38 @@ class Layer:
             raise ValueError(f"{self.name}: count_params() needs a built layer; call build(input_shape) first")
         return int(sum(w.size for w in self.weights))
 
+    def add_loss(self, loss) -> None:
+        """Add a loss term (a scalar tensor) computed in ``call``; ``fit`` adds it to the loss.
+
+        The terms of a call replace those of the previous call, as in Keras.
+        """
+        self._call_losses.append(loss if isinstance(loss, Tensor) else Tensor(np.asarray(loss)))
+
     @property
     def losses(self) -> list:
-        """Regularisation terms: weight penalties (on the current weights) and
-        the activity penalty of the last call. Tensors, so they backpropagate."""
-        return [regularizer(variable) for variable, regularizer in self._regularizers] + self._activity_losses
+        """Regularisation terms: weight penalties (on the current weights), the activity
+        penalty and the ``add_loss`` terms of the last call, then the sub-layers'.
+        Tensors, so they backpropagate."""
+        own = [regularizer(variable) for variable, regularizer in self._regularizers] \
+            + self._activity_losses + self._call_losses
+        return own + [loss for layer in self._sublayers for loss in layer.losses]
 
     # --- config --------------------------------------------------------------
+    def __new__(cls, *args, **kwargs):
+        # The constructor's arguments, kept so a subclass without a get_config of its own still
+        # serializes (as Keras 3 does): they are its config when they are plain values.
+        instance = super().__new__(cls)
+        instance._init_arguments = (args, kwargs)
+        return instance
+
     def get_config(self) -> dict:
+        """``name``, ``trainable``, ``dtype`` (and the input shape); for a subclass that does not
+        define ``get_config``, also its constructor's keyword arguments when they are plain values."""
         config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
         if self.batch_input_shape is not None:
             config["batch_input_shape"] = self.batch_input_shape
+        if type(self).get_config is Layer.get_config and type(self).__module__.split(".")[0] != "clearconv":
+            config.update(_constructor_config(self))
         return config
 
     @classmethod
@@ -238,37 +393,149 @@ class Layer:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
 
 
+def _constructor_config(layer: Layer) -> dict:
+    """The keyword form of the arguments ``layer`` was constructed with; a TypeError when they are
+    not plain values (the subclass must then define get_config)."""
+    args, kwargs = getattr(layer, "_init_arguments", ((), {}))
+    parameters = [p for p in inspect.signature(type(layer).__init__).parameters.values()
+                  if p.name != "self" and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if len(args) > len(parameters):
+        raise TypeError(f"{type(layer).__name__}: cannot make a config from {len(args)} positional arguments; "
+                        f"define get_config()")
+    config = {p.name: value for p, value in zip(parameters, args)}
+    config.update({k: v for k, v in kwargs.items() if k not in ("name", "trainable", "dtype")})
+    for key, value in config.items():
+        if not _is_plain(value):
+            raise TypeError(f"{type(layer).__name__}: its constructor argument {key}={value!r} is not a plain value "
+                            f"(number, string, bool, None, or a list/dict of them); define get_config() and "
+                            f"from_config() to serialize it")
+    return config
+
+
+def _is_plain(value) -> bool:
+    if isinstance(value, (list, tuple)):
+        return all(_is_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _is_plain(v) for k, v in value.items())
+    return value is None or isinstance(value, (bool, int, float, str))
+
+
+def _call_accepts(cls, argument: str) -> bool:
+    """Whether ``cls.call`` takes ``argument`` (by name or through ``**kwargs``)."""
+    cache = cls.__dict__.get("_call_arguments_cache")
+    if cache is None:
+        parameters = inspect.signature(cls.call).parameters.values()
+        cache = ({p.name for p in parameters}, any(p.kind is p.VAR_KEYWORD for p in parameters))
+        setattr(cls, "_call_arguments_cache", cache)
+    names, var_keyword = cache
+    return argument in names or var_keyword
+
+
+def probe_output_shape(function, input_shapes, dtypes, owner: str):
+    """The output shape(s) of ``function(*tensors)`` for inputs of ``input_shapes`` (None allowed).
+
+    Runs ``function`` twice without recording, on zeros with every unknown size set to 2 and then
+    to 3: a size that follows the unknown ones becomes None. Returns a tuple, or a list of tuples
+    when ``function`` returns a list.
+    """
+    def run(size):
+        arrays = [np.zeros([size if d is None else d for d in shape], dtype=dtype)
+                  for shape, dtype in zip(input_shapes, dtypes)]
+        with no_grad():
+            outputs = function(*[Tensor(a) for a in arrays])
+        return [np.shape(o.data if isinstance(o, Tensor) else o) for o in _flatten(outputs)], \
+            isinstance(outputs, (list, tuple))
+    try:
+        (first, is_list), (second, _) = run(2), run(3)
+    except Exception as error:  # the shape the layer or op could not take is what the user needs to see
+        raise type(error)(f"{owner}: could not infer the output shape by running the computation on zeros of "
+                          f"shape(s) {list(map(tuple, input_shapes))}: {error}. Define compute_output_shape() "
+                          f"to give it") from error
+    shapes = [tuple(a if a == b else None for a, b in zip(s2, s3)) for s2, s3 in zip(first, second)]
+    return shapes if is_list else shapes[0]
+
+
 class SymbolicTensor:
     """A placeholder with a shape (batch axis None) and the layer call that produced it.
 
-    ``call_inputs`` keeps the structure the layer was called with (one
-    tensor or a list), so a functional model can replay the call.
+    ``call_inputs`` keeps the structure the layer was called with (a tensor,
+    or a list or dict of tensors), ``call_args``/``call_kwargs`` the constant
+    arguments that followed, so a functional model can replay the call.
+    Arithmetic and indexing (``x + y``, ``-x``, ``x[:, 1:]``) add the
+    matching :mod:`clearconv.ops` nodes, as on Keras's symbolic tensors.
     """
 
-    def __init__(self, shape: tuple, dtype: str, layer: Layer, call_inputs):
+    def __init__(self, shape: tuple, dtype: str, layer: Layer, call_inputs, call_args=(), call_kwargs=None):
         self.shape, self.dtype, self.layer = tuple(shape), dtype, layer
         self.call_inputs = call_inputs
+        self.call_args, self.call_kwargs = tuple(call_args), dict(call_kwargs or {})
         self.inputs = _flatten(call_inputs)
 
     @property
     def ndim(self) -> int:
         return len(self.shape)
 
+    @property
+    def name(self) -> str:
+        return self.layer.name
+
     def __repr__(self):
-        return f"<SymbolicTensor shape={self.shape} dtype={self.dtype} from '{self.layer.name}'>"
+        return f"<SymbolicTensor shape={self.shape}, dtype={self.dtype}, name={self.layer.name}>"
+
+    def __bool__(self):
+        raise TypeError("a symbolic tensor has no value: it cannot be used as a condition (if/while/and/or); "
+                        "use clearconv.ops.where for element-wise choices")
+
+    def _op(self, name: str, *args):
+        from .operation import Operation
+        return Operation.apply(name, args, {})
+
+    __add__ = lambda self, other: self._op("numpy.add", self, other)
+    __radd__ = lambda self, other: self._op("numpy.add", other, self)
+    __sub__ = lambda self, other: self._op("numpy.subtract", self, other)
+    __rsub__ = lambda self, other: self._op("numpy.subtract", other, self)
+    __mul__ = lambda self, other: self._op("numpy.multiply", self, other)
+    __rmul__ = lambda self, other: self._op("numpy.multiply", other, self)
+    __truediv__ = lambda self, other: self._op("numpy.divide", self, other)
+    __rtruediv__ = lambda self, other: self._op("numpy.divide", other, self)
+    __matmul__ = lambda self, other: self._op("numpy.matmul", self, other)
+    __rmatmul__ = lambda self, other: self._op("numpy.matmul", other, self)
+    __pow__ = lambda self, other: self._op("numpy.power", self, other)
+    __rpow__ = lambda self, other: self._op("numpy.power", other, self)
+    __neg__ = lambda self: self._op("numpy.negative", self)
+    __abs__ = lambda self: self._op("numpy.absolute", self)
+
+    def __getitem__(self, index):
+        return self._op("core.get_item", self, index)
+
+
+def contains_symbolic(structure) -> bool:
+    """Whether a symbolic tensor appears anywhere in a (nested) list, tuple or dict."""
+    return any(isinstance(item, SymbolicTensor) for item in _flatten(structure))
 
 
 def _flatten(structure):
+    """The leaves of a value or of (nested) lists, tuples and dicts (dict values in order)."""
     if isinstance(structure, (list, tuple)):
         return [item for element in structure for item in _flatten(element)]
+    if isinstance(structure, dict):
+        return [item for element in structure.values() for item in _flatten(element)]
     return [structure]
 
 
 def _map(function, structure):
-    """Apply ``function`` to every leaf of a value or a (nested) list of values."""
+    """Apply ``function`` to every leaf of a value or of (nested) lists, tuples and dicts."""
     if isinstance(structure, (list, tuple)):
         return [_map(function, element) for element in structure]
+    if isinstance(structure, dict):
+        return {key: _map(function, value) for key, value in structure.items()}
     return function(structure)
+
+
+def _unflatten(structure, leaves: list):
+    """``structure`` with its leaves replaced, in order, by ``leaves``."""
+    iterator = iter(leaves)
+    return _map(lambda _: next(iterator), structure)
 
 
 def serialize(obj):

@@ -139,7 +139,7 @@ class _BaseConv(_SpatialLayer):
     def _add_bias(self, size: int) -> None:
         self.bias = None
         if self.use_bias:
-            self.bias = self.add_weight("bias", (size,), self.bias_initializer,
+            self.bias = self.add_weight((size,), self.bias_initializer, name="bias",
                                         regularizer=self.bias_regularizer, constraint=self.bias_constraint)
 
     def _finish(self, y):
@@ -182,8 +182,8 @@ class _Conv(_BaseConv):
             raise ValueError(f"{self.name}: the number of input channels must be divisible by groups; "
                              f"received groups={self.groups}, input channels={channels}")
         self.input_channels = channels
-        self.kernel = self.add_weight("kernel", (*self.kernel_size, channels // self.groups, self.filters),
-                                      self.kernel_initializer, regularizer=self.kernel_regularizer,
+        self.kernel = self.add_weight((*self.kernel_size, channels // self.groups, self.filters),
+                                      self.kernel_initializer, name="kernel", regularizer=self.kernel_regularizer,
                                       constraint=self.kernel_constraint)
         self._add_bias(self.filters)
         self.built = True
@@ -298,8 +298,8 @@ class _ConvTranspose(_BaseConv):
     def build(self, input_shape) -> None:
         channels = self._input_channels(input_shape)
         self.input_channels = channels
-        self.kernel = self.add_weight("kernel", (*self.kernel_size, self.filters, channels),
-                                      self.kernel_initializer, regularizer=self.kernel_regularizer,
+        self.kernel = self.add_weight((*self.kernel_size, self.filters, channels),
+                                      self.kernel_initializer, name="kernel", regularizer=self.kernel_regularizer,
                                       constraint=self.kernel_constraint)
         self._add_bias(self.filters)
         self.built = True
@@ -408,7 +408,7 @@ class _DepthwiseConv(_BaseConv):
         channels = self._input_channels(input_shape)
         self.input_channels = channels
         self.depthwise_kernel = self.add_weight(
-            "kernel", (*self.kernel_size, channels, self.depth_multiplier), self.kernel_initializer,
+            (*self.kernel_size, channels, self.depth_multiplier), self.kernel_initializer, name="kernel",
             regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
         return channels * self.depth_multiplier
 
@@ -489,7 +489,7 @@ class _SeparableConv(_DepthwiseConv):
     def build(self, input_shape) -> None:
         mid = self._build_depthwise(input_shape)
         self.pointwise_kernel = self.add_weight(
-            "pointwise_kernel", (1,) * self.rank + (mid, self.filters), self.pointwise_initializer,
+            (1,) * self.rank + (mid, self.filters), self.pointwise_initializer, name="pointwise_kernel",
             regularizer=self.pointwise_regularizer, constraint=self.pointwise_constraint)
         self._add_bias(self.filters)
         self.built = True

@@ -62,11 +62,11 @@ class Dense(Layer):
         if len(input_shape) < 2 or input_shape[-1] is None:
             raise ValueError(f"{self.name}: expected an input of rank >= 2 with a known last axis; "
                              f"received shape {tuple(input_shape)}")
-        self.kernel = self.add_weight("kernel", (int(input_shape[-1]), self.units), self.kernel_initializer,
+        self.kernel = self.add_weight((int(input_shape[-1]), self.units), self.kernel_initializer, name="kernel",
                                       regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
         self.bias = None
         if self.use_bias:
-            self.bias = self.add_weight("bias", (self.units,), self.bias_initializer,
+            self.bias = self.add_weight((self.units,), self.bias_initializer, name="bias",
                                         regularizer=self.bias_regularizer, constraint=self.bias_constraint)
         self.built = True
 
@@ -285,7 +285,7 @@ class PReLU(_Elementwise):
             shape[axis - 1] = 1
         if any(d is None for d in shape):
             raise ValueError(f"{self.name}: input dims not shared must be known; received {tuple(input_shape)}")
-        self.alpha = self.add_weight("alpha", shape, self.alpha_initializer, regularizer=self.alpha_regularizer,
+        self.alpha = self.add_weight(shape, self.alpha_initializer, name="alpha", regularizer=self.alpha_regularizer,
                                      constraint=self.alpha_constraint)
         self.built = True
 

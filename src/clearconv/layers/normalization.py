@@ -58,12 +58,12 @@ class BatchNormalization(Layer):
                              f"{tuple(input_shape)} must be known")
         self.channels = int(channels)
         shape = (self.channels,)
-        self.gamma = self.add_weight("gamma", shape, self.gamma_initializer, regularizer=self.gamma_regularizer,
+        self.gamma = self.add_weight(shape, self.gamma_initializer, name="gamma", regularizer=self.gamma_regularizer,
                                      constraint=self.gamma_constraint) if self.scale else None
-        self.beta = self.add_weight("beta", shape, self.beta_initializer, regularizer=self.beta_regularizer,
+        self.beta = self.add_weight(shape, self.beta_initializer, name="beta", regularizer=self.beta_regularizer,
                                     constraint=self.beta_constraint) if self.center else None
-        self.moving_mean = self.add_weight("moving_mean", shape, self.moving_mean_initializer, trainable=False)
-        self.moving_variance = self.add_weight("moving_variance", shape, self.moving_variance_initializer,
+        self.moving_mean = self.add_weight(shape, self.moving_mean_initializer, name="moving_mean", trainable=False)
+        self.moving_variance = self.add_weight(shape, self.moving_variance_initializer, name="moving_variance",
                                                trainable=False)
         self.built = True
 

@@ -46,8 +46,8 @@ class Normalization(Layer):
     def build(self, input_shape) -> None:
         axis = self.axis % len(input_shape)
         size = input_shape[axis]
-        self.mean = self.add_weight("mean", (size,), "zeros", trainable=False)
-        self.variance = self.add_weight("variance", (size,), "ones", trainable=False)
+        self.mean = self.add_weight((size,), "zeros", name="mean", trainable=False)
+        self.variance = self.add_weight((size,), "ones", name="variance", trainable=False)
         if self._initial is not None:
             self.mean.assign(np.broadcast_to(self._initial[0].reshape(-1), (size,)))
             self.variance.assign(np.broadcast_to(self._initial[1].reshape(-1), (size,)))

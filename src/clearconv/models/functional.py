@@ -13,13 +13,18 @@ model is itself a layer, so it can be called inside another model.
 
 from __future__ import annotations
 
-from ..layers.base import Layer, SymbolicTensor, _map
+from ..layers.base import Layer, SymbolicTensor, _flatten, _map, _unflatten
 from ..layers.core import InputLayer
 from .training import Trainer
 
 
 def _as_list(value) -> list:
     return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _structure_of(value):
+    """How ``inputs``/``outputs`` were given: a single tensor, a list, or a dict (kept to return alike)."""
+    return dict(value) if isinstance(value, dict) else list(value) if isinstance(value, (list, tuple)) else None
 
 
 class Model(Trainer, Layer):
@@ -30,6 +35,7 @@ class Model(Trainer, Layer):
         Trainer.__init__(self)
         self._nodes: list[SymbolicTensor] = []
         self._layers: list[Layer] = []
+        self._graph = False
         if inputs is not None or outputs is not None:
             if inputs is None or outputs is None:
                 raise ValueError(f"{self.name}: a functional Model needs both `inputs` and `outputs`")
@@ -37,9 +43,10 @@ class Model(Trainer, Layer):
 
     # --- the graph -----------------------------------------------------------
     def _init_graph(self, inputs, outputs) -> None:
-        self._single_input = not isinstance(inputs, (list, tuple))
-        self._single_output = not isinstance(outputs, (list, tuple))
-        self.inputs, self.outputs = _as_list(inputs), _as_list(outputs)
+        self._input_structure, self._output_structure = _structure_of(inputs), _structure_of(outputs)
+        self._single_input = self._input_structure is None
+        self._single_output = self._output_structure is None
+        self.inputs, self.outputs = _flatten(inputs), _flatten(outputs)
         for tensor in self.inputs + self.outputs:
             if not isinstance(tensor, SymbolicTensor):
                 raise TypeError(f"{self.name}: `inputs` and `outputs` must be symbolic tensors from Input() and "
@@ -50,6 +57,7 @@ class Model(Trainer, Layer):
         self._nodes = self._order_nodes()
         layers = [t.layer for t in self.inputs] + [node.layer for node in self._nodes]
         self._layers = list({id(layer): layer for layer in layers}.values())
+        self._graph = True
         self.built = True
 
     def _order_nodes(self) -> list[SymbolicTensor]:
@@ -76,29 +84,99 @@ class Model(Trainer, Layer):
 
     @property
     def layers(self) -> list[Layer]:
-        return list(self._layers)
+        """The layers of the graph (inputs first), or of a subclassed model the layers it tracks."""
+        return list(self._layers) if self._graph else self._sublayers
 
-    def get_layer(self, name: str) -> Layer:
-        for layer in self._layers:
+    @property
+    def input(self):
+        """The symbolic input(s), in the structure given to ``Model`` (as Keras's ``model.input``)."""
+        self._require_graph("input")
+        return self._as_given(self.inputs, self._input_structure)
+
+    @property
+    def output(self):
+        """The symbolic output(s), in the structure given to ``Model``."""
+        self._require_graph("output")
+        return self._as_given(self.outputs, self._output_structure)
+
+    @property
+    def input_shape(self):
+        """The input shape (batch axis None), or a list of them for several inputs."""
+        self._require_graph("input_shape")
+        shapes = [t.shape for t in self.inputs]
+        return shapes[0] if self._single_input else shapes
+
+    @property
+    def output_shape(self):
+        """The output shape (batch axis None), or a list of them for several outputs."""
+        self._require_graph("output_shape")
+        shapes = [t.shape for t in self.outputs]
+        return shapes[0] if self._single_output else shapes
+
+    def _require_graph(self, attribute: str) -> None:
+        if not self._graph:
+            raise AttributeError(f"{self.name}: `{attribute}` is defined for a model built from symbolic tensors "
+                                 f"(functional or Sequential with a known input shape); this model has no graph")
+
+    @staticmethod
+    def _as_given(tensors: list, structure):
+        if structure is None:
+            return tensors[0]
+        return _unflatten(structure, tensors)
+
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
+        """The layer named ``name``, or at position ``index`` of ``layers`` (Keras's ``get_layer``)."""
+        if name is not None and index is not None:
+            raise ValueError(f"{self.name}: get_layer takes a layer name or a layer index, not both; received "
+                             f"name={name!r}, index={index!r}")
+        layers = self.layers
+        if index is not None:
+            if not -len(layers) <= index < len(layers):
+                raise ValueError(f"{self.name}: get_layer(index={index}): the model has {len(layers)} layers")
+            return layers[index]
+        if name is None:
+            raise ValueError(f"{self.name}: get_layer needs a layer `name` or `index`")
+        for layer in layers:
             if layer.name == name:
                 return layer
-        raise ValueError(f"{self.name}: no layer named {name!r}; layers: {[l.name for l in self._layers]}")
+        raise ValueError(f"{self.name}: no layer named {name!r}; layers: {[l.name for l in layers]}")
 
     def call(self, inputs, training=None):
-        flat = _as_list(inputs)
-        if len(flat) != len(self.inputs):
-            raise ValueError(f"{self.name}: expects {len(self.inputs)} input(s); received {len(flat)}")
+        """Replay the graph's layer calls on ``inputs`` (structured as the model's inputs)."""
+        if not self._graph:
+            raise NotImplementedError(f"{type(self).__name__} ({self.name}): a subclassed Model defines "
+                                      f"call(self, inputs, training=None)")
+        flat = self._flat_inputs(inputs)
         values = {id(symbol): value for symbol, value in zip(self.inputs, flat)}
         for node in self._nodes:
             arguments = _map(lambda symbol: values[id(symbol)], node.call_inputs)
-            values[id(node)] = node.layer(arguments, training=training)
-        outputs = [values[id(output)] for output in self.outputs]
-        return outputs[0] if self._single_output else outputs
+            kwargs = {"training": training, **node.call_kwargs}
+            values[id(node)] = node.layer(arguments, *node.call_args, **kwargs)
+        return self._as_given([values[id(output)] for output in self.outputs], self._output_structure)
+
+    def _flat_inputs(self, inputs) -> list:
+        """The input values in ``self.inputs`` order: from one value, a list, or a dict keyed by input name."""
+        if isinstance(inputs, dict):
+            names = [symbol.layer.name for symbol in self.inputs]
+            if isinstance(self._input_structure, dict):
+                keys = list(self._input_structure)
+                missing = [k for k in keys if k not in inputs]
+                if not missing:
+                    return [inputs[k] for k in keys]
+            missing = [n for n in names if n not in inputs]
+            if missing:
+                raise ValueError(f"{self.name}: the input dict lacks {missing}; the model's inputs are {names}")
+            return [inputs[n] for n in names]
+        flat = _as_list(inputs)
+        if len(flat) != len(self.inputs):
+            raise ValueError(f"{self.name}: expects {len(self.inputs)} input(s); received {len(flat)}")
+        return flat
 
     def _check_input(self, input_shape) -> None:
-        shapes = [input_shape] if self._single_input else _as_list(input_shape)
-        if len(shapes) != len(self.inputs):
-            raise ValueError(f"{self.name}: expects {len(self.inputs)} input(s); received {len(shapes)}")
+        if not self._graph:
+            return
+        single = self._single_input and not isinstance(input_shape, dict)
+        shapes = [input_shape] if single else self._flat_inputs(input_shape)
         for symbol, shape in zip(self.inputs, shapes):
             expected = symbol.shape
             if len(shape) != len(expected) or any(e is not None and e != s for e, s in zip(expected[1:], shape[1:])):
@@ -106,20 +184,32 @@ class Model(Trainer, Layer):
                                  f"received {tuple(shape)}")
 
     def compute_output_shape(self, input_shape):
+        if not self._graph:
+            return Layer.compute_output_shape(self, input_shape)
+        single = self._single_input and not isinstance(input_shape, dict)
         shapes = {id(s): tuple(shape) for s, shape in
-                  zip(self.inputs, [input_shape] if self._single_input else input_shape)}
+                  zip(self.inputs, [input_shape] if single else self._flat_inputs(input_shape))}
         for node in self._nodes:
             shapes[id(node)] = node.layer.compute_output_shape(_map(lambda s: shapes[id(s)], node.call_inputs))
-        outputs = [shapes[id(o)] for o in self.outputs]
-        return outputs[0] if self._single_output else outputs
+        return self._as_given([shapes[id(o)] for o in self.outputs], self._output_structure)
 
-    def _call_symbolic(self, inputs):
-        self._check_input(_map(lambda t: t.shape, inputs))
-        return SymbolicTensor(self.compute_output_shape(_map(lambda t: t.shape, inputs)), self.dtype, self, inputs)
+    def _call_symbolic(self, inputs, extra=(), kwargs=None):
+        if not self._graph:
+            return Layer._call_symbolic(self, inputs, extra, kwargs)
+        if extra or set(kwargs or {}) - {"training"}:
+            raise TypeError(f"{self.name}: a functional model is called on its inputs (and `training`); received "
+                            f"other arguments {list(kwargs or {})}")
+        shapes = _map(lambda t: t.shape, inputs)
+        self._check_input(shapes)
+        output = SymbolicTensor(self.compute_output_shape(shapes), self.dtype, self, inputs, (), kwargs)
+        self._inbound_nodes.append(output)
+        return output
 
     # --- weights gathered from the layers -------------------------------------
     @property
     def weights(self) -> list:
+        if not self._graph:
+            return Layer.weights.fget(self)
         seen = {}
         for layer in self._layers:
             for weight in layer.weights:
@@ -133,11 +223,13 @@ class Model(Trainer, Layer):
     @trainable.setter
     def trainable(self, value: bool) -> None:
         self._trainable = bool(value)
-        for layer in getattr(self, "_layers", []):
+        for layer in getattr(self, "_layers", []) if getattr(self, "_graph", False) else self._sublayers:
             layer.trainable = value
 
     @property
     def losses(self) -> list:
+        if not self._graph:
+            return Layer.losses.fget(self)
         return [loss for layer in self._layers for loss in layer.losses]
 
     # --- config --------------------------------------------------------------
@@ -156,7 +248,9 @@ class Model(Trainer, Layer):
         from .folding import fold_batchnorm
         return fold_batchnorm(self)
 
-    def summary(self, line_length=None, print_fn=None) -> None:
+    def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False,
+                show_trainable=False, layer_range=None) -> None:
         """Print Keras's table: layers, output shapes, parameter counts (and connections)."""
         from .summary import print_summary
-        print_summary(self, line_length=line_length, print_fn=print_fn)
+        print_summary(self, line_length=line_length, positions=positions, print_fn=print_fn,
+                      expand_nested=expand_nested, show_trainable=show_trainable, layer_range=layer_range)

@@ -57,6 +57,11 @@ class Sequential(Model):
         return layer
 
     def _build_graph(self) -> None:
+        # Each rebuild calls every layer again: drop the calls of the previous graph, so that a
+        # layer's `input`/`output` (its first call) belong to the current one.
+        stale = {id(node) for node in self._nodes}
+        for layer in self._stack:
+            layer._inbound_nodes = [node for node in layer._inbound_nodes if id(node) not in stale]
         inputs = Input(batch_shape=self._input_shape)
         x = inputs
         for layer in self._stack:
