@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
-from clearconv import Tensor, layers
+from clearconv import Tensor, layers, saving
 from clearconv.kernels.conv.reference import (avg_pool_reference, conv_reference, conv_transpose_reference,
                                           max_pool_reference)
 
@@ -66,6 +66,11 @@ def conv_weights(kernel_size, in_channels, filters, groups=1, use_bias=True):
     """Keras ConvND: kernel (*k, in/groups, filters), bias (filters,)."""
     w = [((*kernel_size, in_channels // groups, filters), True)]
     return w + [((filters,), True)] if use_bias else w
+
+
+@saving.register_keras_serializable(package="test_layers")
+def _double(x):
+    return x * 2.0
 
 
 T, F = True, False
@@ -121,6 +126,12 @@ CASES = [
     Case("multiply", lambda: layers.Multiply(), [(2, 4, 3), (2, 4, 3), (2, 4, 3)]),
     Case("concatenate", lambda: layers.Concatenate(axis=1), [(2, 4, 3), (2, 2, 3)]),
     Case("subtract", lambda: layers.Subtract(), [(2, 4, 3), (2, 4, 3)]),
+    Case("average", lambda: layers.Average(), [(2, 4, 3), (2, 4, 3)]),
+    Case("maximum", lambda: layers.Maximum(), [(2, 4, 3), (2, 1, 3)]),
+    Case("minimum", lambda: layers.Minimum(), [(2, 4, 3), (2, 4, 3), (2, 4, 3)]),
+    Case("dot", lambda: layers.Dot(axes=(1, 2)), [(2, 4, 3), (2, 5, 4)]),
+    # --- a registered function as a layer (saved by its registered name)
+    Case("lambda", lambda: layers.Lambda(_double), (2, 4, 3)),
     # --- preprocessing: Normalization keeps mean and variance (not trainable): 2 * C
     Case("rescaling", lambda: layers.Rescaling(1 / 255, offset=-0.5), (2, 4, 3)),
     Case("normalization", lambda: layers.Normalization(mean=[1.0, 2.0, 3.0], variance=[4.0, 1.0, 0.25]),

@@ -62,10 +62,22 @@ def _weights_entry(model) -> dict:
     return {f"w{i:04d}": w.data for i, w in enumerate(model.weights)}
 
 
+def _check_extension(path) -> None:
+    """Refuse the extensions of Keras's own formats: writing clearconv's archive under them would
+    give a file that Keras cannot open."""
+    name = os.fspath(path).lower()
+    for extension, what in ((".keras", "Keras 3's .keras format"), (".h5", "Keras's HDF5 format"),
+                            (".hdf5", "Keras's HDF5 format")):
+        if name.endswith(extension):
+            raise ValueError(f"{os.fspath(path)}: clearconv does not write {what} yet; save to a .clearconv file "
+                             f"(clearconv's own format) instead")
+
+
 def save_model(model, path, overwrite: bool = True, include_optimizer: bool = True) -> None:
     """Write architecture, weights and (optionally) optimizer state to ``path``."""
     from ..models.serialization import layer_config
     from .. import __version__
+    _check_extension(path)
     _check_overwrite(path, overwrite)
     config = {"model": layer_config(model), "compile": getattr(model, "_compile_config", None)}
     metadata = {"format": FORMAT, "format_version": FORMAT_VERSION, "clearconv_version": __version__,
@@ -83,6 +95,7 @@ def save_model(model, path, overwrite: bool = True, include_optimizer: bool = Tr
 
 def save_weights(model, path, overwrite: bool = True) -> None:
     """Write only the weights (in ``model.weights`` order) to ``path``."""
+    _check_extension(path)
     _check_overwrite(path, overwrite)
     metadata = {"format": WEIGHTS_FORMAT, "format_version": FORMAT_VERSION,
                 "weights": [[w.name, list(w.shape), str(w.dtype)] for w in model.weights]}
@@ -150,12 +163,22 @@ def _assign(model, weights, path) -> None:
         variable.assign(value)
 
 
-def load_model(path, compile: bool = True):
-    """Rebuild a model saved with ``model.save``: architecture, weights and, if saved, optimizer state."""
+def load_model(path, custom_objects=None, compile: bool = True, safe_mode: bool = True):
+    """Rebuild a model saved with ``model.save``: architecture, weights and, if saved, optimizer state.
+
+    ``custom_objects``: name -> class (or function) for objects of your own that the file names
+    (see :mod:`clearconv.saving`). ``safe_mode`` is accepted for Keras's signature; loading is
+    always safe here, since a file never carries code.
+    """
+    from .. import saving
     from ..models.serialization import layer_from_config
+    if custom_objects is not None and not isinstance(custom_objects, dict):
+        raise TypeError(f"load_model: `custom_objects` must be a dict of name -> object; received "
+                        f"{type(custom_objects).__name__}")
     archive = _Archive(path, (FORMAT,))
     config = archive.json("config.json")
-    model = layer_from_config(config["model"])
+    with saving.custom_object_scope(custom_objects or {}):
+        model = layer_from_config(config["model"])
     _assign(model, archive.weights(), archive.path)
     compile_config = config.get("compile")
     if compile and compile_config:

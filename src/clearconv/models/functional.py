@@ -22,6 +22,11 @@ def _as_list(value) -> list:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
+def _is_shape(value) -> bool:
+    """Whether ``value`` is one shape (a tuple of sizes), not a structure of shapes."""
+    return isinstance(value, tuple) and all(d is None or isinstance(d, int) for d in value)
+
+
 def _structure_of(value):
     """How ``inputs``/``outputs`` were given: a single tensor, a list, or a dict (kept to return alike)."""
     return dict(value) if isinstance(value, dict) else list(value) if isinstance(value, (list, tuple)) else None
@@ -167,7 +172,7 @@ class Model(Trainer, Layer):
             if missing:
                 raise ValueError(f"{self.name}: the input dict lacks {missing}; the model's inputs are {names}")
             return [inputs[n] for n in names]
-        flat = _as_list(inputs)
+        flat = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
         if len(flat) != len(self.inputs):
             raise ValueError(f"{self.name}: expects {len(self.inputs)} input(s); received {len(flat)}")
         return flat
@@ -175,8 +180,7 @@ class Model(Trainer, Layer):
     def _check_input(self, input_shape) -> None:
         if not self._graph:
             return
-        single = self._single_input and not isinstance(input_shape, dict)
-        shapes = [input_shape] if single else self._flat_inputs(input_shape)
+        shapes = [input_shape] if _is_shape(input_shape) else self._flat_inputs(input_shape)
         for symbol, shape in zip(self.inputs, shapes):
             expected = symbol.shape
             if len(shape) != len(expected) or any(e is not None and e != s for e, s in zip(expected[1:], shape[1:])):
@@ -186,9 +190,8 @@ class Model(Trainer, Layer):
     def compute_output_shape(self, input_shape):
         if not self._graph:
             return Layer.compute_output_shape(self, input_shape)
-        single = self._single_input and not isinstance(input_shape, dict)
         shapes = {id(s): tuple(shape) for s, shape in
-                  zip(self.inputs, [input_shape] if single else self._flat_inputs(input_shape))}
+                  zip(self.inputs, [input_shape] if _is_shape(input_shape) else self._flat_inputs(input_shape))}
         for node in self._nodes:
             shapes[id(node)] = node.layer.compute_output_shape(_map(lambda s: shapes[id(s)], node.call_inputs))
         return self._as_given([shapes[id(o)] for o in self.outputs], self._output_structure)
@@ -234,13 +237,25 @@ class Model(Trainer, Layer):
 
     # --- config --------------------------------------------------------------
     def get_config(self) -> dict:
+        if not self._graph:
+            return Layer.get_config(self)
         from .serialization import functional_config
         return functional_config(self)
 
     @classmethod
     def from_config(cls, config: dict):
+        if "calls" not in config:  # a subclassed model: its config is its constructor's arguments
+            return cls(**config)
         from .serialization import functional_from_config
         return functional_from_config(cls, config)
+
+    def to_json(self, **kwargs) -> str:
+        """The architecture as a JSON string (``models.model_from_json`` rebuilds it); ``kwargs`` go to
+        ``json.dumps``."""
+        import json
+        from .. import __version__
+        from .serialization import layer_config
+        return json.dumps({**layer_config(self), "clearconv_version": __version__}, **kwargs)
 
     def fold_batchnorm(self) -> Model:
         """A new inference model with BatchNormalization folded into the layers before it (see
