@@ -507,7 +507,7 @@ class SymbolicTensor:
     __abs__ = lambda self: self._op("numpy.absolute", self)
 
     def __getitem__(self, index):
-        return self._op("core.get_item", self, index)
+        return self._op("numpy.get_item", self, index)
 
 
 def contains_symbolic(structure) -> bool:
@@ -516,11 +516,11 @@ def contains_symbolic(structure) -> bool:
 
 
 def _flatten(structure):
-    """The leaves of a value or of (nested) lists, tuples and dicts (dict values in order)."""
+    """The leaves of a value or of (nested) lists, tuples and dicts."""
     if isinstance(structure, (list, tuple)):
         return [item for element in structure for item in _flatten(element)]
-    if isinstance(structure, dict):
-        return [item for element in structure.values() for item in _flatten(element)]
+    if isinstance(structure, dict):  # in sorted key order, as Keras flattens dicts
+        return [item for key in sorted(structure) for item in _flatten(structure[key])]
     return [structure]
 
 
@@ -529,7 +529,7 @@ def _map(function, structure):
     if isinstance(structure, (list, tuple)):
         return [_map(function, element) for element in structure]
     if isinstance(structure, dict):
-        return {key: _map(function, value) for key, value in structure.items()}
+        return {key: _map(function, structure[key]) for key in sorted(structure)}
     return function(structure)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from ..layers.base import Layer, SymbolicTensor, _flatten, _map, _unflatten
 from ..layers.core import InputLayer
+from ..layers.operation import Operation
 from .training import Trainer
 
 
@@ -89,8 +90,11 @@ class Model(Trainer, Layer):
 
     @property
     def layers(self) -> list[Layer]:
-        """The layers of the graph (inputs first), or of a subclassed model the layers it tracks."""
-        return list(self._layers) if self._graph else self._sublayers
+        """The layers of the graph (inputs first; op nodes such as ``x + y`` are not layers, as in
+        Keras), or of a subclassed model the layers it tracks."""
+        if not self._graph:
+            return self._sublayers
+        return [layer for layer in self._layers if not isinstance(layer, Operation)]
 
     @property
     def input(self):
@@ -164,7 +168,7 @@ class Model(Trainer, Layer):
         if isinstance(inputs, dict):
             names = [symbol.layer.name for symbol in self.inputs]
             if isinstance(self._input_structure, dict):
-                keys = list(self._input_structure)
+                keys = sorted(self._input_structure)
                 missing = [k for k in keys if k not in inputs]
                 if not missing:
                     return [inputs[k] for k in keys]

@@ -59,7 +59,7 @@ def functional_config(model) -> dict:
     return {
         "name": model.name,
         "trainable": model.trainable,
-        "layers": [layer_config(layer) for layer in model.layers],
+        "layers": [layer_config(layer) for layer in model._layers],
         "calls": calls,
         "inputs": _refs(model.input, index),
         "outputs": _refs(model.output, index),

@@ -40,5 +40,5 @@ def keras_op(namespace: str):
 def lookup(name: str):
     """The registered function ``name`` (a saved model's op); ValueError for an unknown name."""
     if name not in REGISTRY:
-        raise ValueError(f"unknown op {name!r}; clearconv's ops: {', '.join(sorted(REGISTRY))}")
+        raise ValueError(f"unknown op {name!r}: clearconv.ops has no such function ({len(REGISTRY)} ops are registered)")
     return REGISTRY[name]
