@@ -130,6 +130,22 @@ CASES = [
     Case("maximum", lambda: layers.Maximum(), [(2, 4, 3), (2, 1, 3)]),
     Case("minimum", lambda: layers.Minimum(), [(2, 4, 3), (2, 4, 3), (2, 4, 3)]),
     Case("dot", lambda: layers.Dot(axes=(1, 2)), [(2, 4, 3), (2, 5, 4)]),
+    # --- regularization, reshaping and normalization layers beyond the first set
+    Case("spatial-dropout1d", lambda: layers.SpatialDropout1D(0.3, seed=1), (2, 5, 3)),
+    Case("spatial-dropout2d", lambda: layers.SpatialDropout2D(0.3, data_format="channels_first"), (2, 3, 4, 5)),
+    Case("spatial-dropout3d", lambda: layers.SpatialDropout3D(0.3), (1, 2, 3, 2, 4)),
+    Case("gaussian-noise", lambda: layers.GaussianNoise(0.1, seed=1), (2, 5)),
+    Case("gaussian-dropout", lambda: layers.GaussianDropout(0.2), (2, 5)),
+    Case("activity-regularization", lambda: layers.ActivityRegularization(l1=0.01), (2, 5)),
+    Case("identity", lambda: layers.Identity(), (2, 3, 4)),
+    Case("permute", lambda: layers.Permute((2, 1)), (2, 3, 4)),
+    Case("repeat-vector", lambda: layers.RepeatVector(3), (2, 4)),
+    Case("unit-normalization", lambda: layers.UnitNormalization(), (2, 3, 4)),
+    # LayerNormalization / GroupNormalization: gamma and beta per normalised channel
+    Case("layernorm", lambda: layers.LayerNormalization(), (2, 4, 3), [((3,), T), ((3,), T)], 2 * 3),
+    Case("groupnorm", lambda: layers.GroupNormalization(2), (2, 4, 4, 6), [((6,), T), ((6,), T)], 2 * 6),
+    Case("resizing", lambda: layers.Resizing(5, 3), (2, 4, 6, 2)),
+    Case("center-crop", lambda: layers.CenterCrop(3, 2), (2, 4, 5, 2)),
     # --- a registered function as a layer (saved by its registered name)
     Case("lambda", lambda: layers.Lambda(_double), (2, 4, 3)),
     # --- preprocessing: Normalization keeps mean and variance (not trainable): 2 * C
@@ -661,11 +677,11 @@ def test_activity_regularizer_is_a_loss_of_the_last_output():
     y2 = layer(x2)
     assert len(layer.losses) == 1  # the first call's penalty was replaced
     value = float(np.asarray(getattr(layer.losses[0], "data", layer.losses[0])))
-    np.testing.assert_allclose(value, 0.01 * np.sum(y2 ** 2), rtol=1e-12)  # Keras 3: no division by batch
-    # on tensors the penalty backpropagates into the weights: d/dW 0.01*sum((xW+b)^2) = 0.02 x^T y
+    np.testing.assert_allclose(value, 0.01 * np.sum(y2 ** 2) / 5, rtol=1e-12)  # Keras 3.15: divided by the batch
+    # on tensors the penalty backpropagates into the weights: d/dW 0.01*sum((xW+b)^2)/2 = 0.01 x^T y
     y = layer(Tensor(x1))
     layer.losses[0].backward()
-    np.testing.assert_allclose(layer.kernel.grad, 0.02 * x1.T @ y.data, rtol=1e-12)
+    np.testing.assert_allclose(layer.kernel.grad, 0.01 * x1.T @ y.data, rtol=1e-12)
 
 
 def test_dropout_is_identity_at_inference():

@@ -5,11 +5,20 @@ from .lambda_layer import Lambda
 from .conv import (Conv1D, Conv1DTranspose, Conv2D, Conv2DTranspose, Conv3D, Conv3DTranspose, Convolution1D,
                    Convolution2D, Convolution3D, DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D,
                    SeparableConv2D, SeparableConvolution1D, SeparableConvolution2D)
+from .conv import Conv1DTranspose as Convolution1DTranspose  # noqa: E402  (Keras's aliases)
+from .conv import Conv2DTranspose as Convolution2DTranspose
+from .conv import Conv3DTranspose as Convolution3DTranspose
 from .core import (ELU, Activation, Dense, Dropout, Flatten, Input, InputLayer, LeakyReLU, PReLU, ReLU, Reshape,
                    Softmax)
 from .merge import (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract, add, average, concatenate, dot,
                     maximum, minimum, multiply, subtract)
-from .normalization import BatchNormalization
+from .identity import Identity
+from .image_preprocessing import CenterCrop, Resizing
+from .normalization import BatchNormalization, GroupNormalization, LayerNormalization, UnitNormalization
+from .permute import Permute
+from .regularization import (ActivityRegularization, GaussianDropout, GaussianNoise, SpatialDropout1D,
+                             SpatialDropout2D, SpatialDropout3D)
+from .repeat_vector import RepeatVector
 from .preprocessing import Normalization, Rescaling
 from .pooling import (AveragePooling1D, AveragePooling2D, AveragePooling3D, AvgPool1D, AvgPool2D, AvgPool3D,
                       GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalAveragePooling3D, GlobalAvgPool1D,

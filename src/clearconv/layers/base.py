@@ -203,7 +203,10 @@ class Layer:
                 outputs = self._call_in_context(tensors, extra, kwargs, training)
         self._activity_losses = []
         if self.activity_regularizer is not None:
-            self._activity_losses = [self.activity_regularizer(outputs)]
+            # Keras 3 divides the penalty by the batch size, so its strength does not depend on it.
+            self._activity_losses = [self.activity_regularizer(output) * (1.0 / max(output.shape[0], 1))
+                                     if output.ndim > 0 else self.activity_regularizer(output)
+                                     for output in _flatten(outputs)]
         return outputs if recording else _map(lambda t: t.data if isinstance(t, Tensor) else t, outputs)
 
     def _call_in_context(self, inputs, extra, kwargs, training):
