@@ -27,6 +27,7 @@ from collections import defaultdict
 
 import numpy as np
 
+from .. import config
 from .. import constraints as constraints_module
 from .. import initializers as initializers_module
 from .. import regularizers as regularizers_module
@@ -100,7 +101,7 @@ class Layer:
                             f"{' (did you mean ' + ', '.join(hints) + ')' if hints else ''}; "
                             f"accepted: {', '.join(accepted)}")
         self.name = name or unique_name(snake_case(type(self).__name__))
-        dtype = np.dtype(dtype or "float32").name
+        dtype = np.dtype(dtype or config.floatx()).name
         if dtype not in _FLOAT_DTYPES:
             raise ValueError(f"{self.name}: `dtype` must be one of {_FLOAT_DTYPES}; received {dtype!r}")
         self.dtype = dtype

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from .. import activations
 from .. import functional as F
+from ..config import image_data_format
 from ..kernels import conv as conv_ops
 from ..kernels import shapes
 from .base import Layer, resolve_identifier, serialize
@@ -38,7 +39,7 @@ class _SpatialLayer(Layer):
     rank: int = 2
 
     def _init_spatial(self, data_format) -> None:
-        self.data_format = _check_choice(self.name, "data_format", data_format or "channels_last", DATA_FORMATS)
+        self.data_format = _check_choice(self.name, "data_format", data_format or image_data_format(), DATA_FORMATS)
 
     def _channel_axis(self) -> int:
         return -1 if self.data_format == "channels_last" else 1

@@ -6,6 +6,7 @@ import numpy as np
 
 from .. import activations, constraints, initializers, regularizers, utils
 from .. import functional as F
+from ..config import image_data_format
 from .base import Layer, SymbolicTensor, resolve_identifier, serialize
 
 
@@ -96,7 +97,7 @@ class Flatten(Layer):
     def __init__(self, data_format=None, **kwargs):
         super().__init__(**kwargs)
         from .conv import DATA_FORMATS, _check_choice
-        self.data_format = _check_choice(self.name, "data_format", data_format or "channels_last", DATA_FORMATS)
+        self.data_format = _check_choice(self.name, "data_format", data_format or image_data_format(), DATA_FORMATS)
 
     def compute_output_shape(self, input_shape) -> tuple:
         rest = input_shape[1:]
