@@ -10,7 +10,7 @@ import pytest
 
 from clearconv import constraints as C
 
-EPSILON = 1e-7  # keras.backend.epsilon()
+EPSILON = 1e-7  # Keras 3's default backend.epsilon()
 
 
 def _slices(shape, axis):

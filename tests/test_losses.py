@@ -21,7 +21,7 @@ except ImportError:  # the parity tests skip; everything else still runs
 
 requires_torch = pytest.mark.skipif(torch is None, reason="torch is not installed: PyTorch parity skipped")
 
-EPS = losses.EPSILON
+EPS = 1e-7  # Keras 3's default backend.epsilon()
 RNG = np.random.default_rng(20240611)
 
 
@@ -534,3 +534,15 @@ def test_config_round_trip_gives_the_same_loss(loss):
 def test_huber_config_keeps_delta():
     assert losses.Huber(delta=0.25).get_config() == {"name": "huber_loss", "reduction": "sum_over_batch_size",
                                                      "delta": 0.25}
+
+
+def test_set_epsilon_changes_the_probability_clip_as_keras():
+    """Keras reads backend.epsilon() at each call: with 0.1, p = 0.99 is clipped to 0.9."""
+    from clearconv import config
+    previous = config.epsilon()
+    try:
+        config.set_epsilon(0.1)
+        value = float(np.asarray(losses.binary_crossentropy(np.array([[1.0]]), np.array([[0.99]])).data)[0])
+    finally:
+        config.set_epsilon(previous)
+    np.testing.assert_allclose(value, -np.log(0.9), rtol=1e-6)

@@ -7,18 +7,16 @@ The norm-based constraints take the L2 norm of ``w`` along ``axis`` (an int or
 a tuple of ints): for a Dense kernel (in, out), ``axis=0`` is the norm of each
 unit's incoming weights; for a Conv2D kernel (kh, kw, in, out), use
 ``axis=(0, 1, 2)`` for each filter. As in Keras, the rescaling divides by
-``norm + EPSILON``, so results are off by a relative ~1e-7 from an exact
-projection and a zero column stays zero.
+``norm + epsilon`` (``clearconv.config.epsilon()``, 1e-7 unless set), so
+results are off by a relative ~1e-7 from an exact projection and a zero
+column stays zero.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from . import utils
-
-# keras.backend.epsilon()
-EPSILON = 1e-7
+from . import config, utils
 
 
 def _axis(axis):
@@ -39,7 +37,7 @@ class Constraint(utils.Configurable):
 
 
 class MaxNorm(Constraint):
-    """Rescale slices whose norm exceeds ``max_value``: w * min(norm, max_value) / (EPSILON + norm)."""
+    """Rescale slices whose norm exceeds ``max_value``: w * min(norm, max_value) / (epsilon + norm)."""
 
     def __init__(self, max_value=2, axis=0):
         self.max_value = max_value
@@ -48,7 +46,7 @@ class MaxNorm(Constraint):
     def __call__(self, w: np.ndarray) -> np.ndarray:
         w = np.asarray(w)
         norms = _norms(w, self.axis)
-        return w * (np.clip(norms, 0, self.max_value) / (EPSILON + norms))
+        return w * (np.clip(norms, 0, self.max_value) / (config.epsilon() + norms))
 
     def get_config(self) -> dict:
         return {"max_value": self.max_value, "axis": self.axis}
@@ -62,14 +60,14 @@ class NonNeg(Constraint):
 
 
 class UnitNorm(Constraint):
-    """w / (EPSILON + norm): each slice along ``axis`` gets (almost) unit norm."""
+    """w / (epsilon + norm): each slice along ``axis`` gets (almost) unit norm."""
 
     def __init__(self, axis=0):
         self.axis = axis
 
     def __call__(self, w: np.ndarray) -> np.ndarray:
         w = np.asarray(w)
-        return w / (EPSILON + _norms(w, self.axis))
+        return w / (config.epsilon() + _norms(w, self.axis))
 
     def get_config(self) -> dict:
         return {"axis": self.axis}
@@ -79,7 +77,7 @@ class MinMaxNorm(Constraint):
     """Move each slice's norm towards [min_value, max_value].
 
     desired = rate * clip(norm, min_value, max_value) + (1 - rate) * norm;
-    w' = w * desired / (EPSILON + norm). rate = 1 enforces the bounds strictly.
+    w' = w * desired / (epsilon + norm). rate = 1 enforces the bounds strictly.
     """
 
     def __init__(self, min_value=0.0, max_value=1.0, rate=1.0, axis=0):
@@ -92,7 +90,7 @@ class MinMaxNorm(Constraint):
         w = np.asarray(w)
         norms = _norms(w, self.axis)
         desired = self.rate * np.clip(norms, self.min_value, self.max_value) + (1 - self.rate) * norms
-        return w * (desired / (EPSILON + norms))
+        return w * (desired / (config.epsilon() + norms))
 
     def get_config(self) -> dict:
         return {"min_value": self.min_value, "max_value": self.max_value, "rate": self.rate,

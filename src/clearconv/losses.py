@@ -30,7 +30,7 @@ Before that, ``y_true`` and ``y_pred`` are brought to the same rank the way
 Keras's ``squeeze_or_expand_to_same_rank`` does: labels of shape (N,) against
 predictions (N, 1) become (N, 1).
 
-Numerical care (``EPSILON = 1e-7`` is Keras's ``backend.epsilon()``):
+Numerical care (EPSILON is ``clearconv.config.epsilon()``, 1e-7 unless set, read at each call as Keras does):
 
 * ``from_logits=True``: binary uses ``max(x, 0) - x y + log1p(exp(-|x|))``
   (the softplus form, exact like Keras's JAX backend's log_sigmoid) with
@@ -91,11 +91,10 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from . import utils
+from . import config, utils
 from .autograd import Tensor, data_of, record
 from .kernels import activations as activation_ops
 
-EPSILON = 1e-7  # keras.backend.epsilon()
 
 REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none", None)
 
@@ -214,7 +213,8 @@ def _binary_crossentropy_logits(targets: np.ndarray, logits: Tensor) -> Tensor:
 def _binary_crossentropy_probabilities(targets: np.ndarray, probabilities: Tensor) -> Tensor:
     """-(y log p + (1-y) log(1-p)) with p clipped to [EPSILON, 1-EPSILON]; d/dp = (p-y) / (p(1-p))."""
     p = probabilities.data
-    clipped = np.clip(p, EPSILON, 1 - EPSILON)
+    epsilon = config.epsilon()
+    clipped = np.clip(p, epsilon, 1 - epsilon)
     value = -(targets * np.log(clipped) + (1 - targets) * np.log1p(-clipped))
     passes = (clipped == p).astype(p.dtype)  # the clip's own gradient: 0 where it is active
     slope = passes * (clipped - targets) / (clipped * (1 - clipped))
@@ -243,7 +243,8 @@ def _categorical_crossentropy_probabilities(targets: np.ndarray, probabilities: 
     p = probabilities.data
     total = np.sum(p, axis=axis, keepdims=True)
     normalised = p / total
-    clipped = np.clip(normalised, EPSILON, 1 - EPSILON)
+    epsilon = config.epsilon()
+    clipped = np.clip(normalised, epsilon, 1 - epsilon)
     value = -np.sum(targets * np.log(clipped), axis=axis)
 
     def vjp(g):
