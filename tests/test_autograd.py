@@ -151,3 +151,10 @@ def test_float32_stays_float32():
     assert out.dtype == np.float32
     out.sum().backward()
     assert a.grad.dtype == np.float32
+
+
+def test_getitem_with_a_repeated_index_array_sums_the_gradient():
+    """x[[0, 0, 2]].sum(): cell 0 is read twice, so its gradient is 2 (as torch's index backward)."""
+    x = Tensor(np.arange(4.0), requires_grad=True)
+    x[np.array([0, 0, 2])].sum().backward()
+    np.testing.assert_array_equal(x.grad, [2.0, 0.0, 1.0, 0.0])

@@ -28,11 +28,20 @@ keras = import_keras()
 @pytest.fixture(autouse=True)
 def restore_settings():
     """Every test starts from the defaults, in clearconv and in the Keras oracle."""
+    _forget_keras_dtype_policy()
     yield
+    _forget_keras_dtype_policy()
     for module in (config, keras.config):
         module.set_floatx("float32")
         module.set_epsilon(1e-7)
         module.set_image_data_format("channels_last")
+
+
+def _forget_keras_dtype_policy():
+    """Keras fixes its global dtype policy from floatx when it builds its first layer, after which
+    set_floatx no longer reaches new layers; clearing it lets Keras read floatx afresh."""
+    from keras.src.backend.common import global_state
+    global_state.set_global_attribute("dtype_policy", None)
 
 
 # ---- config and backend: settings ----------------------------------------------------------------

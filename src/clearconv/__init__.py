@@ -1,18 +1,31 @@
 """clearconv: convolutional neural networks in NumPy, readable, checkable and Keras-compatible.
 
-    import clearconv as cc
-    layer = cc.layers.Conv2D(32, (3, 3), activation="relu", input_shape=(28, 28, 1))
-    y = layer(x)                      # x: (N, 28, 28, 1) float32 -> (N, 26, 26, 32)
+    import clearconv as keras
+    model = keras.Sequential([
+        keras.Input((28, 28, 1)),
+        keras.layers.Conv2D(32, 3, activation="relu"),
+        keras.layers.Flatten(),
+        keras.layers.Dense(10, activation="softmax"),
+    ])
 
+The namespace is Keras 3's: ``layers``, ``models``, ``ops``, ``optimizers``,
+``losses``, ``metrics``, ``callbacks``, ``activations``, ``initializers``,
+``regularizers``, ``constraints``, ``utils``, ``datasets``, ``random``,
+``backend``, ``config``, ``saving``, and ``Sequential``, ``Model``,
+``Input``, ``Layer``, ``Variable`` (docs/keras.md lists every name).
 Pass a :class:`Tensor` instead of an array to record the computation, then
 call ``.backward()`` on a scalar result to fill every weight's ``.grad``.
 """
 
 from . import allocator  # noqa: F401  (applies the malloc setting; see clearconv.allocator)
-from . import activations, constraints, functional, initializers, kernels, layers, regularizers, utils
+from . import (activations, backend, callbacks, config, constraints, datasets, initializers, kernels, layers, losses,
+               metrics, models, ops, optimizers, random, regularizers, saving, utils)
 from .autograd import Tensor, Variable, no_grad
-from .layers import Input
+from .layers import Input, InputLayer, Layer
+from .models import Model, Sequential
 
 __version__ = "0.1.0"
-__all__ = ["Tensor", "Variable", "no_grad", "Input", "layers", "activations", "initializers", "regularizers",
-           "constraints", "functional", "kernels", "utils"]
+version = lambda: __version__  # noqa: E731  (keras.version())
+__all__ = ["Tensor", "Variable", "no_grad", "Input", "InputLayer", "Layer", "Model", "Sequential", "activations",
+           "backend", "callbacks", "config", "constraints", "datasets", "initializers", "kernels", "layers", "losses",
+           "metrics", "models", "ops", "optimizers", "random", "regularizers", "saving", "utils", "version"]

@@ -162,7 +162,10 @@ class Tensor:
 
         def vjp(g):
             full = np.zeros(shape, dtype=dtype)
-            full[index] = g  # basic indexing: every selected cell appears once
+            if _is_basic_index(index):
+                full[index] = g  # basic indexing: every selected cell appears once
+            else:
+                np.add.at(full, index, g)  # an index array may select a cell several times
             return (full,)
         return record(self.data[index], (self,), vjp)
 
@@ -256,6 +259,12 @@ def matmul(a, b) -> Tensor:
         gb = np.swapaxes(a_data, -1, -2) @ g
         return unbroadcast(ga, a_data.shape), unbroadcast(gb, b_data.shape)
     return record(a_data @ b_data, (a, b), vjp)
+
+
+def _is_basic_index(index) -> bool:
+    """Whether ``index`` uses only integers, slices, Ellipsis and None (no index arrays)."""
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(part is None or part is Ellipsis or isinstance(part, (slice, int, np.integer)) for part in parts)
 
 
 def _is_fresh(array: np.ndarray, grad: np.ndarray, outputs: Sequence) -> bool:

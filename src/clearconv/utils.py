@@ -633,3 +633,14 @@ def _layer_label(layer, calls, show_shapes, show_dtype, show_layer_names, show_l
     if row:
         rows.append(f"<tr>{''.join(row)}</tr>")
     return f'<<table border="0" cellborder="1" bgcolor="black" cellpadding="10">{"".join(rows)}</table>>'
+
+
+def __getattr__(name: str):
+    # PyDataset lives with the data plumbing, which imports this module: it is loaded on first use.
+    if name in ("PyDataset", "Sequence"):  # Sequence is Keras's older name for PyDataset
+        from .data.py_dataset import PyDataset
+        return PyDataset
+    if name == "register_keras_serializable":
+        from .saving import register_keras_serializable
+        return register_keras_serializable
+    raise AttributeError(f"module 'clearconv.utils' has no attribute {name!r}")

@@ -185,7 +185,8 @@ def load_model(path, custom_objects=None, compile: bool = True, safe_mode: bool 
         from .. import optimizers
         model.compile(optimizer=optimizers.deserialize(compile_config["optimizer"]),
                       loss=compile_config["loss"] if len(compile_config["loss"]) > 1 else compile_config["loss"][0],
-                      metrics=compile_config.get("metrics"), loss_weights=compile_config.get("loss_weights"))
+                      metrics=compile_config.get("metrics"), loss_weights=compile_config.get("loss_weights"),
+                      weighted_metrics=compile_config.get("weighted_metrics"))
         if "optimizer.npz" in archive.names:
             model.optimizer.set_state(archive.arrays("optimizer.npz"), model.trainable_weights)
     return model

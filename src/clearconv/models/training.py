@@ -1,11 +1,29 @@
-"""compile / fit / evaluate / predict, with Keras's arguments and logs.
+"""compile / fit / evaluate / predict with Keras 3's arguments, log names and callback order.
 
-One training step: forward with ``training=True`` on a batch, loss plus the
-layers' regularisation losses, ``backward()``, one optimizer step on the
-trainable weights. Nothing is lost on the way out:
+One training step: forward with ``training=True`` on a batch, the compiled
+loss plus the layers' regularisation losses, ``backward()``, one optimizer
+step on the trainable weights. The data (arrays, lists or dicts of arrays, a
+generator, a :class:`~clearconv.data.py_dataset.PyDataset`) goes through
+:mod:`clearconv.data.adapters`, which cuts it into batches and epochs exactly
+as Keras 3 does (``steps_per_epoch`` continues one pass across epochs;
+generators and PyDatasets as Keras reads them).
+
+Outputs are named as Keras names them: by their keys when the model returns
+a dict, else by the output layers' names. Logs are Keras 3's: ``loss`` (the
+total, regularisation included, averaged over the samples of the epoch);
+for each compiled metric its name, prefixed by the output's name on a
+multi-output model (``"dense_1_mae"``);
+``weighted_metrics`` that collide with a plain one get ``weighted_``
+(``"weighted_mae"``); with more than one compiled loss, each output's
+unweighted loss as ``"<output>_loss"``. Every logs dict is sorted by name, as
+Keras's callback list sorts it, so the History and progress bar show the same
+order as Keras. ``metrics`` see no sample weights; ``weighted_metrics`` see
+``sample_weight`` / ``class_weight``.
+
+Where this differs from Keras, on purpose (nothing is lost on the way out):
 
 * a non-finite loss stops training *before* its update is applied, with a
-  message naming the epoch and batch;
+  message naming the epoch and batch (Keras applies the update and goes on);
 * Ctrl-C (SIGINT) during ``fit`` finishes the current batch, then returns
   the History so far with the weights trained up to that batch.
 """
@@ -22,17 +40,42 @@ from .. import callbacks as callbacks_module
 from .. import losses as losses_module
 from .. import metrics as metrics_module
 from .. import optimizers as optimizers_module
-from .. import utils
 from ..autograd import Tensor, no_grad
-from ..data.batches import batch_indices, validation_split_index
+from ..data import adapters
+
+_AUTO_CROSSENTROPY = ("crossentropy", "ce")
 
 
 def _as_list(value) -> list:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
-def _take(arrays: list, index) -> list:
-    return [a[index] for a in arrays]
+def _is_count(value, minimum: int = 1) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, np.integer)) and value >= minimum
+
+
+def _check_optional_count(owner: str, argument: str, value):
+    if value is not None and not _is_count(value):
+        raise ValueError(f"{owner}: `{argument}` must be None or a positive integer; received {argument}={value!r}")
+    return None if value is None else int(value)
+
+
+def _check_verbose(owner: str, verbose):
+    if verbose == "auto" or (not isinstance(verbose, bool) and verbose in (0, 1, 2)):
+        return verbose
+    raise ValueError(f"{owner}: `verbose` must be 'auto', 0, 1 or 2; received verbose={verbose!r}")
+
+
+def _sorted_floats(logs: dict) -> dict:
+    """Keras's callback list hands callbacks the logs sorted by name, values as Python floats where they
+    are scalars (a metric with several thresholds keeps its array)."""
+    result = {}
+    for key, value in sorted(logs.items()):
+        try:
+            result[key] = float(value)
+        except (TypeError, ValueError):
+            result[key] = value
+    return result
 
 
 class _Interrupt:
@@ -58,129 +101,610 @@ class _Interrupt:
         return False
 
 
+# --------------------------------------------------------------------------------------------------
+# What compile builds: the losses and metrics per output
+# --------------------------------------------------------------------------------------------------
+
+def _is_config(value, output_names: list[str]) -> bool:
+    """A serialised object ``{"class_name": ..., "config": ...}`` rather than a dict keyed by output names."""
+    return isinstance(value, dict) and "class_name" in value and "class_name" not in output_names
+
+
+def _per_output_entries(value, output_names: list[str], argument: str, owner: str) -> list:
+    """``loss``/``loss_weights``-style argument -> one entry per output (None where absent).
+
+    A dict must be keyed by output names (the output layers' names); a
+    list/tuple must have one entry per output; anything else applies to
+    every output.
+    """
+    count = len(output_names)
+    if _is_config(value, output_names):
+        return [value] * count
+    if isinstance(value, dict):
+        unknown = sorted(set(value) - set(output_names))
+        missing = [name for name in output_names if name not in value]
+        if unknown or missing:
+            raise ValueError(f"{owner}: `{argument}` as a dict must have one key per output, the output layers' "
+                             f"names {output_names}; received keys {list(value)}")
+        return [value[name] for name in output_names]
+    if isinstance(value, (list, tuple)):
+        if len(value) != count:
+            raise ValueError(f"{owner}: `{argument}` as a list must have one entry per output ({count}: "
+                             f"{output_names}); received {len(value)} entries. A dict keyed by output names "
+                             f"is also accepted.")
+        return list(value)
+    return [value] * count
+
+
+class _CompileLoss:
+    """The compiled loss: ``sum_i weight_i * loss_i(y_i, y_pred_i, sample_weight_i)`` over the outputs.
+
+    Outputs whose loss is None contribute nothing. The strings "crossentropy"
+    and "ce" pick binary, sparse or categorical crossentropy from the first
+    batch's shapes, as Keras does. With more than one loss, ``trackers``
+    average each output's unweighted loss over the samples (``<output>_loss``).
+    """
+
+    def __init__(self, loss, loss_weights, output_names: list[str], owner: str, order: list[str] | None = None):
+        self.output_names = output_names
+        self.identifiers = _per_output_entries(loss, output_names, "loss", owner)
+        self.losses = [None if self._is_auto(identifier) else losses_module.get(identifier)
+                       for identifier in self.identifiers]
+        self.weights = self._check_weights(loss_weights, output_names, owner)
+        active = self.active_outputs
+        if order is not None:  # dict outputs: Keras tracks the losses in the loss dict's (or outputs') order
+            active = sorted(active, key=lambda index: order.index(output_names[index]))
+        self.trackers = ({index: metrics_module.Mean(name=f"{output_names[index]}_loss") for index in active}
+                         if len(active) > 1 else {})
+
+    @staticmethod
+    def _is_auto(identifier) -> bool:
+        return isinstance(identifier, str) and identifier.lower() in _AUTO_CROSSENTROPY
+
+    @staticmethod
+    def _check_weights(loss_weights, output_names, owner) -> list:
+        if loss_weights is None:
+            return [None] * len(output_names)
+        if not isinstance(loss_weights, (list, tuple, dict)):
+            if len(output_names) != 1 or isinstance(loss_weights, bool) \
+                    or not isinstance(loss_weights, (int, float, np.number)):
+                raise ValueError(f"{owner}: `loss_weights` must be a number (single output), or a list or a dict "
+                                 f"keyed by the output names {output_names}; received {loss_weights!r}")
+            return [float(loss_weights)]
+        weights = _per_output_entries(loss_weights, output_names, "loss_weights", owner)
+        for name, weight in zip(output_names, weights):
+            if weight is not None and (isinstance(weight, bool) or not isinstance(weight, (int, float, np.number))):
+                raise ValueError(f"{owner}: the loss weight of output '{name}' must be a number; received "
+                                 f"{weight!r}")
+        return [None if weight is None else float(weight) for weight in weights]
+
+    @property
+    def active_outputs(self) -> list[int]:
+        return [index for index, identifier in enumerate(self.identifiers) if identifier is not None]
+
+    def resolve(self, ys, prediction_shapes) -> None:
+        """Choose the crossentropy of each "crossentropy"/"ce" output from the shapes (Keras's rule)."""
+        for index, identifier in enumerate(self.identifiers):
+            if self.losses[index] is not None or not self._is_auto(identifier) or ys[index] is None:
+                continue
+            true_shape, pred_shape = np.shape(ys[index]), tuple(prediction_shapes[index])
+            is_binary = pred_shape[-1] == 1
+            is_sparse = len(true_shape) < len(pred_shape) or (true_shape[-1] == 1 and pred_shape[-1] > 1)
+            name = ("binary_crossentropy" if is_binary else
+                    "sparse_categorical_crossentropy" if is_sparse else "categorical_crossentropy")
+            self.losses[index] = losses_module.get(name)
+
+    def per_output(self, ys, predictions, sample_weights, owner: str) -> list[tuple[int, Tensor]]:
+        """``[(output index, unweighted loss Tensor)]`` for the outputs that have a loss."""
+        self.resolve(ys, [prediction.shape for prediction in predictions])
+        values = []
+        for index in self.active_outputs:
+            if ys[index] is None:
+                raise ValueError(f"{owner}: output '{self.output_names[index]}' has a loss but the data has no "
+                                 f"target for it")
+            values.append((index, self.losses[index](ys[index], predictions[index], sample_weights[index])))
+        return values
+
+    def config(self) -> list:
+        """Per-output serialised losses (a "crossentropy"/"ce" string stays as given)."""
+        return [identifier if self._is_auto(identifier) else losses_module.serialize(loss)
+                for identifier, loss in zip(self.identifiers, self.losses)]
+
+
+class _MetricsList:
+    """The metrics of one output."""
+
+    def __init__(self, metrics: list, output_name: str | None):
+        self.metrics = metrics
+        self.output_name = output_name
+
+
+class _CompileMetrics:
+    """Keras's ``compile_metrics``: ``metrics`` (unweighted) and ``weighted_metrics`` per output.
+
+    Each argument is None, a list (on a multi-output model: one entry per
+    output, each a metric, a list of metrics or None) or a dict keyed by
+    output names. On a single-output model every metric given applies to the
+    one output and names are not prefixed.
+    """
+
+    name = "compile_metrics"
+
+    def __init__(self, metrics, weighted_metrics, output_names: list[str], losses: list, owner: str):
+        self.output_names = output_names
+        self._plain = self._build(metrics, "metrics", losses, owner)
+        self._weighted = self._build(weighted_metrics, "weighted_metrics", losses, owner)
+
+    def _build(self, value, argument: str, losses: list, owner: str) -> list[_MetricsList | None]:
+        count = len(self.output_names)
+        if not value:
+            return [None] * count
+        if _is_config(value, self.output_names):
+            value = [value]
+        if not isinstance(value, (list, tuple, dict)):
+            raise ValueError(f"{owner}: `{argument}` must be a list, a tuple or a dict; received "
+                             f"{argument}={value!r} of type {type(value).__name__}")
+        if count == 1:
+            identifiers = [adapters.flatten(value)]
+        elif isinstance(value, (list, tuple)) and len(value) == count:
+            identifiers = list(value)
+        elif isinstance(value, dict) and set(value) <= set(self.output_names):
+            identifiers = [value.get(name) for name in self.output_names]
+        else:
+            raise ValueError(f"{owner}: on a model with {count} outputs, `{argument}` must be a list with one "
+                             f"entry per output (a metric, a list of metrics or None) or a dict keyed by the "
+                             f"output names {self.output_names}; received {argument}={value!r}")
+        built = []
+        for index, entry in enumerate(identifiers):
+            if entry is None:
+                built.append(None)
+                continue
+            entries = entry if isinstance(entry, (list, tuple)) else [entry]
+            metric_objects = []
+            for identifier in entries:
+                if identifier is None:
+                    raise ValueError(f"{owner}: `{argument}` holds None among the metrics of output "
+                                     f"'{self.output_names[index]}'")
+                metric_objects.append(metrics_module.get(identifier, loss=losses[index]))
+            built.append(_MetricsList(metric_objects, self.output_names[index] if count > 1 else None))
+        return built
+
+    @property
+    def metrics(self) -> list:
+        """Every metric object: the unweighted ones, then the weighted ones."""
+        return [metric for group in self._plain + self._weighted if group for metric in group.metrics]
+
+    def update_state(self, ys, predictions, sample_weights) -> None:
+        for group, y_true, y_pred in zip(self._plain, ys, predictions):
+            if group:
+                for metric in group.metrics:
+                    metric.update_state(y_true, y_pred)
+        for group, y_true, y_pred, weight in zip(self._weighted, ys, predictions, sample_weights):
+            if group:
+                for metric in group.metrics:
+                    metric.update_state(y_true, y_pred, sample_weight=weight)
+
+    def reset_state(self) -> None:
+        for metric in self.metrics:
+            metric.reset_state()
+
+    def result(self) -> dict:
+        """Results by log name: ``<output>_<metric>``; a repeated name gets ``_1``, ``_2``... and a weighted
+        metric repeating a plain one becomes ``weighted_<metric>`` (Keras's rules)."""
+        results, seen = {}, {}
+
+        def unique(name):
+            index = seen.get(name)
+            if index is None:
+                seen[name] = 1
+                return name
+            seen[name] = index + 1
+            return f"{name}_{index}"
+
+        for group in self._plain:
+            for metric in group.metrics if group else ():
+                name = f"{group.output_name}_{metric.name}" if group.output_name else metric.name
+                results[unique(name)] = metric.result()
+        for group in self._weighted:
+            for metric in group.metrics if group else ():
+                prefix = f"{group.output_name}_" if group.output_name else ""
+                name = prefix + metric.name
+                if name in seen:
+                    name = unique(prefix + "weighted_" + metric.name)
+                else:
+                    seen[name] = 1
+                results[name] = metric.result()
+        return results
+
+
+def _serialize_metrics(value):
+    """``metrics`` as JSON-ready data for the saved compile config (names stay names)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        return {key: _serialize_metrics(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_serialize_metrics(item) for item in value]
+    if isinstance(value, metrics_module.Metric):
+        return metrics_module.serialize(value)
+    return getattr(value, "__name__", repr(value))
+
+
+# --------------------------------------------------------------------------------------------------
+# The Trainer
+# --------------------------------------------------------------------------------------------------
+
 class Trainer:
-    """Mixed into :class:`~clearconv.models.Model`."""
+    """Mixed into :class:`~clearconv.models.Model`: compile, fit, evaluate, predict and the ``*_on_batch``."""
 
     def __init__(self):
         self.optimizer = None
         self.compiled = False
+        self.loss = None
         self.stop_training = False
+        self.stop_evaluating = False
+        self.stop_predicting = False
         self.history = None
+        self.run_eagerly = False
+        self.jit_compile = False
+        self.steps_per_execution = 1
+        self._initial_epoch = None  # a callback may set it in on_train_begin (resuming), as in Keras
+        self._compile_loss = None
+        self._compile_metrics = None
+        self._loss_tracker = None
+        self._compile_built = False
+        self._pending_compile = None  # compile() on a model without inputs yet: finished at the first batch
+        self._called_output_names = None  # a subclassed model's outputs, learnt from its first call
+        self._called_output_structure = None
 
-    # --- compile -------------------------------------------------------------
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, **kwargs) -> None:
-        """Set the optimizer, loss(es) and metrics, as Keras's ``compile``.
+    # --- compile -------------------------------------------------------------------------------
+    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, weighted_metrics=None,
+                run_eagerly=False, steps_per_execution=1, jit_compile="auto", auto_scale_loss=True) -> None:
+        """Set the optimizer, the loss(es) and the metrics, with Keras 3's arguments.
 
-        ``loss`` and ``metrics`` may be per-output lists for multi-output models.
-        Keras arguments without a meaning here (run_eagerly, jit_compile,
-        steps_per_execution, ...) are accepted and ignored.
+        Args:
+            optimizer: a name or an optimizer instance.
+            loss: a loss (name, Loss, function), or per output a list or a
+                dict keyed by output names (the output layers' names); None
+                for an output means no loss there. "crossentropy"/"ce" pick the
+                crossentropy from the shapes.
+            loss_weights: a number (single output), a list or a dict of
+                per-output factors of the total loss.
+            metrics: metrics computed without sample weights: a list, or per
+                output a list of lists or a dict keyed by output names.
+            weighted_metrics: the same, computed with ``sample_weight`` /
+                ``class_weight``.
+            steps_per_execution: batches per call of the batch callbacks
+                (``on_train_batch_begin`` with the first batch index,
+                ``on_train_batch_end`` with the last), as in Keras; the
+                weights and logs do not depend on it.
+            run_eagerly, jit_compile, auto_scale_loss: accepted for Keras code;
+                every step runs eagerly in NumPy here, in the model's dtype
+                (``jit_compile=True`` warns and falls back, as Keras does
+                for a model that cannot be compiled).
+
+        A ``Sequential`` given no input shape is built from the first batch
+        that fit/evaluate/predict or a ``*_on_batch`` receives, as in Keras;
+        the losses and metrics are then checked against its outputs.
         """
-        outputs = len(self.outputs)
+        owner = f"{self.name}: compile"
+        if not _is_count(steps_per_execution):
+            raise ValueError(f"{owner}: `steps_per_execution` must be a positive integer; received "
+                             f"{steps_per_execution!r}")
+        if jit_compile != "auto" and not isinstance(jit_compile, (bool, np.bool_)):
+            raise ValueError(f"{owner}: `jit_compile` must be True, False or 'auto'; received {jit_compile!r}")
+        for argument, value in (("run_eagerly", run_eagerly), ("auto_scale_loss", auto_scale_loss)):
+            if not isinstance(value, (bool, np.bool_)):
+                raise ValueError(f"{owner}: `{argument}` must be True or False; received {value!r}")
+        if jit_compile is True and not run_eagerly:
+            warnings.warn(f"{self.name}: jit_compile=True: clearconv runs every step eagerly in NumPy; "
+                          f"proceeding with jit_compile=False", stacklevel=2)
         self.optimizer = optimizers_module.get(optimizer)
-        loss_list = _as_list(loss) if isinstance(loss, (list, tuple)) else [loss] * outputs
-        if len(loss_list) != outputs:
-            raise ValueError(f"{self.name}: compile got {len(loss_list)} losses for {outputs} outputs")
-        if any(l is None for l in loss_list):
-            raise ValueError(f"{self.name}: compile needs a `loss` (e.g. 'sparse_categorical_crossentropy')")
-        self._loss_identifiers = loss_list
-        self._losses = [losses_module.get(l) for l in loss_list]
-        self._loss_weights = list(loss_weights) if loss_weights is not None else [1.0] * outputs
-        per_output = metrics if (metrics and outputs > 1 and isinstance(metrics[0], (list, tuple))) \
-            else [metrics or []] * outputs
-        self._metrics = [[metrics_module.get(m, loss=loss_id) for m in output_metrics]
-                         for output_metrics, loss_id in zip(per_output, loss_list)]
-        self._compile_config = {"optimizer": optimizers_module.serialize(self.optimizer),
-                                "loss": [losses_module.serialize(l) for l in self._losses],
-                                "metrics": metrics, "loss_weights": self._loss_weights}
+        self.loss = loss
+        self._loss_tracker = metrics_module.Mean(name="loss")
+        self.steps_per_execution = int(steps_per_execution)
+        self.run_eagerly = bool(run_eagerly)
+        self.jit_compile = False  # nothing is compiled: every step runs eagerly
+        self.stop_training = False
+        self._compile_built = False
+        self._compile_loss = self._compile_metrics = None
+        self._compile_config = None
+        self._pending_compile = (loss, loss_weights, metrics, weighted_metrics, owner)
+        self._finish_compile()
         self.compiled = True
 
-    def _require_compiled(self, what: str) -> None:
-        if not self.compiled:
-            raise RuntimeError(f"{self.name}: call compile(optimizer, loss, metrics) before {what}()")
+    def _has_graph(self) -> bool:
+        return bool(getattr(self, "_graph", True)) and bool(getattr(self, "outputs", None))
 
-    # --- data checks -----------------------------------------------------------
-    def _standardize(self, x, y=None, sample_weight=None):
-        xs = [np.asarray(a) for a in _as_list(x)]
-        if len(xs) != len(self.inputs):
-            raise ValueError(f"{self.name}: expects {len(self.inputs)} input array(s); received {len(xs)}")
-        for symbol, array in zip(self.inputs, xs):
+    def _finish_compile(self, inputs=None) -> None:
+        """Build the compiled losses and metrics for the model's outputs (once it has them)."""
+        if self._pending_compile is None:
+            return
+        if not self._has_graph() and self._called_output_names is None:
+            if inputs is None:
+                return
+            with no_grad():  # a subclassed model: one inference call tells its output structure
+                self._forward(inputs, training=False)
+        loss, loss_weights, metrics, weighted_metrics, owner = self._pending_compile
+        output_names = self._output_names()
+        structure = (getattr(self, "_output_structure", None) if self._has_graph()
+                     else self._called_output_structure)
+        order = None
+        if isinstance(structure, dict) and sorted(structure) == output_names:
+            order = [key for key in loss if key in output_names] if isinstance(loss, dict) else list(structure)
+        compile_loss = _CompileLoss(loss, loss_weights, output_names, owner, order)
+        compile_metrics = None
+        if metrics is not None or weighted_metrics is not None:
+            compile_metrics = _CompileMetrics(metrics, weighted_metrics, output_names, compile_loss.losses, owner)
+        self._compile_loss, self._compile_metrics = compile_loss, compile_metrics
+        self._pending_compile = None
+        weights = compile_loss.weights
+        self._compile_config = {"optimizer": optimizers_module.serialize(self.optimizer),
+                                "loss": compile_loss.config(),
+                                "metrics": _serialize_metrics(metrics),
+                                "weighted_metrics": _serialize_metrics(weighted_metrics),
+                                "loss_weights": None if all(w is None for w in weights) else weights}
+
+    def _build_graph_from(self, x) -> None:
+        """A Sequential declared without an input shape is built from the first batch's ``x`` (as Keras)."""
+        from .sequential import Sequential
+        if self._has_graph() or not isinstance(self, Sequential) or not self.layers:
+            return
+        first = adapters.flatten(x)[0]
+        self.build((None, *np.shape(first)[1:]))
+
+    def _assert_compiled(self, method: str) -> None:
+        if not self.compiled:
+            raise ValueError(f"{self.name}: call compile(optimizer, loss, ...) before {method}()")
+
+    # --- names and metrics --------------------------------------------------------------------
+    def _output_names(self) -> list[str]:
+        """One name per flat output: the keys of dict outputs (in the model's flat order, sorted as Keras
+        flattens dicts), else the output layers' names; a subclassed model's come from its first call."""
+        if not self._has_graph():
+            if self._called_output_names is None:
+                raise ValueError(f"{self.name}: the model's outputs are not known before its first call")
+            return self._called_output_names
+        structure = getattr(self, "_output_structure", None)
+        if isinstance(structure, dict) and len(structure) == len(self.outputs):
+            return sorted(structure)
+        return [tensor.layer.name for tensor in self.outputs]
+
+    def _input_names(self) -> list[str]:
+        structure = getattr(self, "_input_structure", None)
+        if isinstance(structure, dict) and len(structure) == len(self.inputs):
+            return sorted(structure)
+        return [tensor.layer.name for tensor in self.inputs]
+
+    @property
+    def metrics(self) -> list:
+        """Keras's order: the loss tracker, the compiled metrics (a container), each output's loss tracker."""
+        if not self.compiled:
+            return []
+        found = [self._loss_tracker]
+        if self._compile_metrics is not None:
+            found.append(self._compile_metrics)
+        if self._compile_loss is not None:
+            found.extend(self._compile_loss.trackers.values())
+        return found
+
+    @property
+    def metrics_names(self) -> list[str]:
+        return [metric.name for metric in self.metrics]
+
+    def reset_metrics(self) -> None:
+        for metric in self.metrics:
+            metric.reset_state()
+
+    def get_metrics_result(self) -> dict:
+        """Every metric's current value by log name, sorted by name (as Keras's callbacks receive them)."""
+        results = {}
+        for metric in self.metrics:
+            value = metric.result()
+            if isinstance(value, dict):
+                results.update(value)
+            else:
+                results[metric.name] = value
+        return _sorted_floats(results)
+
+    def _flatten_metrics_in_order(self, logs: dict):
+        """The list form of logs: Keras's metric order first, then the other names sorted; one value alone
+        is returned as a scalar."""
+        names = []
+        for metric in self.metrics:
+            if isinstance(metric, _CompileMetrics):
+                names.extend(sub_metric.name for sub_metric in metric.metrics)
+            else:
+                names.append(metric.name)
+        values = [logs[name] for name in names if name in logs]
+        values += [logs[key] for key in sorted(logs) if key not in names]
+        return values[0] if len(values) == 1 else values
+
+    # --- one batch -----------------------------------------------------------------------------
+    def _batch_inputs(self, x):
+        """``(value to call the model with, batch size)`` from one batch's ``x``.
+
+        For a model with a graph: an array, a list/tuple in input order, or a
+        dict keyed by input names (the dict keys the model was built with,
+        else the Input layers' names), checked against the input shapes. A
+        subclassed model receives ``x`` as it is.
+        """
+        if x is None:
+            raise ValueError(f"{self.name}: the data has no inputs `x`")
+        self._build_graph_from(x)
+        if not self._has_graph():
+            value = adapters.to_numpy(x)
+            return value, int(np.shape(adapters.flatten(value)[0])[0])
+        names = self._input_names()
+        if isinstance(x, dict):
+            layer_names = [symbol.layer.name for symbol in self.inputs]
+            if any(name not in x for name in names) and all(name in x for name in layer_names):
+                names = layer_names
+            missing = [name for name in names if name not in x]
+            if missing:
+                raise ValueError(f"{self.name}: x is a dict without the input(s) {missing}; its keys must be "
+                                 f"the Input names {names}; received keys {list(x)}")
+            extra = [key for key in x if key not in names]
+            if extra:
+                warnings.warn(f"{self.name}: the input dict holds keys {extra} that match no model input "
+                              f"({names}); they are ignored", stacklevel=4)
+            arrays = [x[name] for name in names]
+        else:
+            arrays = _as_list(x)
+        if len(arrays) != len(names):
+            raise ValueError(f"{self.name}: expects {len(names)} input array(s); received {len(arrays)}")
+        arrays = [np.asarray(array) for array in arrays]
+        for symbol, array in zip(self.inputs, arrays):
             expected = symbol.shape
             if array.ndim != len(expected) or any(e is not None and e != s
                                                   for e, s in zip(expected[1:], array.shape[1:])):
                 raise ValueError(f"{self.name}: input '{symbol.layer.name}' expects arrays of shape "
                                  f"{expected}; received {array.shape}")
-        count = len(xs[0])
-        ys = None
-        if y is not None:
-            ys = [np.asarray(a) for a in _as_list(y)]
-            if len(ys) != len(self.outputs):
-                raise ValueError(f"{self.name}: expects {len(self.outputs)} target array(s); received {len(ys)}")
-        for name, arrays in (("x", xs), ("y", ys or [])):
-            for array in arrays:
-                if len(array) != count:
-                    raise ValueError(f"{self.name}: x and y must have the same number of samples; received "
-                                     f"x with {count} and {name} with {len(array)}")
-        if sample_weight is not None:
-            sample_weight = np.asarray(sample_weight, dtype=np.float32)
-            if sample_weight.shape != (count,):
-                raise ValueError(f"{self.name}: sample_weight must have shape ({count},); "
-                                 f"received {sample_weight.shape}")
-        return xs, ys, sample_weight
+        counts = {len(array) for array in arrays}
+        if len(counts) > 1:
+            raise ValueError(f"{self.name}: the input arrays must have the same number of samples; received "
+                             f"{[len(a) for a in arrays]}")
+        return (arrays if len(arrays) > 1 else arrays[0]), len(arrays[0])
 
-    @staticmethod
-    def _class_weights(ys, class_weight):
-        """Per-sample weights from a {class: weight} dict (integer or one-hot labels)."""
-        labels = ys[0]
-        labels = labels.argmax(axis=-1) if labels.ndim > 1 and labels.shape[-1] > 1 else labels.reshape(-1)
-        return np.array([class_weight.get(int(label), 1.0) for label in labels], dtype=np.float32)
+    def _batch_targets(self, y) -> list:
+        """One target (or None) per output, from an array, a list/tuple or a dict keyed by output names."""
+        names = self._output_names()
+        count = len(names)
+        if y is None:
+            return [None] * count
+        if isinstance(y, dict):
+            unknown = [key for key in y if key not in names]
+            if unknown:
+                raise ValueError(f"{self.name}: y is a dict with keys {unknown} that are not output names; "
+                                 f"the output names are {names}")
+            targets = [y.get(name) for name in names]
+        elif isinstance(y, (list, tuple)):
+            targets = list(y)
+            active = self._compile_loss.active_outputs if self._compile_loss is not None else []
+            if len(targets) != count and len(targets) == len(active):
+                # Targets only for the outputs that have a loss (Keras accepts this too).
+                spread = [None] * count
+                for index, target in zip(active, targets):
+                    spread[index] = target
+                targets = spread
+            if len(targets) != count:
+                raise ValueError(f"{self.name}: expects {count} target array(s), one per output {names}; "
+                                 f"received {len(targets)}")
+        else:
+            if count != 1:
+                raise ValueError(f"{self.name}: the model has {count} outputs {names}: give y as a list with "
+                                 f"one array per output or a dict keyed by the output names; received one array")
+            targets = [y]
+        return [None if target is None else np.asarray(target) for target in targets]
 
-    # --- one step --------------------------------------------------------------
-    def _forward_loss(self, xs, ys, sample_weight, training: bool):
-        inputs = [Tensor(a) for a in xs]
-        outputs = _as_list(self(inputs if len(inputs) > 1 else inputs[0], training=training))
-        total = 0.0
-        for output, target, loss_fn, weight in zip(outputs, ys, self._losses, self._loss_weights):
-            total = total + weight * loss_fn(target, output, sample_weight)
+    def _batch_sample_weights(self, sample_weight, count: int) -> list:
+        """One sample-weight array (or None) per output; one array for a multi-output model is shared."""
+        names = self._output_names()
+        if sample_weight is None:
+            return [None] * len(names)
+        if isinstance(sample_weight, dict):
+            unknown = [key for key in sample_weight if key not in names]
+            if unknown:
+                raise ValueError(f"{self.name}: sample_weight is a dict with keys {unknown} that are not "
+                                 f"output names; the output names are {names}")
+            weights = [sample_weight.get(name) for name in names]
+        elif isinstance(sample_weight, (list, tuple)) and (len(sample_weight) == len(names) or len(names) == 1):
+            if len(sample_weight) != len(names):
+                weights = [sample_weight]
+            else:
+                weights = list(sample_weight)
+        else:
+            array = np.asarray(sample_weight)
+            if len(names) > 1 and not (array.ndim == 1 or (array.ndim == 2 and array.shape[1] == 1)):
+                raise ValueError(f"{self.name}: one sample_weight array for a model with several outputs must "
+                                 f"hold one weight per sample, shape ({count},); received {array.shape}. Give "
+                                 f"one array per output for other shapes.")
+            weights = [array] * len(names)
+        weights = [None if weight is None else np.asarray(weight, dtype=np.float32) for weight in weights]
+        for name, weight in zip(names, weights):
+            if weight is not None and (weight.ndim == 0 or weight.shape[0] != count):
+                raise ValueError(f"{self.name}: sample_weight for output '{name}' must have {count} rows, one per "
+                                 f"sample of the batch; received shape {weight.shape}")
+        return weights
+
+    def _unpack(self, data, need_targets: bool | None = None):
+        """``(model inputs, targets per output, sample weights per output, batch size)`` of one batch.
+
+        need_targets None: targets are needed when some output has a loss.
+        """
+        x, y, sample_weight = adapters.unpack_x_y_sample_weight(data)
+        inputs, count = self._batch_inputs(x)
+        self._finish_compile(inputs)
+        ys = self._batch_targets(y)
+        if need_targets is None:
+            need_targets = bool(self._compile_loss.active_outputs)
+        if need_targets and y is None:
+            raise ValueError(f"{self.name}: the data has no targets `y`; give y, or batches `(x, y)` from a "
+                             f"generator or PyDataset")
+        for name, target in zip(self._output_names(), ys):
+            if target is not None and len(target) != count:
+                raise ValueError(f"{self.name}: x and y must have the same number of samples; received x with "
+                                 f"{count} and y for '{name}' with {len(target)}")
+        return inputs, ys, self._batch_sample_weights(sample_weight, count), count
+
+    def _forward(self, inputs, training: bool) -> list:
+        """The model's outputs on ``inputs`` (arrays), flattened as the model flattens them (dicts by
+        sorted key)."""
+        result = self(adapters.map_structure(Tensor, inputs), training=training)
+        flat = adapters.flatten(result)
+        if not self._has_graph() and self._called_output_names is None:
+            self._called_output_structure = adapters.map_structure(lambda _: None, result) \
+                if adapters.is_nested(result) else None
+            self._called_output_names = (sorted(result) if isinstance(result, dict) else
+                                         [f"output_{index + 1}" for index in range(len(flat))] if len(flat) > 1
+                                         else [self.name])
+        return flat
+
+    def _pack_outputs(self, flat: list):
+        """Flat per-output arrays back in the model's output structure (one array, a list, a dict)."""
+        structure = (getattr(self, "_output_structure", None) if self._has_graph()
+                     else self._called_output_structure)
+        if structure is None:
+            return flat[0]
+        leaves = iter(flat)
+
+        def pack(node):
+            if isinstance(node, dict):
+                return {key: pack(node[key]) for key in sorted(node)}
+            if isinstance(node, (list, tuple)):
+                return [pack(item) for item in node]
+            return next(leaves)
+        return pack(structure)
+
+    def _loss_step(self, inputs, ys, sample_weights, training: bool):
+        """Forward and total loss: ``(total Tensor or None, per-output [(index, loss)], predictions)``."""
+        predictions = self._forward(inputs, training)
+        per_output = self._compile_loss.per_output(ys, predictions, sample_weights, self.name)
+        total = None
+        for index, value in per_output:
+            weight = self._compile_loss.weights[index]
+            term = value if weight is None else value * weight
+            total = term if total is None else total + term
         for penalty in self.losses:
-            total = total + penalty
-        return total, [o.data for o in outputs]
+            total = penalty if total is None else total + penalty
+        return total, per_output, predictions
 
-    def _update_metrics(self, ys, predictions, sample_weight) -> None:
-        for target, prediction, output_metrics in zip(ys, predictions, self._metrics):
-            for metric in output_metrics:
-                metric.update_state(target, prediction, sample_weight)
+    def _update_metrics(self, loss: float, per_output, ys, predictions, sample_weights, count: int) -> None:
+        self._loss_tracker.update_state(loss, sample_weight=count)
+        for index, value in per_output:
+            tracker = self._compile_loss.trackers.get(index)
+            if tracker is not None:
+                tracker.update_state(float(value.data), sample_weight=count)
+        if self._compile_metrics is not None:
+            self._compile_metrics.update_state(ys, [p.data for p in predictions], sample_weights)
 
-    def _logs(self, loss_mean) -> dict:
-        logs = {"loss": loss_mean.result()}
-        prefix = len(self.outputs) > 1
-        for output, output_metrics in zip(self.outputs, self._metrics):
-            for metric in output_metrics:
-                key = f"{output.layer.name}_{metric.name}" if prefix else metric.name
-                logs[key] = float(metric.result())
-        return logs
-
-    def _reset_metrics(self):
-        loss_mean = metrics_module.Mean(name="loss")
-        for output_metrics in self._metrics:
-            for metric in output_metrics:
-                metric.reset_state()
-        return loss_mean
-
-    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
-        """One optimizer step on one batch; returns the loss (and metrics) of that batch."""
-        self._require_compiled("train_on_batch")
-        xs, ys, sample_weight = self._standardize(x, y, sample_weight)
-        if class_weight is not None:
-            sample_weight = self._class_weights(ys, class_weight)
-        loss_mean = self._reset_metrics()
-        loss = self._train_step(xs, ys, sample_weight, loss_mean)
-        if not np.isfinite(loss):
-            raise FloatingPointError(f"{self.name}: the loss is {loss}; the update was not applied")
-        return self._result(self._logs(loss_mean), return_dict)
-
-    def _train_step(self, xs, ys, sample_weight, loss_mean) -> float:
-        """Forward, backward and update; returns the batch loss (no update when it is not finite)."""
-        total, predictions = self._forward_loss(xs, ys, sample_weight, training=True)
+    def _train_step(self, data):
+        """One update on one batch; returns the sorted logs, or the loss when it is not finite (no update)."""
+        inputs, ys, sample_weights, count = self._unpack(data)
+        total, per_output, predictions = self._loss_step(inputs, ys, sample_weights, training=True)
+        if total is None:
+            raise ValueError(f"{self.name}: no loss to compute: give a `loss` to compile() (or add losses to "
+                             f"the model with add_loss)")
         loss = float(total.data)
         if not np.isfinite(loss):
             return loss
@@ -189,136 +713,312 @@ class Trainer:
             variable.grad = None
         total.backward()
         self.optimizer.step(variables)
-        loss_mean.update_state(loss, sample_weight=len(xs[0]))
-        self._update_metrics(ys, predictions, sample_weight)
-        return loss
+        self._update_metrics(loss, per_output, ys, predictions, sample_weights, count)
+        self._compile_built = True
+        return self.get_metrics_result()
 
-    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
-        self._require_compiled("test_on_batch")
-        xs, ys, sample_weight = self._standardize(x, y, sample_weight)
-        loss_mean = self._reset_metrics()
-        self._test_step(xs, ys, sample_weight, loss_mean)
-        return self._result(self._logs(loss_mean), return_dict)
-
-    def _test_step(self, xs, ys, sample_weight, loss_mean) -> None:
+    def _test_step(self, data) -> dict:
+        inputs, ys, sample_weights, count = self._unpack(data)
         with no_grad():
-            total, predictions = self._forward_loss(xs, ys, sample_weight, training=False)
-        loss_mean.update_state(float(total.data), sample_weight=len(xs[0]))
-        self._update_metrics(ys, predictions, sample_weight)
+            total, per_output, predictions = self._loss_step(inputs, ys, sample_weights, training=False)
+        loss = 0.0 if total is None else float(total.data)
+        self._update_metrics(loss, per_output, ys, predictions, sample_weights, count)
+        self._compile_built = True
+        return self.get_metrics_result()
 
-    def predict_on_batch(self, x):
-        xs, _, _ = self._standardize(x)
-        return self(xs if len(xs) > 1 else xs[0])
+    def _predict_step(self, data) -> list[np.ndarray]:
+        x, _, _ = adapters.unpack_x_y_sample_weight(data)
+        inputs, _ = self._batch_inputs(x)
+        with no_grad():
+            outputs = self._forward(inputs, training=False)
+        return [np.asarray(output.data if isinstance(output, Tensor) else output) for output in outputs]
 
-    @staticmethod
-    def _result(logs: dict, return_dict: bool):
-        if return_dict:
-            return logs
-        values = list(logs.values())
-        return values[0] if len(values) == 1 else values
+    def _build_from(self, epoch_iterator) -> None:
+        """First fit/evaluate after compile: check the first batch's structure and resolve the losses.
 
-    # --- fit / evaluate / predict ---------------------------------------------
+        Keras reads one batch here to build its compiled losses and metrics;
+        reading it the same way keeps a PyDataset's calls and a generator's
+        batches as in Keras (the caller resets the iterator afterwards).
+        """
+        if self._compile_built:
+            return
+        adapter = epoch_iterator.data_adapter
+        if isinstance(adapter, adapters.ArrayDataAdapter):
+            # Reading arrays has no side effect to reproduce: take the first samples, draw no permutation.
+            self._build_from_batch(adapter.first_batch())
+        else:
+            with epoch_iterator.catch_stop_iteration():
+                for _, _, iterator in epoch_iterator:
+                    self._build_from_batch(next(iterator))
+                    break
+        self._compile_built = True
+
+    def _build_from_batch(self, data) -> None:
+        _, ys, _, _ = self._unpack(data, need_targets=False)
+        if self._has_graph():  # a subclassed model's losses are resolved at the first step
+            self._compile_loss.resolve(ys, [symbol.shape for symbol in self.outputs])
+
+    # --- fit -----------------------------------------------------------------------------------
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None, sample_weight=None,
-            initial_epoch=0, steps_per_epoch=None, validation_batch_size=None, validation_freq=1):
-        """Train for ``epochs`` epochs; returns a ``History`` (``history.history[name]`` per epoch)."""
-        self._require_compiled("fit")
-        batch_size = self._check_batch_size(batch_size)
-        xs, ys, sample_weight = self._standardize(x, y, sample_weight)
-        if ys is None:
-            raise ValueError(f"{self.name}: fit needs targets `y`")
-        if class_weight is not None:
-            sample_weight = self._class_weights(ys, class_weight)
-        if validation_data is None and validation_split:
-            if not 0.0 < validation_split < 1.0:
-                raise ValueError(f"{self.name}: validation_split must be in (0, 1); received {validation_split}")
-            # Keras's rule: the last fraction of the arrays, taken before any shuffling.
-            split = validation_split_index(len(xs[0]), validation_split, f"{self.name}: fit")
-            validation_data = ([a[split:] for a in xs], [a[split:] for a in ys])
-            xs, ys = [a[:split] for a in xs], [a[:split] for a in ys]
-            sample_weight = None if sample_weight is None else sample_weight[:split]
-        count = len(xs[0])
-        steps = -(-count // batch_size)
-        verbose = 1 if verbose == "auto" else int(verbose)
-        callback_list = callbacks_module.CallbackList(callbacks, model=self, add_history=True,
-                                                      add_progbar=verbose != 0, verbose=verbose,
-                                                      epochs=epochs, steps=steps)
+            initial_epoch=0, steps_per_epoch=None, validation_steps=None, validation_batch_size=None,
+            validation_freq=1):
+        """Train for ``epochs`` epochs (from ``initial_epoch``); returns the ``History``.
+
+        Args:
+            x: arrays ``(N, ...)``; a list of them or a dict keyed by Input
+                names for several inputs; a generator/iterator of batches
+                ``(x, y)`` / ``(x, y, sample_weight)``; or a PyDataset.
+            y: targets ``(N, ...)``; a list or a dict keyed by output names for
+                several outputs. Not with a generator or PyDataset.
+            batch_size: samples per step for arrays (default 32, or
+                ceil(N / steps_per_epoch) when that is given).
+            shuffle: True (a new sample order each pass), False, or "batch"
+                (shuffle inside each batch); a PyDataset shuffles its batch
+                order; ignored for generators.
+            class_weight: ``{class index: weight}``, a sample weight from the
+                targets (single output; training data only).
+            sample_weight: ``(N,)`` (or per output, or ``(N, T)`` temporal);
+                weighs the loss and the ``weighted_metrics``.
+            steps_per_epoch: steps per epoch; one pass over the data continues
+                across epochs (see :mod:`clearconv.data.adapters`).
+            validation_data: ``(x, y)``, ``(x, y, sample_weight)``, a
+                generator or a PyDataset; overrides ``validation_split``.
+            validation_split: the last fraction of the arrays, held out.
+            validation_steps, validation_batch_size: as ``steps`` and
+                ``batch_size`` of the validation's evaluate.
+            validation_freq: validate every n-th epoch (int) or after the
+                listed 1-based epochs (list).
+        """
+        self._assert_compiled("fit")
+        owner = f"{self.name}: fit"
+        verbose = _check_verbose(owner, verbose)
+        batch_size = _check_optional_count(owner, "batch_size", batch_size)
+        steps_per_epoch = _check_optional_count(owner, "steps_per_epoch", steps_per_epoch)
+        validation_steps = _check_optional_count(owner, "validation_steps", validation_steps)
+        validation_batch_size = _check_optional_count(owner, "validation_batch_size", validation_batch_size)
+        if not _is_count(epochs, 0):
+            raise ValueError(f"{owner}: `epochs` must be a non-negative integer; received epochs={epochs!r}")
+        if not _is_count(initial_epoch, 0):
+            raise ValueError(f"{owner}: `initial_epoch` must be a non-negative integer; received "
+                             f"initial_epoch={initial_epoch!r}")
+        if not (isinstance(shuffle, (bool, np.bool_)) or (isinstance(shuffle, str) and shuffle == "batch")):
+            raise ValueError(f"{owner}: `shuffle` must be True, False or 'batch'; received shuffle={shuffle!r}")
+        shuffle = shuffle if isinstance(shuffle, str) else bool(shuffle)
+        self._check_validation_freq(owner, validation_freq)
+        if validation_split and validation_data is None:
+            (x, y, sample_weight), validation_data = adapters.train_validation_split(
+                (x, y, sample_weight), validation_split)
+        if validation_data is not None:
+            val_x, val_y, val_sample_weight = adapters.unpack_x_y_sample_weight(validation_data)
+
+        epoch_iterator = adapters.EpochIterator(x, y, sample_weight=sample_weight, batch_size=batch_size,
+                                                steps_per_epoch=steps_per_epoch, shuffle=shuffle,
+                                                class_weight=class_weight,
+                                                steps_per_execution=self.steps_per_execution)
+        self._build_from(epoch_iterator)
+        epoch_iterator.reset()
+        if not isinstance(callbacks, callbacks_module.CallbackList):
+            callbacks = callbacks_module.CallbackList(callbacks, add_history=True, add_progbar=verbose != 0,
+                                                      verbose=verbose, epochs=epochs,
+                                                      steps=epoch_iterator.num_batches, model=self)
         self.stop_training = False
-        callback_list.on_train_begin()
+        eval_iterator = None
+        logs = {}  # the last step's logs
+        training_logs = {}
+        callbacks.on_train_begin()
+        initial_epoch = self._initial_epoch or initial_epoch
         with _Interrupt() as interrupt:
             for epoch in range(initial_epoch, epochs):
-                callback_list.on_epoch_begin(epoch)
-                logs = self._fit_epoch(epoch, xs, ys, sample_weight, batch_size, shuffle, callback_list, interrupt)
-                if validation_data is not None and (epoch + 1) % validation_freq == 0 and not interrupt.requested:
-                    val_x, val_y = validation_data[0], validation_data[1]
-                    val_logs = self.evaluate(val_x, val_y, batch_size=validation_batch_size or batch_size,
-                                             verbose=0, return_dict=True)
-                    logs.update({f"val_{k}": v for k, v in val_logs.items()})
-                callback_list.on_epoch_end(epoch, logs)
+                self.reset_metrics()
+                callbacks.on_epoch_begin(epoch)
+                with epoch_iterator.catch_stop_iteration():
+                    for begin_step, end_step, iterator in epoch_iterator:
+                        callbacks.on_train_batch_begin(begin_step)
+                        results = self._run_execution(iterator, self._train_step,
+                                                      stop=lambda result: not isinstance(result, dict))
+                        step_logs = results[-1]
+                        if not isinstance(step_logs, dict):  # a non-finite loss: no update was applied
+                            print(f"{self.name}: the loss became {step_logs} at epoch {epoch + 1}, batch "
+                                  f"{begin_step + len(results)}; training stopped before that update, so the "
+                                  f"weights are those of the previous batch")
+                            self.stop_training = True
+                            callbacks.on_train_batch_end(end_step, {"loss": step_logs})
+                            break
+                        logs = step_logs
+                        callbacks.on_train_batch_end(end_step, logs)
+                        if self.stop_training or interrupt.requested:
+                            break
+                epoch_logs = self.get_metrics_result() if logs else {}
+                if validation_data is not None and not interrupt.requested \
+                        and self._should_eval(epoch, validation_freq):
+                    if eval_iterator is None:
+                        eval_iterator = adapters.EpochIterator(
+                            val_x, val_y, sample_weight=val_sample_weight,
+                            batch_size=validation_batch_size or batch_size, steps_per_epoch=validation_steps,
+                            shuffle=False, steps_per_execution=self.steps_per_execution)
+                    val_logs = self._evaluate_iterator(eval_iterator, callbacks)
+                    epoch_logs.update({f"val_{name}": value for name, value in val_logs.items()})
+                epoch_logs = _sorted_floats(epoch_logs)
+                callbacks.on_epoch_end(epoch, epoch_logs)
+                training_logs = epoch_logs
                 if interrupt.requested:
                     warnings.warn(f"{self.name}: training interrupted during epoch {epoch + 1}; "
                                   f"the weights trained so far are kept", stacklevel=2)
                 if self.stop_training or interrupt.requested:
                     break
-        callback_list.on_train_end()
-        self.history = callback_list.history
+        callbacks.on_train_end(training_logs)
         return self.history
 
-    def _fit_epoch(self, epoch, xs, ys, sample_weight, batch_size, shuffle, callback_list, interrupt) -> dict:
-        loss_mean = self._reset_metrics()
-        rng = utils.global_rng()
-        logs = {}
-        for step, index in enumerate(batch_indices(len(xs[0]), batch_size, shuffle, rng)):
-            callback_list.on_train_batch_begin(step)
-            weights = None if sample_weight is None else sample_weight[index]
-            loss = self._train_step(_take(xs, index), _take(ys, index), weights, loss_mean)
-            if not np.isfinite(loss):
-                print(f"{self.name}: the loss became {loss} at epoch {epoch + 1}, batch {step + 1}; "
-                      f"training stopped before that update, so the weights are those of the previous batch")
-                self.stop_training = True
-                callback_list.on_train_batch_end(step, {"loss": loss})
-                return logs
-            logs = self._logs(loss_mean)
-            callback_list.on_train_batch_end(step, logs)
-            if self.stop_training or interrupt.requested:
+    @staticmethod
+    def _check_validation_freq(owner: str, validation_freq) -> None:
+        if _is_count(validation_freq):
+            return
+        if isinstance(validation_freq, (list, tuple)) and all(_is_count(e) for e in validation_freq):
+            return
+        raise ValueError(f"{owner}: `validation_freq` must be a positive integer (validate every n epochs) or a "
+                         f"list of 1-based epoch numbers; received validation_freq={validation_freq!r}")
+
+    @staticmethod
+    def _should_eval(epoch: int, validation_freq) -> bool:
+        if isinstance(validation_freq, (list, tuple)):
+            return epoch + 1 in validation_freq
+        return (epoch + 1) % validation_freq == 0
+
+    def _run_execution(self, iterator, step_function, stop=None) -> list:
+        """The results of up to ``steps_per_execution`` steps (Keras runs them as one call).
+
+        The first draw may raise StopIteration (the data ran out: no step);
+        a later one ends the execution early. ``stop(result)`` true ends it at once.
+        """
+        results = [step_function(next(iterator))]
+        while len(results) < self.steps_per_execution and not (stop and stop(results[-1])):
+            try:
+                data = next(iterator)
+            except StopIteration:
                 break
+            results.append(step_function(data))
+        return results
+
+    # --- evaluate ------------------------------------------------------------------------------
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
+                 callbacks=None, return_dict=False, **kwargs):
+        """Loss and metrics over the data in inference mode, batch by batch.
+
+        ``x``/``y``/``sample_weight`` as in :meth:`fit`; ``steps`` batches at
+        most (default: the whole data). Returns the loss alone when there is
+        nothing else, else a list in Keras's order, or a dict by name with
+        ``return_dict=True``.
+        """
+        if kwargs:
+            raise ValueError(f"{self.name}: evaluate got unknown arguments {sorted(kwargs)}; accepted: x, y, "
+                             f"batch_size, verbose, sample_weight, steps, callbacks, return_dict")
+        self._assert_compiled("evaluate")
+        owner = f"{self.name}: evaluate"
+        verbose = _check_verbose(owner, verbose)
+        batch_size = _check_optional_count(owner, "batch_size", batch_size)
+        steps = _check_optional_count(owner, "steps", steps)
+        epoch_iterator = adapters.EpochIterator(x, y, sample_weight=sample_weight, batch_size=batch_size,
+                                                steps_per_epoch=steps, shuffle=False,
+                                                steps_per_execution=self.steps_per_execution)
+        if not isinstance(callbacks, callbacks_module.CallbackList):
+            callbacks = callbacks_module.CallbackList(callbacks, add_progbar=verbose != 0, verbose=verbose,
+                                                      epochs=1, steps=epoch_iterator.num_batches, model=self)
+        logs = self._evaluate_iterator(epoch_iterator, callbacks)
+        return logs if return_dict else self._flatten_metrics_in_order(logs)
+
+    def _evaluate_iterator(self, epoch_iterator, callbacks) -> dict:
+        """One evaluation pass from a new pass of the data, with ``callbacks`` (fit's own list when
+        validating); returns the sorted logs."""
+        self._build_from(epoch_iterator)
+        epoch_iterator.reset()
+        self.stop_evaluating = False
+        callbacks.on_test_begin()
+        self.reset_metrics()
+        logs = {}
+        with epoch_iterator.catch_stop_iteration():
+            for begin_step, end_step, iterator in epoch_iterator:
+                callbacks.on_test_batch_begin(begin_step)
+                logs = self._run_execution(iterator, self._test_step)[-1]
+                callbacks.on_test_batch_end(end_step, logs)
+                if self.stop_evaluating:
+                    break
+        logs = self.get_metrics_result() if logs else {}
+        callbacks.on_test_end(logs)
         return logs
 
-    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
-                 callbacks=None, return_dict=False):
-        """Loss and metrics over the whole data, computed batch by batch in inference mode."""
-        self._require_compiled("evaluate")
-        batch_size = self._check_batch_size(batch_size)
-        xs, ys, sample_weight = self._standardize(x, y, sample_weight)
-        if ys is None:
-            raise ValueError(f"{self.name}: evaluate needs targets `y`")
-        loss_mean = self._reset_metrics()
-        for index in batch_indices(len(xs[0]), batch_size, False, None):
-            weights = None if sample_weight is None else sample_weight[index]
-            self._test_step(_take(xs, index), _take(ys, index), weights, loss_mean)
-        return self._result(self._logs(loss_mean), return_dict)
-
+    # --- predict -------------------------------------------------------------------------------
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
-        """Outputs for every sample, computed in batches without recording gradients."""
-        batch_size = self._check_batch_size(batch_size)
-        xs, _, _ = self._standardize(x)
-        chunks = []
-        for index in batch_indices(len(xs[0]), batch_size, False, None):
-            batch = _take(xs, index)
-            chunks.append(_as_list(self(batch if len(batch) > 1 else batch[0])))
+        """Outputs for every sample, in inference mode, batch by batch without recording gradients.
+
+        ``x``: arrays as in :meth:`fit`, or a generator / PyDataset yielding
+        ``x``, ``(x,)`` or ``(x, y)`` batches (y is not used). ``steps``:
+        batches at most. Returns an array ``(N, ...)``, or a list of them for
+        a multi-output model.
+        """
+        owner = f"{self.name}: predict"
+        verbose = _check_verbose(owner, verbose)
+        batch_size = _check_optional_count(owner, "batch_size", batch_size)
+        steps = _check_optional_count(owner, "steps", steps)
+        epoch_iterator = adapters.EpochIterator(x, batch_size=batch_size, steps_per_epoch=steps, shuffle=False,
+                                                steps_per_execution=self.steps_per_execution)
+        if not isinstance(callbacks, callbacks_module.CallbackList):
+            callbacks = callbacks_module.CallbackList(callbacks, add_progbar=verbose != 0, verbose=verbose,
+                                                      epochs=1, steps=epoch_iterator.num_batches, model=self)
+        self.stop_predicting = False
+        callbacks.on_predict_begin()
+        chunks = []  # one list of per-output arrays per batch
+        with epoch_iterator.catch_stop_iteration():
+            for begin_step, end_step, iterator in epoch_iterator:
+                callbacks.on_predict_batch_begin(begin_step)
+                execution = self._run_execution(iterator, self._predict_step)
+                outputs = [np.concatenate(parts) for parts in zip(*execution)]
+                chunks.append(outputs)
+                batch_outputs = self._pack_outputs(outputs)
+                callbacks.on_predict_batch_end(end_step, {"outputs": batch_outputs})
+                if self.stop_predicting:
+                    break
+        callbacks.on_predict_end()
         if not chunks:
-            raise ValueError(f"{self.name}: predict got no samples")
+            raise ValueError(f"{owner}: the data yielded no batch")
         outputs = [np.concatenate(parts) for parts in zip(*chunks)]
-        return outputs[0] if len(outputs) == 1 else outputs
+        return self._pack_outputs(outputs)
 
-    def _check_batch_size(self, batch_size) -> int:
-        if batch_size is None:
-            return 32
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
-            raise ValueError(f"{self.name}: batch_size must be a positive integer; received {batch_size!r}")
-        return int(batch_size)
+    # --- single batches ------------------------------------------------------------------------
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
+        """One optimizer step on one batch; its loss (and metrics) as a scalar, a list or a dict.
 
-    # --- saving ----------------------------------------------------------------
+        A non-finite loss raises FloatingPointError and the update is not applied.
+        """
+        self._assert_compiled("train_on_batch")
+        if class_weight is not None:
+            if sample_weight is not None:
+                raise ValueError(f"{self.name}: train_on_batch: `class_weight` and `sample_weight` cannot be "
+                                 f"given together: give one of them")
+            self._finish_compile(self._batch_inputs(x)[0])
+            targets = [t for t in self._batch_targets(y) if t is not None]
+            if len(targets) != 1:
+                raise ValueError(f"{self.name}: `class_weight` is only supported for models with a single output")
+            sample_weight = adapters.class_weight_to_sample_weights(targets[0], class_weight)
+        self.reset_metrics()
+        data = adapters.pack_x_y_sample_weight(*adapters.to_numpy((x, y, sample_weight)))
+        logs = self._train_step(data)
+        if not isinstance(logs, dict):
+            raise FloatingPointError(f"{self.name}: the loss is {logs}; the update was not applied")
+        return logs if return_dict else self._flatten_metrics_in_order(logs)
+
+    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+        """Loss (and metrics) of one batch in inference mode, as a scalar, a list or a dict."""
+        self._assert_compiled("test_on_batch")
+        self.reset_metrics()
+        logs = self._test_step(adapters.pack_x_y_sample_weight(*adapters.to_numpy((x, y, sample_weight))))
+        return logs if return_dict else self._flatten_metrics_in_order(logs)
+
+    def predict_on_batch(self, x):
+        """The outputs for one batch as NumPy arrays (a list for a multi-output model)."""
+        return self._pack_outputs(self._predict_step((adapters.to_numpy(x),)))
+
+    # --- saving --------------------------------------------------------------------------------
     def save(self, filepath, overwrite: bool = True, include_optimizer: bool = True) -> None:
         """Save architecture, weights and optimizer state to one file (see :mod:`clearconv.io.native`)."""
         from ..io.native import save_model
