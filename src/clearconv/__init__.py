@@ -21,11 +21,18 @@ from . import allocator  # noqa: F401  (applies the malloc setting; see clearcon
 from . import (activations, backend, callbacks, config, constraints, datasets, initializers, kernels, layers, losses,
                metrics, models, ops, optimizers, random, regularizers, saving, utils)
 from .autograd import Tensor, Variable, no_grad
+from .initializers import Initializer
 from .layers import Input, InputLayer, Layer
+from .layers.base import SymbolicTensor as KerasTensor
+from .losses import Loss
+from .metrics import Metric
 from .models import Model, Sequential
+from .optimizers import Optimizer
+from .regularizers import Regularizer
 
 __version__ = "0.1.0"
 version = lambda: __version__  # noqa: E731  (keras.version())
-__all__ = ["Tensor", "Variable", "no_grad", "Input", "InputLayer", "Layer", "Model", "Sequential", "activations",
+__all__ = ["Tensor", "Variable", "no_grad", "Input", "InputLayer", "Layer", "Model", "Sequential", "KerasTensor",
+           "Initializer", "Loss", "Metric", "Optimizer", "Regularizer", "activations",
            "backend", "callbacks", "config", "constraints", "datasets", "initializers", "kernels", "layers", "losses",
            "metrics", "models", "ops", "optimizers", "random", "regularizers", "saving", "utils", "version"]

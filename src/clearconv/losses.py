@@ -712,11 +712,15 @@ def serialize(loss) -> dict | None:
 def deserialize(config: Mapping, custom_objects: Mapping | None = None) -> Loss:
     """The Loss described by a :func:`serialize` dict.
 
-    ``custom_objects`` maps names to user Loss classes or loss functions.
+    ``custom_objects`` maps names to user Loss classes or loss functions. A name
+    (``"mse"``) gives that loss, as :func:`get` does.
     """
-    if "class_name" not in config:
-        raise ValueError(f"A loss config dict needs the keys 'class_name' and 'config'; received keys "
-                         f"{sorted(config)}")
+    if isinstance(config, str):
+        custom = dict(custom_objects or {})
+        return get(custom[config]) if config in custom else get(config)
+    if not isinstance(config, Mapping) or "class_name" not in config:
+        raise ValueError(f"A loss config must be a name or a dict with the keys 'class_name' and 'config'; "
+                         f"received {config!r}")
     custom = dict(custom_objects or {})
     class_name, arguments = config["class_name"], dict(config.get("config") or {})
     cls = custom.get(class_name) or _CONFIG_CLASSES.get(class_name)

@@ -225,3 +225,26 @@ def test_missing_keras_layers_are_named():
         clearconv.layers.LSTM(8)
     with pytest.raises(AttributeError, match="clearconv has no layer RandomThing"):
         clearconv.layers.RandomThing()
+
+
+def test_keras_argument_names_of_saving_functions(tmp_path):
+    model = sequential_cnn(clearconv)
+    clearconv.models.save_model(model, filepath=tmp_path / "m.clearconv")
+    loaded = clearconv.models.load_model(filepath=tmp_path / "m.clearconv", compile=False)
+    assert [w.shape for w in loaded.weights] == [w.shape for w in model.weights]
+
+
+def test_a_keras_file_is_named_as_such_when_loaded(tmp_path):
+    theirs = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    theirs.save(tmp_path / "k.keras")
+    with pytest.raises(ValueError, match="a Keras 3 .keras file"):
+        clearconv.models.load_model(tmp_path / "k.keras")
+
+
+def test_losses_deserialize_takes_a_name_as_keras_does():
+    y_true, y_pred = np.array([[1.0, 0.0]]), np.array([[0.5, 0.5]])
+    for name in ("mean_squared_error", "MeanSquaredError", "categorical_crossentropy"):
+        ours = clearconv.losses.deserialize(name)(y_true, y_pred)
+        theirs = keras.losses.deserialize(name)(y_true, y_pred)
+        np.testing.assert_allclose(float(np.mean(np.asarray(ours.data))), float(np.mean(np.asarray(theirs))),
+                                   rtol=1e-6)

@@ -73,15 +73,15 @@ def _check_extension(path) -> None:
                              f"(clearconv's own format) instead")
 
 
-def save_model(model, path, overwrite: bool = True, include_optimizer: bool = True) -> None:
-    """Write architecture, weights and (optionally) optimizer state to ``path``."""
+def save_model(model, filepath, overwrite: bool = True, include_optimizer: bool = True) -> None:
+    """Write architecture, weights and (optionally) optimizer state to ``filepath``."""
     from ..models.serialization import layer_config
     from .. import __version__
-    _check_extension(path)
-    _check_overwrite(path, overwrite)
+    _check_extension(filepath)
+    _check_overwrite(filepath, overwrite)
     config = {"model": layer_config(model), "compile": getattr(model, "_compile_config", None)}
     metadata = {"format": FORMAT, "format_version": FORMAT_VERSION, "clearconv_version": __version__,
-                "weights": [[w.name, list(w.shape), str(w.dtype)] for w in model.weights]}
+                "weights": [[w.path, list(w.shape), str(w.dtype)] for w in model.weights]}
     optimizer = getattr(model, "optimizer", None) if include_optimizer else None
 
     def write(archive):
@@ -90,20 +90,20 @@ def save_model(model, path, overwrite: bool = True, include_optimizer: bool = Tr
         archive.writestr("weights.npz", _arrays_bytes(_weights_entry(model)))
         if optimizer is not None and getattr(model, "compiled", False):
             archive.writestr("optimizer.npz", _arrays_bytes(optimizer.get_state()))
-    _atomic_write(path, write)
+    _atomic_write(filepath, write)
 
 
-def save_weights(model, path, overwrite: bool = True) -> None:
-    """Write only the weights (in ``model.weights`` order) to ``path``."""
-    _check_extension(path)
-    _check_overwrite(path, overwrite)
+def save_weights(model, filepath, overwrite: bool = True) -> None:
+    """Write only the weights (in ``model.weights`` order) to ``filepath``."""
+    _check_extension(filepath)
+    _check_overwrite(filepath, overwrite)
     metadata = {"format": WEIGHTS_FORMAT, "format_version": FORMAT_VERSION,
-                "weights": [[w.name, list(w.shape), str(w.dtype)] for w in model.weights]}
+                "weights": [[w.path, list(w.shape), str(w.dtype)] for w in model.weights]}
 
     def write(archive):
         archive.writestr("metadata.json", json.dumps(metadata, indent=1))
         archive.writestr("weights.npz", _arrays_bytes(_weights_entry(model)))
-    _atomic_write(path, write)
+    _atomic_write(filepath, write)
 
 
 class _Archive:
@@ -120,6 +120,9 @@ class _Archive:
         except (zipfile.BadZipFile, OSError, EOFError) as error:
             raise ValueError(f"{self.path}: not a clearconv model file, or it is truncated or corrupt ({error})") \
                 from None
+        if self.metadata.get("format") not in expected_formats and "model.weights.h5" in self.names:
+            raise ValueError(f"{self.path}: a Keras 3 .keras file; clearconv does not read Keras's file formats "
+                             f"yet, only its own .clearconv files")
         if self.metadata.get("format") not in expected_formats:
             raise ValueError(f"{self.path}: format {self.metadata.get('format')!r} is not one of {expected_formats}")
         if self.metadata.get("format_version", 0) > FORMAT_VERSION:
@@ -158,12 +161,12 @@ def _assign(model, weights, path) -> None:
         raise ValueError(f"{path}: holds {len(weights)} weights; the model has {len(variables)}")
     for variable, value in zip(variables, weights):
         if tuple(variable.shape) != tuple(value.shape):
-            raise ValueError(f"{path}: weight for {variable.name} has shape {value.shape}; the model expects "
+            raise ValueError(f"{path}: weight for {variable.path} has shape {value.shape}; the model expects "
                              f"{variable.shape}")
         variable.assign(value)
 
 
-def load_model(path, custom_objects=None, compile: bool = True, safe_mode: bool = True):
+def load_model(filepath, custom_objects=None, compile: bool = True, safe_mode: bool = True):
     """Rebuild a model saved with ``model.save``: architecture, weights and, if saved, optimizer state.
 
     ``custom_objects``: name -> class (or function) for objects of your own that the file names
@@ -175,7 +178,7 @@ def load_model(path, custom_objects=None, compile: bool = True, safe_mode: bool 
     if custom_objects is not None and not isinstance(custom_objects, dict):
         raise TypeError(f"load_model: `custom_objects` must be a dict of name -> object; received "
                         f"{type(custom_objects).__name__}")
-    archive = _Archive(path, (FORMAT,))
+    archive = _Archive(filepath, (FORMAT,))
     config = archive.json("config.json")
     with saving.custom_object_scope(custom_objects or {}):
         model = layer_from_config(config["model"])
@@ -192,7 +195,7 @@ def load_model(path, custom_objects=None, compile: bool = True, safe_mode: bool 
     return model
 
 
-def load_weights(model, path) -> None:
+def load_weights(model, filepath) -> None:
     """Load weights written by ``save_weights`` or ``save`` into a model of the same architecture."""
-    archive = _Archive(path, (FORMAT, WEIGHTS_FORMAT))
+    archive = _Archive(filepath, (FORMAT, WEIGHTS_FORMAT))
     _assign(model, archive.weights(), archive.path)
