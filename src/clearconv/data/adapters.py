@@ -3,7 +3,7 @@
 One contract for every kind of input: an adapter's ``get_iterator()`` starts
 a pass over the data and yields batches in Keras's packed form, ``x``,
 ``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)`` (see
-:func:`unpack_x_y_sample_weight`), where ``x``, ``y`` and ``sample_weight``
+:func:`clearconv.utils.unpack_x_y_sample_weight`), where ``x``, ``y`` and ``sample_weight``
 are arrays or lists/tuples/dicts of arrays whose first axis is the batch.
 
 * arrays, nested in lists/tuples/dicts (anything with ``__array__``):
@@ -39,36 +39,16 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ..utils import global_rng
+from ..nested import flatten, map_structure
+from ..utils import global_rng, pack_x_y_sample_weight
+from .batches import check_validation_split, validation_split_index
 from .py_dataset import PyDataset
 
 # Batches a generator adapter reads ahead and replays at the start of each pass (Keras's number).
 PEEKED_BATCHES = 2
 
 
-# --- nested structures of arrays ------------------------------------------------------------------
-
-def is_nested(value) -> bool:
-    return isinstance(value, (list, tuple, dict))
-
-
-def flatten(structure) -> list:
-    """Leaves of nested lists/tuples/dicts, dict values in sorted key order (Keras's tree order)."""
-    if isinstance(structure, dict):
-        return [leaf for key in sorted(structure) for leaf in flatten(structure[key])]
-    if isinstance(structure, (list, tuple)):
-        return [leaf for item in structure for leaf in flatten(item)]
-    return [structure]
-
-
-def map_structure(function, structure):
-    """``function`` applied to every leaf that is not None, keeping the containers."""
-    if isinstance(structure, dict):
-        return {key: map_structure(function, value) for key, value in structure.items()}
-    if isinstance(structure, (list, tuple)):
-        return type(structure)(map_structure(function, item) for item in structure)
-    return None if structure is None else function(structure)
-
+# --- structures of arrays ------------------------------------------------------------------------
 
 def is_array_like(value) -> bool:
     """An array, or anything NumPy reads as one through ``__array__`` (tensors of other libraries)."""
@@ -86,36 +66,7 @@ def to_numpy(structure):
                          else np.asarray(leaf) if hasattr(leaf, "__array__") else leaf, structure)
 
 
-# --- packing --------------------------------------------------------------------------------------
-
-def unpack_x_y_sample_weight(data):
-    """``(x, y, sample_weight)`` from a batch: ``x``, ``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)``.
-
-    A list counts as a tuple; anything else that is not a tuple is ``x``.
-    Missing parts are None.
-    """
-    if isinstance(data, list):
-        data = tuple(data)
-    if not isinstance(data, tuple):
-        return data, None, None
-    if len(data) == 1:
-        return data[0], None, None
-    if len(data) == 2:
-        return data[0], data[1], None
-    if len(data) == 3:
-        return data[0], data[1], data[2]
-    raise ValueError(f"A batch must be `x`, `(x,)`, `(x, y)` or `(x, y, sample_weight)`; received a tuple of "
-                     f"{len(data)} elements")
-
-
-def pack_x_y_sample_weight(x, y=None, sample_weight=None):
-    """The batch form of ``(x, y, sample_weight)``: a lone ``x`` stays as it is unless it is a list/tuple."""
-    if y is None:
-        return (x,) if isinstance(x, (list, tuple)) else x
-    if sample_weight is None:
-        return x, y
-    return x, y, sample_weight
-
+# --- sample weights, sample counts, validation split ---------------------------------------------
 
 def class_weight_to_sample_weights(y, class_weight) -> np.ndarray:
     """Per-sample weights ``(N,)`` float32 from ``{class index: weight}`` (classes missing weigh 1).
@@ -160,27 +111,20 @@ def check_data_cardinality(data) -> int:
 def train_validation_split(arrays, validation_split: float):
     """Keras's ``validation_split``: ``(train, validation)``, the validation part the LAST samples.
 
-    ``arrays`` is a structure such as ``(x, y, sample_weight)``; split_at =
-    floor(N * (1 - validation_split)); the parts are slices, taken before any
-    shuffling. Only arrays can be split.
+    ``arrays`` is a structure such as ``(x, y, sample_weight)``; the cut is
+    :func:`clearconv.data.batches.validation_split_index`'s; the parts are
+    slices, taken before any shuffling. Only arrays can be split.
     """
     unsplittable = sorted({type(leaf).__name__ for leaf in flatten(arrays)
                            if leaf is not None and not is_array_like(leaf)})
     if unsplittable:
         raise ValueError(f"`validation_split` is only supported when x, y and sample_weight are arrays; "
                          f"received {', '.join(unsplittable)}. Pass `validation_data` instead.")
-    if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float, np.floating)) \
-            or not 0.0 < validation_split < 1.0:
-        raise ValueError(f"`validation_split` must be a number strictly between 0 and 1; received "
-                         f"validation_split={validation_split!r}")
+    check_validation_split(validation_split, "fit")
     arrays = to_numpy(arrays)
-    count = check_data_cardinality(arrays)
-    split_at = int(math.floor(count * (1.0 - validation_split)))
-    if split_at == 0 or split_at == count:
-        raise ValueError(f"the training data has {count} samples, not enough to split into a training and a "
-                         f"validation set with validation_split={validation_split}. Provide more data or a "
-                         f"different `validation_split`.")
-    return (map_structure(lambda a: a[:split_at], arrays), map_structure(lambda a: a[split_at:], arrays))
+    split_at = validation_split_index(check_data_cardinality(arrays), validation_split, "fit")
+    return (map_structure(lambda a: a[:split_at], arrays, none_is_leaf=False),
+            map_structure(lambda a: a[split_at:], arrays, none_is_leaf=False))
 
 
 # --- adapters -------------------------------------------------------------------------------------
@@ -255,12 +199,12 @@ class ArrayDataAdapter(DataAdapter):
                 index = order[start:stop]
             else:
                 index = slice(start, stop)
-            yield map_structure(lambda array: array[index], self._inputs)
+            yield map_structure(lambda array: array[index], self._inputs, none_is_leaf=False)
 
     def first_batch(self):
         """The first ``batch_size`` samples in their given order (draws nothing from the generator)."""
         part = slice(0, self._batch_size)
-        return map_structure(lambda array: array[part], self._inputs)
+        return map_structure(lambda array: array[part], self._inputs, none_is_leaf=False)
 
     @property
     def num_batches(self) -> int:
@@ -391,9 +335,13 @@ class PyDatasetAdapter(DataAdapter):
         self.dataset.on_epoch_end()
 
 
-def _refuse(argument: str, description: str, kind: str):
-    raise ValueError(f"When `x` is a {kind}, `{argument}` must not be given: {description} must be part of "
-                     f"what the {kind} yields (batches `(x, y)` or `(x, y, sample_weight)`).")
+def _refuse_targets_and_weights(kind: str, y, sample_weight) -> None:
+    """Keras's error for ``y`` or ``sample_weight`` given beside an ``x`` (of ``kind``) that yields batches."""
+    for argument, value, description in [("y", y, "the targets"),
+                                         ("sample_weight", sample_weight, "the sample weights")]:
+        if value is not None:
+            raise ValueError(f"When `x` is a {kind}, `{argument}` must not be given: {description} must be part "
+                             f"of what the {kind} yields (batches `(x, y)` or `(x, y, sample_weight)`).")
 
 
 def is_generator(x) -> bool:
@@ -421,10 +369,7 @@ def get_data_adapter(x, y=None, sample_weight=None, batch_size=None, steps_per_e
         return ArrayDataAdapter(x, y, sample_weight=sample_weight, batch_size=batch_size, steps=steps_per_epoch,
                                 shuffle=shuffle, class_weight=class_weight)
     if isinstance(x, PyDataset):
-        if y is not None:
-            _refuse("y", "the targets", "PyDataset")
-        if sample_weight is not None:
-            _refuse("sample_weight", "the sample weights", "PyDataset")
+        _refuse_targets_and_weights("PyDataset", y, sample_weight)
         if batch_size is not None:
             warnings.warn("`batch_size` is ignored when `x` is a PyDataset: its __getitem__ makes the batches",
                           stacklevel=3)
@@ -433,10 +378,7 @@ def get_data_adapter(x, y=None, sample_weight=None, batch_size=None, steps_per_e
                           "expected to be shuffled already", stacklevel=3)
         return PyDatasetAdapter(x, class_weight=class_weight, shuffle=bool(shuffle))
     if is_generator(x):
-        if y is not None:
-            _refuse("y", "the targets", "generator")
-        if sample_weight is not None:
-            _refuse("sample_weight", "the sample weights", "generator")
+        _refuse_targets_and_weights("generator", y, sample_weight)
         if class_weight is not None:
             raise ValueError(f"`class_weight` is not supported when `x` is a generator (as in Keras); yield "
                              f"`(x, y, sample_weight)` batches instead. Received class_weight={class_weight!r}")
@@ -448,10 +390,7 @@ def get_data_adapter(x, y=None, sample_weight=None, batch_size=None, steps_per_e
         return GeneratorDataAdapter(x)
     if is_reiterable(x):
         kind = type(x).__name__
-        if y is not None:
-            _refuse("y", "the targets", kind)
-        if sample_weight is not None:
-            _refuse("sample_weight", "the sample weights", kind)
+        _refuse_targets_and_weights(kind, y, sample_weight)
         if class_weight is not None:
             raise ValueError(f"`class_weight` is not supported when `x` is a {kind} (as in Keras for data "
                              f"loaders); yield `(x, y, sample_weight)` batches instead")

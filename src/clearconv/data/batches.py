@@ -19,8 +19,17 @@ import numpy as np
 from ..utils import global_rng
 
 
+def check_validation_split(validation_split, caller: str = "validation_split") -> None:
+    """Raise ValueError (naming ``caller``) unless ``validation_split`` is a number strictly between 0 and 1."""
+    if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float, np.floating)) \
+            or not 0.0 < validation_split < 1.0:
+        raise ValueError(f"{caller}: `validation_split` must be a number strictly between 0 and 1; "
+                         f"received validation_split={validation_split!r}")
+
+
 def validation_split_index(count: int, validation_split: float, caller: str = "validation_split") -> int:
-    """Where Keras's ``validation_split`` cuts ``count`` samples: floor(N * (1 - split)).
+    """Where Keras's ``validation_split`` cuts ``count`` samples: floor(N * (1 - split)), computed
+    as Keras does; the samples before the cut train, those from it on validate.
 
     Raises ValueError when either part would be empty.
     """
@@ -35,8 +44,8 @@ def validation_split_index(count: int, validation_split: float, caller: str = "v
 def train_val_split(x, y=None, validation_split: float = 0.0):
     """Keras's ``validation_split``: ``(x_train, y_train), (x_val, y_val)``, the validation part LAST.
 
-    split_at = floor(N * (1 - validation_split)), computed exactly as Keras
-    does; train = [:split_at], validation = [split_at:]. The parts are views
+    split_at is :func:`validation_split_index`'s (the cut ``fit`` makes);
+    train = [:split_at], validation = [split_at:]. The parts are views
     (slices), not copies. ``y`` may be None (then both y parts are None).
     Raises ValueError if ``validation_split`` is not strictly between 0 and 1,
     if x and y differ in length, or if either part would be empty.
@@ -83,10 +92,7 @@ def batch_indices(count: int, batch_size: int, shuffle: bool = True,
 
 
 def _check_split_arguments(caller: str, x, y, validation_split: float) -> int:
-    if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float, np.floating)) \
-            or not 0.0 < validation_split < 1.0:
-        raise ValueError(f"{caller}: `validation_split` must be a number strictly between 0 and 1; "
-                         f"received {validation_split!r}")
+    check_validation_split(validation_split, caller)
     count = len(x)
     if y is not None and len(y) != count:
         raise ValueError(f"{caller}: x has {count} samples but y has {len(y)}; they must have the same length")

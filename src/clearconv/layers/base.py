@@ -32,6 +32,7 @@ from .. import constraints as constraints_module
 from .. import initializers as initializers_module
 from .. import regularizers as regularizers_module
 from ..autograd import Tensor, Variable, no_grad
+from ..nested import flatten, map_structure, pack_sequence_as
 from ..utils import serialize_object, snake_case
 
 _name_counts: defaultdict = defaultdict(int)
@@ -190,12 +191,12 @@ class Layer:
         inputs, extra = args[0], args[1:]
         if contains_symbolic((args, kwargs)):
             return self._call_symbolic(inputs, extra, kwargs)
-        recording = any(isinstance(x, Tensor) for x in _flatten((args, kwargs)))
-        tensors = _map(self._as_tensor, inputs)
+        recording = any(isinstance(x, Tensor) for x in flatten((args, kwargs)))
+        tensors = map_structure(self._as_tensor, inputs)
         if not self.built:
-            self.build(_map(lambda t: t.shape, tensors))
+            self.build(map_structure(lambda t: t.shape, tensors))
             self.built = True
-        self._check_input(_map(lambda t: t.shape, tensors))
+        self._check_input(map_structure(lambda t: t.shape, tensors))
         training = kwargs.pop("training", None)
         if recording:
             outputs = self._call_in_context(tensors, extra, kwargs, training)
@@ -207,8 +208,8 @@ class Layer:
             # Keras 3 divides the penalty by the batch size, so its strength does not depend on it.
             self._activity_losses = [self.activity_regularizer(output) * (1.0 / max(output.shape[0], 1))
                                      if output.ndim > 0 else self.activity_regularizer(output)
-                                     for output in _flatten(outputs)]
-        return outputs if recording else _map(lambda t: t.data if isinstance(t, Tensor) else t, outputs)
+                                     for output in flatten(outputs)]
+        return outputs if recording else map_structure(lambda t: t.data if isinstance(t, Tensor) else t, outputs)
 
     def _call_in_context(self, inputs, extra, kwargs, training):
         """Run ``call`` with ``training`` resolved (explicit, else the outer call's) and passed when accepted."""
@@ -229,15 +230,15 @@ class Layer:
         if contains_symbolic((extra, kwargs)):
             raise TypeError(f"{self.name}: in a functional model, symbolic tensors go in the first argument "
                             f"(a tensor, list or dict of tensors); the other arguments must be constants")
-        shapes = _map(lambda t: t.shape, inputs)
+        shapes = map_structure(lambda t: t.shape, inputs)
         if not self.built:
             self.build(shapes)
             self.built = True
         self._check_input(shapes)
         if extra or set(kwargs) - {"training"}:
             output_shape = probe_output_shape(
-                lambda *tensors: self._call_in_context(_unflatten(inputs, list(tensors)), extra, kwargs, False),
-                [t.shape for t in _flatten(inputs)], [t.dtype for t in _flatten(inputs)], owner=self.name)
+                lambda *tensors: self._call_in_context(pack_sequence_as(inputs, tensors), extra, kwargs, False),
+                [t.shape for t in flatten(inputs)], [t.dtype for t in flatten(inputs)], owner=self.name)
         else:
             output_shape = self.compute_output_shape(shapes)
         output = SymbolicTensor(tuple(output_shape), self.dtype, self, inputs, extra, kwargs)
@@ -448,7 +449,7 @@ def probe_output_shape(function, input_shapes, dtypes, owner: str):
                   for shape, dtype in zip(input_shapes, dtypes)]
         with no_grad():
             outputs = function(*[Tensor(a) for a in arrays])
-        return [np.shape(o.data if isinstance(o, Tensor) else o) for o in _flatten(outputs)], \
+        return [np.shape(o.data if isinstance(o, Tensor) else o) for o in flatten(outputs)], \
             isinstance(outputs, (list, tuple))
     try:
         (first, is_list), (second, _) = run(2), run(3)
@@ -474,7 +475,7 @@ class SymbolicTensor:
         self.shape, self.dtype, self.layer = tuple(shape), dtype, layer
         self.call_inputs = call_inputs
         self.call_args, self.call_kwargs = tuple(call_args), dict(call_kwargs or {})
-        self.inputs = _flatten(call_inputs)
+        self.inputs = flatten(call_inputs)
 
     @property
     def ndim(self) -> int:
@@ -516,31 +517,7 @@ class SymbolicTensor:
 
 def contains_symbolic(structure) -> bool:
     """Whether a symbolic tensor appears anywhere in a (nested) list, tuple or dict."""
-    return any(isinstance(item, SymbolicTensor) for item in _flatten(structure))
-
-
-def _flatten(structure):
-    """The leaves of a value or of (nested) lists, tuples and dicts."""
-    if isinstance(structure, (list, tuple)):
-        return [item for element in structure for item in _flatten(element)]
-    if isinstance(structure, dict):  # in sorted key order, as Keras flattens dicts
-        return [item for key in sorted(structure) for item in _flatten(structure[key])]
-    return [structure]
-
-
-def _map(function, structure):
-    """Apply ``function`` to every leaf of a value or of (nested) lists, tuples and dicts."""
-    if isinstance(structure, (list, tuple)):
-        return [_map(function, element) for element in structure]
-    if isinstance(structure, dict):
-        return {key: _map(function, structure[key]) for key in sorted(structure)}
-    return function(structure)
-
-
-def _unflatten(structure, leaves: list):
-    """``structure`` with its leaves replaced, in order, by ``leaves``."""
-    iterator = iter(leaves)
-    return _map(lambda _: next(iterator), structure)
+    return any(isinstance(item, SymbolicTensor) for item in flatten(structure))
 
 
 def serialize(obj):

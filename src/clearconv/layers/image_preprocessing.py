@@ -4,10 +4,12 @@ Inputs are images of rank 4, (batch, height, width, channels), or rank 3, one
 image (height, width, channels); ``channels_first`` puts the channels before
 height and width. Outputs keep the layout and the rank.
 
-Resizing is separable: each spatial axis is resampled on its own by a small
-matrix ``W`` of shape (out, in), ``y[.., o, ..] = sum_i W[o, i] x[.., i, ..]``,
-so the backward of each axis is ``W^T``. The matrices are Keras's on the jax
-backend (``jax.image.resize``), built in float64:
+The resampling is :func:`clearconv.ops.image.resize`'s, as Keras's layers
+call ``keras.ops.image.resize``: each spatial axis is resampled on its own by
+a matrix ``W`` of shape (out, in), ``y[.., o, ..] = sum_i W[o, i] x[.., i, ..]``
+(its backward is ``W^T``), with Keras's weights on the jax backend
+(``jax.image.resize``), computed in float32 as there (float64 for float64
+layers):
 
 * ``"bilinear"``: half-pixel centres. Output cell o samples the input at
   ``s = (o + 0.5) * in / out - 0.5`` with the triangle kernel
@@ -19,8 +21,9 @@ backend (``jax.image.resize``), built in float64:
 * ``"nearest"``: output cell o copies input cell ``floor((o + 0.5) * in / out)``,
   computed in float32 as Keras does (PyTorch's ``"nearest-exact"``).
 
-Keras computes the bilinear weights in float32: outputs agree to float32
-rounding. Keras's other interpolations (bicubic, lanczos, area) are refused.
+:func:`interpolation_matrix` writes ``W`` out. The crop and pad to the
+target's aspect ratio are the op's too. Keras's other interpolations
+(bicubic, lanczos, area) are refused by the layer.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import numbers
 import numpy as np
 
 from .. import config
-from ..autograd import data_of, record
+from ..ops import image as image_ops
 from .base import Layer
 from .conv import DATA_FORMATS, _check_choice
 
@@ -39,108 +42,10 @@ INTERPOLATIONS = ("bilinear", "nearest")
 _OTHER_KERAS_INTERPOLATIONS = ("bicubic", "lanczos3", "lanczos5", "area")
 
 
-# --------------------------------------------------------------------------- resampling matrices
-
-
 def interpolation_matrix(length: int, size: int, interpolation: str, antialias: bool = False) -> np.ndarray:
-    """The (size, length) float64 matrix that resamples an axis of ``length`` cells to ``size`` cells."""
-    if interpolation == "nearest":
-        matrix = np.zeros((size, length))
-        matrix[np.arange(size), nearest_indices(length, size)] = 1.0
-        return matrix
-    scale = length / size                                          # input cells per output cell
-    sample = (np.arange(size) + 0.5) * scale - 0.5                 # (size,) source position of each output
-    width = max(scale, 1.0) if antialias else 1.0
-    # (size, 1) - (1, length) -> (size, length): the triangle kernel at every (output, input) pair.
-    weights = np.maximum(0.0, 1.0 - np.abs(sample[:, None] - np.arange(length)[None, :]) / width)
-    # Every sample lies in [-0.5, length - 0.5], within 0.5 of a cell centre, so each row sum is >= 0.5.
-    return weights / weights.sum(axis=1, keepdims=True)
-
-
-def nearest_indices(length: int, size: int) -> np.ndarray:
-    """(size,) input cell of each output cell: ``floor((o + 0.5) * length / size)`` in float32."""
-    # The float32 arithmetic is Keras's (jax.image.resize); it decides the cells at exact ties.
-    position = (np.arange(size, dtype=np.float32) + np.float32(0.5)) * np.float32(length) / np.float32(size)
-    return np.minimum(np.floor(position).astype(np.intp), length - 1)
-
-
-def _contract(matrix: np.ndarray, x: np.ndarray, axis: int) -> np.ndarray:
-    """``matrix`` (out, in) applied to ``axis`` (length in) of ``x``: that axis becomes length out."""
-    # (out, in) . (.., in, ..) -> (out, ..) -> (.., out, ..)
-    y = np.tensordot(matrix.astype(x.dtype, copy=False), x, axes=([1], [axis]))
-    return np.ascontiguousarray(np.moveaxis(y, 0, axis))
-
-
-def resize_axis(x, axis: int, size: int, interpolation: str = "bilinear", antialias: bool = False):
-    """Resample ``axis`` (non-negative) of ``x`` to ``size`` cells; differentiable.
-
-    Forward ``W x`` along the axis (nearest: a gather of the chosen cells, so a
-    NaN or inf stays in its cell); backward ``W^T g``.
-    """
-    data = data_of(x)
-    length = data.shape[axis]
-    if interpolation == "nearest":
-        y = data.take(nearest_indices(length, size), axis=axis)
-        # The matrix is only built if a backward pass asks for it.
-        return record(y, (x,), lambda g: (_contract(interpolation_matrix(length, size, "nearest").T, g, axis),))
-    matrix = interpolation_matrix(length, size, interpolation, antialias)
-    return record(_contract(matrix, data, axis), (x,), lambda g: (_contract(matrix.T, g, axis),))
-
-
-def pad_constant(x, pads: dict, value: float):
-    """Add ``(before, after)`` cells of ``value`` on the axes of ``pads`` ({axis: (before, after)});
-    the backward crops the gradient back."""
-    data = data_of(x)
-    shape, inside = list(data.shape), [slice(None)] * data.ndim
-    for axis, (before, after) in pads.items():
-        shape[axis] += before + after
-        inside[axis] = slice(before, before + data.shape[axis])
-    inside = tuple(inside)
-    y = np.full(shape, value, dtype=data.dtype)
-    y[inside] = data
-    return record(y, (x,), lambda g: (np.ascontiguousarray(g[inside]),))
-
-
-# --------------------------------------------------------------------------- aspect-ratio windows
-
-
-def crop_to_aspect_ratio(x, axes: tuple, height: int, width: int):
-    """The largest central window of ``x`` with the aspect ratio height:width (Keras's arithmetic,
-    including its truncations); ``x`` itself when no cell is cut."""
-    h, w = x.shape[axes[0]], x.shape[axes[1]]
-    crop_h = max(min(h, int(float(w * height) / width)), 1)
-    crop_w = max(min(w, int(float(h * width) / height)), 1)
-    if (crop_h, crop_w) == (h, w):
-        return x
-    top, left = int(float(h - crop_h) / 2), int(float(w - crop_w) / 2)
-    index = [slice(None)] * x.ndim
-    index[axes[0]], index[axes[1]] = slice(top, top + crop_h), slice(left, left + crop_w)
-    return x[tuple(index)]
-
-
-def pad_to_aspect_ratio(x, axes: tuple, height: int, width: int, fill_value: float):
-    """Pad the short side of ``x`` evenly with ``fill_value`` towards the aspect ratio height:width.
-
-    Keras's arithmetic: the padding on each side is ``int((padded - h) / 2)``,
-    the same before and after, so an odd difference leaves the ratio one cell off.
-    """
-    h, w = x.shape[axes[0]], x.shape[axes[1]]
-    padded_h = max(h, int(float(w * height) / width))
-    padded_w = max(w, int(float(h * width) / height))
-    top, left = int(float(padded_h - h) / 2), int(float(padded_w - w) / 2)
-    if top > 0:
-        return pad_constant(x, {axes[0]: (top, top)}, fill_value)
-    if left > 0:
-        return pad_constant(x, {axes[1]: (left, left)}, fill_value)
-    return x
-
-
-def resize(x, axes: tuple, size: tuple, interpolation: str, antialias: bool = False):
-    """Resample the two spatial ``axes`` of ``x`` to ``size`` (height, width), one axis at a time."""
-    for axis, length in zip(axes, size):
-        if x.shape[axis] != length:  # an axis kept at its size is left exactly as it is
-            x = resize_axis(x, axis, length, interpolation, antialias)
-    return x
+    """The (size, length) float64 matrix that resamples an axis of ``length`` cells to ``size`` cells:
+    the weights :func:`clearconv.ops.image.resize` applies, written out."""
+    return image_ops.resize_weights(length, size, interpolation, antialias)
 
 
 # --------------------------------------------------------------------------- layers
@@ -225,12 +130,10 @@ class Resizing(_ImageLayer):
         self.antialias = _check_flag(self.name, "antialias", antialias)
 
     def call(self, inputs, training=None):
-        axes = self._spatial_axes(inputs.ndim)
-        if self.crop_to_aspect_ratio:
-            inputs = crop_to_aspect_ratio(inputs, axes, self.height, self.width)
-        elif self.pad_to_aspect_ratio:
-            inputs = pad_to_aspect_ratio(inputs, axes, self.height, self.width, self.fill_value)
-        return resize(inputs, axes, (self.height, self.width), self.interpolation, self.antialias)
+        return image_ops.resize(inputs, (self.height, self.width), interpolation=self.interpolation,
+                                antialias=self.antialias, crop_to_aspect_ratio=self.crop_to_aspect_ratio,
+                                pad_to_aspect_ratio=self.pad_to_aspect_ratio, fill_mode=self.fill_mode,
+                                fill_value=self.fill_value, data_format=self.data_format)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "height": self.height, "width": self.width,
@@ -264,8 +167,9 @@ class CenterCrop(_ImageLayer):
             index[axes[0]] = slice(extra_h // 2, extra_h // 2 + self.height)
             index[axes[1]] = slice(extra_w // 2, extra_w // 2 + self.width)
             return inputs[tuple(index)]
-        window = crop_to_aspect_ratio(inputs, axes, self.height, self.width)
-        return resize(window, axes, (self.height, self.width), "bilinear")
+        # Keras's smart_resize: the largest central window of the target's aspect ratio, resized.
+        return image_ops.resize(inputs, (self.height, self.width), interpolation="bilinear",
+                                crop_to_aspect_ratio=True, data_format=self.data_format)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "height": self.height, "width": self.width,

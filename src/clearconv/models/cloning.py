@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from ..layers.base import Layer, _map
+from ..layers.base import Layer
 from ..layers.core import Input, InputLayer
+from ..nested import map_structure
 
 
 def _default_clone(layer: Layer) -> Layer:
@@ -60,8 +61,7 @@ def _clone_functional(model, input_tensors, clone_function, call):
     if input_tensors is None:
         new_inputs = [Input(batch_shape=s.shape, dtype=s.dtype, name=s.layer.name) for s in model.inputs]
     else:
-        new_inputs = list(_map(lambda t: t, input_tensors)) if isinstance(input_tensors, (list, tuple)) \
-            else [input_tensors]
+        new_inputs = list(input_tensors) if isinstance(input_tensors, (list, tuple)) else [input_tensors]
         if len(new_inputs) != len(model.inputs):
             raise ValueError(f"clone_model: `input_tensors` has {len(new_inputs)} tensors; {model.name} has "
                              f"{len(model.inputs)} inputs")
@@ -71,7 +71,7 @@ def _clone_functional(model, input_tensors, clone_function, call):
         layer = node.layer
         if id(layer) not in clones:
             clones[id(layer)] = layer if isinstance(layer, InputLayer) else clone_function(layer)
-        arguments = _map(lambda symbol: tensors[id(symbol)], node.call_inputs)
+        arguments = map_structure(lambda symbol: tensors[id(symbol)], node.call_inputs)
         tensors[id(node)] = call(clones[id(layer)], arguments, *node.call_args, **node.call_kwargs)
     outputs = [tensors[id(o)] for o in model.outputs]
     inputs = Model._as_given(new_inputs, model._input_structure)

@@ -33,7 +33,8 @@ import numpy as np
 
 from .. import activations
 from .. import layers as L
-from ..layers.base import Layer, SymbolicTensor, _map
+from ..layers.base import Layer, SymbolicTensor
+from ..nested import map_structure
 from .functional import Model
 from .sequential import Sequential
 
@@ -199,7 +200,7 @@ def _rebuild(model: Model, replacements: dict[int, Layer], removed: set[int]) ->
         if id(call) in removed:
             tensors[id(call)] = tensors[id(call.inputs[0])]
         else:
-            arguments = _map(lambda symbol: tensors[id(symbol)], call.call_inputs)
+            arguments = map_structure(lambda symbol: tensors[id(symbol)], call.call_inputs)
             tensors[id(call)] = replacements[id(call.layer)](arguments)
     inputs = [tensors[id(symbol)] for symbol in model.inputs]
     outputs = [tensors[id(symbol)] for symbol in model.outputs]

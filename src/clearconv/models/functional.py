@@ -13,9 +13,10 @@ model is itself a layer, so it can be called inside another model.
 
 from __future__ import annotations
 
-from ..layers.base import Layer, SymbolicTensor, _flatten, _map, _unflatten
+from ..layers.base import Layer, SymbolicTensor
 from ..layers.core import InputLayer
 from ..layers.operation import Operation
+from ..nested import flatten, map_structure, pack_sequence_as
 from .training import Trainer
 
 
@@ -52,7 +53,7 @@ class Model(Trainer, Layer):
         self._input_structure, self._output_structure = _structure_of(inputs), _structure_of(outputs)
         self._single_input = self._input_structure is None
         self._single_output = self._output_structure is None
-        self.inputs, self.outputs = _flatten(inputs), _flatten(outputs)
+        self.inputs, self.outputs = flatten(inputs), flatten(outputs)
         for tensor in self.inputs + self.outputs:
             if not isinstance(tensor, SymbolicTensor):
                 raise TypeError(f"{self.name}: `inputs` and `outputs` must be symbolic tensors from Input() and "
@@ -131,7 +132,7 @@ class Model(Trainer, Layer):
     def _as_given(tensors: list, structure):
         if structure is None:
             return tensors[0]
-        return _unflatten(structure, tensors)
+        return pack_sequence_as(structure, tensors)
 
     def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
         """The layer named ``name``, or at position ``index`` of ``layers`` (Keras's ``get_layer``)."""
@@ -158,7 +159,7 @@ class Model(Trainer, Layer):
         flat = self._flat_inputs(inputs)
         values = {id(symbol): value for symbol, value in zip(self.inputs, flat)}
         for node in self._nodes:
-            arguments = _map(lambda symbol: values[id(symbol)], node.call_inputs)
+            arguments = map_structure(lambda symbol: values[id(symbol)], node.call_inputs)
             kwargs = {"training": training, **node.call_kwargs}
             values[id(node)] = node.layer(arguments, *node.call_args, **kwargs)
         return self._as_given([values[id(output)] for output in self.outputs], self._output_structure)
@@ -197,7 +198,7 @@ class Model(Trainer, Layer):
         shapes = {id(s): tuple(shape) for s, shape in
                   zip(self.inputs, [input_shape] if _is_shape(input_shape) else self._flat_inputs(input_shape))}
         for node in self._nodes:
-            shapes[id(node)] = node.layer.compute_output_shape(_map(lambda s: shapes[id(s)], node.call_inputs))
+            shapes[id(node)] = node.layer.compute_output_shape(map_structure(lambda s: shapes[id(s)], node.call_inputs))
         return self._as_given([shapes[id(o)] for o in self.outputs], self._output_structure)
 
     def _call_symbolic(self, inputs, extra=(), kwargs=None):
@@ -206,7 +207,7 @@ class Model(Trainer, Layer):
         if extra or set(kwargs or {}) - {"training"}:
             raise TypeError(f"{self.name}: a functional model is called on its inputs (and `training`); received "
                             f"other arguments {list(kwargs or {})}")
-        shapes = _map(lambda t: t.shape, inputs)
+        shapes = map_structure(lambda t: t.shape, inputs)
         self._check_input(shapes)
         output = SymbolicTensor(self.compute_output_shape(shapes), self.dtype, self, inputs, (), kwargs)
         self._inbound_nodes.append(output)

@@ -42,6 +42,8 @@ from .. import metrics as metrics_module
 from .. import optimizers as optimizers_module
 from ..autograd import Tensor, no_grad
 from ..data import adapters
+from ..nested import flatten, is_nested, map_structure
+from ..utils import pack_x_y_sample_weight, unpack_x_y_sample_weight
 
 _AUTO_CROSSENTROPY = ("crossentropy", "ce")
 
@@ -245,7 +247,7 @@ class _CompileMetrics:
             raise ValueError(f"{owner}: `{argument}` must be a list, a tuple or a dict; received "
                              f"{argument}={value!r} of type {type(value).__name__}")
         if count == 1:
-            identifiers = [adapters.flatten(value)]
+            identifiers = [flatten(value)]
         elif isinstance(value, (list, tuple)) and len(value) == count:
             identifiers = list(value)
         elif isinstance(value, dict) and set(value) <= set(self.output_names):
@@ -450,7 +452,7 @@ class Trainer:
         from .sequential import Sequential
         if self._has_graph() or not isinstance(self, Sequential) or not self.layers:
             return
-        first = adapters.flatten(x)[0]
+        first = flatten(x)[0]
         self.build((None, *np.shape(first)[1:]))
 
     def _assert_compiled(self, method: str) -> None:
@@ -534,7 +536,7 @@ class Trainer:
         self._build_graph_from(x)
         if not self._has_graph():
             value = adapters.to_numpy(x)
-            return value, int(np.shape(adapters.flatten(value)[0])[0])
+            return value, int(np.shape(flatten(value)[0])[0])
         names = self._input_names()
         if isinstance(x, dict):
             layer_names = [symbol.layer.name for symbol in self.inputs]
@@ -632,7 +634,7 @@ class Trainer:
 
         need_targets None: targets are needed when some output has a loss.
         """
-        x, y, sample_weight = adapters.unpack_x_y_sample_weight(data)
+        x, y, sample_weight = unpack_x_y_sample_weight(data)
         inputs, count = self._batch_inputs(x)
         self._finish_compile(inputs)
         ys = self._batch_targets(y)
@@ -650,11 +652,10 @@ class Trainer:
     def _forward(self, inputs, training: bool) -> list:
         """The model's outputs on ``inputs`` (arrays), flattened as the model flattens them (dicts by
         sorted key)."""
-        result = self(adapters.map_structure(Tensor, inputs), training=training)
-        flat = adapters.flatten(result)
+        result = self(map_structure(Tensor, inputs, none_is_leaf=False), training=training)
+        flat = flatten(result)
         if not self._has_graph() and self._called_output_names is None:
-            self._called_output_structure = adapters.map_structure(lambda _: None, result) \
-                if adapters.is_nested(result) else None
+            self._called_output_structure = map_structure(lambda _: None, result) if is_nested(result) else None
             self._called_output_names = (sorted(result) if isinstance(result, dict) else
                                          [f"output_{index + 1}" for index in range(len(flat))] if len(flat) > 1
                                          else [self.name])
@@ -727,7 +728,7 @@ class Trainer:
         return self.get_metrics_result()
 
     def _predict_step(self, data) -> list[np.ndarray]:
-        x, _, _ = adapters.unpack_x_y_sample_weight(data)
+        x, _, _ = unpack_x_y_sample_weight(data)
         inputs, _ = self._batch_inputs(x)
         with no_grad():
             outputs = self._forward(inputs, training=False)
@@ -810,7 +811,7 @@ class Trainer:
             (x, y, sample_weight), validation_data = adapters.train_validation_split(
                 (x, y, sample_weight), validation_split)
         if validation_data is not None:
-            val_x, val_y, val_sample_weight = adapters.unpack_x_y_sample_weight(validation_data)
+            val_x, val_y, val_sample_weight = unpack_x_y_sample_weight(validation_data)
 
         epoch_iterator = adapters.EpochIterator(x, y, sample_weight=sample_weight, batch_size=batch_size,
                                                 steps_per_epoch=steps_per_epoch, shuffle=shuffle,
@@ -1001,7 +1002,7 @@ class Trainer:
                 raise ValueError(f"{self.name}: `class_weight` is only supported for models with a single output")
             sample_weight = adapters.class_weight_to_sample_weights(targets[0], class_weight)
         self.reset_metrics()
-        data = adapters.pack_x_y_sample_weight(*adapters.to_numpy((x, y, sample_weight)))
+        data = pack_x_y_sample_weight(*adapters.to_numpy((x, y, sample_weight)))
         logs = self._train_step(data)
         if not isinstance(logs, dict):
             raise FloatingPointError(f"{self.name}: the loss is {logs}; the update was not applied")
@@ -1011,7 +1012,7 @@ class Trainer:
         """Loss (and metrics) of one batch in inference mode, as a scalar, a list or a dict."""
         self._assert_compiled("test_on_batch")
         self.reset_metrics()
-        logs = self._test_step(adapters.pack_x_y_sample_weight(*adapters.to_numpy((x, y, sample_weight))))
+        logs = self._test_step(pack_x_y_sample_weight(*adapters.to_numpy((x, y, sample_weight))))
         return logs if return_dict else self._flatten_metrics_in_order(logs)
 
     def predict_on_batch(self, x):

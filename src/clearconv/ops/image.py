@@ -53,25 +53,34 @@ def _lanczos(lobes: int):
 _KERNELS = {"bilinear": _triangle, "bicubic": _keys_cubic, "lanczos3": _lanczos(3), "lanczos5": _lanczos(5)}
 
 
-def resize_weights(input_length: int, output_length: int, interpolation: str, antialias: bool,
+def resize_weights(input_length: int, output_length: int, interpolation: str, antialias: bool = False,
                    dtype=np.float64) -> np.ndarray:
     """(output_length, input_length) weights in ``dtype``: row o holds how much each input pixel
-    contributes to output pixel o (see the module docstring); every row sums to 1.
+    contributes to output pixel o (see the module docstring); every row sums to 1. For
+    ``"nearest"`` each row is one 1, at :func:`nearest_indices` (``resize`` gathers those
+    pixels instead of multiplying by this matrix).
 
-    Computed in ``dtype`` itself, step by step as JAX does in float32, so that
-    float32 weights round the same way (an integer image's rounding to whole
-    values can turn on the last bit).
+    Computed step by step as JAX does, in float32 (float64 for float64), so
+    that float32 weights round the same way (an integer image's rounding to
+    whole values can turn on the last bit); float16 weights are the float32
+    ones rounded, as JAX casts them.
     """
     dtype = np.dtype(dtype)
-    inverse_scale = dtype.type(1) / dtype.type(output_length / input_length)
-    stretch = max(inverse_scale, dtype.type(1)) if antialias else dtype.type(1)
-    sample = (np.arange(output_length, dtype=dtype) + dtype.type(0.5)) * inverse_scale - dtype.type(0.5)  # (out,)
-    distance = np.abs(sample[:, None] - np.arange(input_length, dtype=dtype)[None, :]) / stretch  # (out, in)
-    weights = _KERNELS[interpolation](distance).astype(dtype, copy=False)
+    if interpolation == "nearest":
+        weights = np.zeros((output_length, input_length), dtype)
+        weights[np.arange(output_length), nearest_indices(input_length, output_length)] = 1
+        return weights
+    work = np.promote_types(dtype, np.float32).type
+    inverse_scale = work(1) / work(output_length / input_length)
+    stretch = max(inverse_scale, work(1)) if antialias else work(1)
+    sample = (np.arange(output_length, dtype=work) + work(0.5)) * inverse_scale - work(0.5)  # (out,)
+    distance = np.abs(sample[:, None] - np.arange(input_length, dtype=work)[None, :]) / stretch  # (out, in)
+    weights = _KERNELS[interpolation](distance).astype(work, copy=False)
     total = weights.sum(axis=1, keepdims=True)
     # A row whose weights nearly cancel is left at 0 rather than blown up (as JAX).
     usable = np.abs(total) > 1000.0 * np.finfo(np.float32).eps
-    return np.where(usable, weights / np.where(total != 0, total, dtype.type(1)), dtype.type(0))
+    weights = np.where(usable, weights / np.where(total != 0, total, work(1)), work(0))
+    return weights.astype(dtype, copy=False)
 
 
 def nearest_indices(input_length: int, output_length: int) -> np.ndarray:
