@@ -259,3 +259,10 @@ def test_dense_input_features_differ_from_built_kernel():
     layer(np.zeros((1, 3), np.float32))
     with pytest.raises(ValueError, match=r"(?s)head_t.*expected inputs of shape \(\.\.\., 3\).*received shape \(1, 4\)"):
         layer(np.zeros((1, 4), np.float32))
+
+
+@pytest.mark.parametrize("dtype", ["mixed_float16", "int32", "bfloat16", "nonsense"])
+def test_a_dtype_that_is_not_a_float_type_is_named(dtype):
+    """Keras's dtype policies and non-float dtypes are refused at construction with the accepted list."""
+    with pytest.raises(ValueError, match=r"dense_x: `dtype` must be one of \('float16', 'float32', 'float64'\)"):
+        layers.Dense(3, dtype=dtype, name="dense_x")

@@ -102,9 +102,13 @@ class Layer:
                             f"{' (did you mean ' + ', '.join(hints) + ')' if hints else ''}; "
                             f"accepted: {', '.join(accepted)}")
         self.name = name or unique_name(snake_case(type(self).__name__))
-        dtype = np.dtype(dtype or config.floatx()).name
+        try:
+            dtype = np.dtype(dtype or config.floatx()).name
+        except TypeError:  # a Keras dtype policy name ("mixed_float16") or anything NumPy does not know
+            pass
         if dtype not in _FLOAT_DTYPES:
-            raise ValueError(f"{self.name}: `dtype` must be one of {_FLOAT_DTYPES}; received {dtype!r}")
+            raise ValueError(f"{self.name}: `dtype` must be one of {_FLOAT_DTYPES} (clearconv has no dtype "
+                             f"policies or mixed precision); received {dtype!r}")
         self.dtype = dtype
         if input_dim is not None and input_shape is None:
             input_shape = (input_dim,)
