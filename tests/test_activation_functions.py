@@ -187,7 +187,7 @@ def test_layer_configs_store_keras_names(identifier):
     """A layer config stores what Keras's layers store: keras.activations.serialize of the function.
 
     (Compared through keras.activations rather than by building Keras layers, which would fix
-    Keras's global dtype policy for the rest of the session.)"""
+    Keras's global dtype policy for the rest of the process.)"""
     keras_identifier = identifier if isinstance(identifier, str) else getattr(keras.activations, identifier.__name__)
     ours = layers.Dense(3, activation=identifier).get_config()["activation"]
     assert ours == keras.activations.serialize(keras.activations.get(keras_identifier))

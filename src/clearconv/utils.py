@@ -449,6 +449,18 @@ def _import_pydot(function: str):
     return pydot
 
 
+def _check_plot_arguments(owner: str, model, kwargs: dict) -> None:
+    """Keras's refusals shared by model_to_dot and plot_model: a removed argument, unknown ones,
+    an unbuilt model."""
+    if kwargs.pop("layer_range", None) is not None:
+        raise ValueError(f"{owner}: argument `layer_range` is no longer supported (as in Keras 3)")
+    if kwargs:
+        raise ValueError(f"{owner}: unrecognized keyword arguments {sorted(kwargs)}")
+    if not getattr(model, "built", False):
+        raise ValueError("This model has not yet been built. Build the model first by calling `build()` or by "
+                         "calling the model on a batch of data.")
+
+
 def model_to_dot(model, show_shapes=False, show_dtype=False, show_layer_names=True, rankdir="TB",
                  expand_nested=False, dpi=200, subgraph=False, show_layer_activations=False,
                  show_trainable=False, splines="ortho", **kwargs):
@@ -465,13 +477,7 @@ def model_to_dot(model, show_shapes=False, show_dtype=False, show_layer_names=Tr
     package pydot; drawing it to a file (:func:`plot_model`) needs Graphviz.
     """
     from .models.sequential import Sequential
-    if kwargs.pop("layer_range", None) is not None:
-        raise ValueError("model_to_dot: argument `layer_range` is no longer supported (as in Keras 3)")
-    if kwargs:
-        raise ValueError(f"model_to_dot: unrecognized keyword arguments {sorted(kwargs)}")
-    if not getattr(model, "built", False):
-        raise ValueError("This model has not yet been built. Build the model first by calling `build()` or by "
-                         "calling the model on a batch of data.")
+    _check_plot_arguments("model_to_dot", model, kwargs)
     pydot = _import_pydot("model_to_dot")
     if subgraph:
         dot = pydot.Cluster(graph_name=model.name, style="dashed", label=model.name, labeljust="l")
@@ -529,13 +535,7 @@ def plot_model(model, to_file="model.png", show_shapes=False, show_dtype=False, 
     pydot``) and Graphviz's ``dot`` program (``apt-get install graphviz``);
     ImportError says so when one is missing.
     """
-    if kwargs.pop("layer_range", None) is not None:
-        raise ValueError("plot_model: argument `layer_range` is no longer supported (as in Keras 3)")
-    if kwargs:
-        raise ValueError(f"plot_model: unrecognized keyword arguments {sorted(kwargs)}")
-    if not getattr(model, "built", False):
-        raise ValueError("This model has not yet been built. Build the model first by calling `build()` or by "
-                         "calling the model on a batch of data.")
+    _check_plot_arguments("plot_model", model, kwargs)
     pydot = _import_pydot("plot_model")
     try:
         pydot.Dot.create(pydot.Dot())          # runs `dot` once on an empty graph
