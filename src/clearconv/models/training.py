@@ -1,8 +1,32 @@
 """compile / fit / evaluate / predict with Keras 3's arguments, log names and callback order.
 
-One training step: forward with ``training=True`` on a batch, the compiled
-loss plus the layers' regularisation losses, ``backward()``, one optimizer
-step on the trainable weights. The data (arrays, lists or dicts of arrays, a
+One training step (:meth:`Trainer.train_step`): forward with
+``training=True`` on a batch, :meth:`Trainer.compute_loss` (the compiled loss
+plus the layers' regularisation losses), ``backward()``, one optimizer step on
+the trainable weights, :meth:`Trainer.compute_metrics`. fit, evaluate, predict
+and the ``*_on_batch`` methods always call ``self.train_step(data)``,
+``self.test_step(data)`` and ``self.predict_step(data)``, so a subclass that
+overrides them (or ``compute_loss`` / ``compute_metrics``) is used, as in
+Keras's guide "Customizing what happens in fit()". ``data`` is the batch as
+Keras passes it (``x``, ``(x, y)`` or ``(x, y, sample_weight)``), with the
+numeric arrays of ``x`` as :class:`~clearconv.Tensor` so that
+``self(x, training=True)`` records the operations for ``backward()``; ``y``
+and ``sample_weight`` are NumPy arrays. Every ``.grad`` of the trainable
+weights is None when ``train_step`` starts, so a custom step needs no
+``zero_grad()``::
+
+    def train_step(self, data):
+        x, y = data
+        y_pred = self(x, training=True)
+        loss = self.compute_loss(y=y, y_pred=y_pred)
+        loss.backward()
+        self.optimizer.apply([v.grad for v in self.trainable_weights], self.trainable_weights)
+        for metric in self.metrics:
+            if metric.name == "loss":
+                metric.update_state(loss)
+            else:
+                metric.update_state(y, y_pred)
+        return {m.name: m.result() for m in self.metrics} The data (arrays, lists or dicts of arrays, a
 generator, a :class:`~clearconv.data.py_dataset.PyDataset`) goes through
 :mod:`clearconv.data.adapters`, which cuts it into batches and epochs exactly
 as Keras 3 does (``steps_per_epoch`` continues one pass across epochs;
@@ -69,15 +93,47 @@ def _check_verbose(owner: str, verbose):
 
 
 def _sorted_floats(logs: dict) -> dict:
-    """Keras's callback list hands callbacks the logs sorted by name, values as Python floats where they
-    are scalars (a metric with several thresholds keeps its array)."""
+    """Keras's ``pythonify_logs``: the logs sorted by name, a dict value (the ``compile_metrics``
+    container's result, from a custom step) merged in, values as Python floats where they are scalars
+    (a metric with several thresholds keeps its array)."""
     result = {}
     for key, value in sorted(logs.items()):
+        if isinstance(value, dict):
+            result.update(_sorted_floats(value))
+            continue
+        value = value.data if isinstance(value, Tensor) else value
         try:
             result[key] = float(value)
         except (TypeError, ValueError):
             result[key] = value
     return result
+
+
+def _flat_arrays(outputs) -> list[np.ndarray]:
+    """What predict_step returned, flattened to NumPy arrays (dicts by sorted key)."""
+    return [np.asarray(leaf.data if isinstance(leaf, Tensor) else leaf) for leaf in flatten(outputs)]
+
+
+class _NonFiniteLoss(FloatingPointError):
+    """The default train_step met a non-finite loss and applied no update; fit stops on it."""
+
+    def __init__(self, message: str, loss: float):
+        super().__init__(message)
+        self.loss = loss
+
+
+def _input_tensor(leaf):
+    """A numeric array of ``x`` as a Tensor, as Keras hands its steps backend tensors: calling the model
+    on it records the operations, so a custom train_step can call ``backward()``."""
+    if isinstance(leaf, np.ndarray) and leaf.dtype.kind in "biuf":
+        return Tensor(leaf)
+    return leaf
+
+
+def _step_data(data):
+    """The batch handed to train_step/test_step/predict_step: ``x``'s arrays as Tensors, the rest as is."""
+    x, y, sample_weight = unpack_x_y_sample_weight(data)
+    return pack_x_y_sample_weight(map_structure(_input_tensor, x, none_is_leaf=False), y, sample_weight)
 
 
 class _Interrupt:
@@ -276,7 +332,24 @@ class _CompileMetrics:
         """Every metric object: the unweighted ones, then the weighted ones."""
         return [metric for group in self._plain + self._weighted if group for metric in group.metrics]
 
-    def update_state(self, ys, predictions, sample_weights) -> None:
+    def _per_output(self, value) -> list:
+        """One entry per output from a value in the model's structure: a dict keyed by output names, a
+        list with one entry per output, or one value (shared by every output)."""
+        count = len(self.output_names)
+        if value is None:
+            return [None] * count
+        if isinstance(value, dict):
+            return [value.get(name) for name in self.output_names]
+        if isinstance(value, (list, tuple)) and len(value) == count:
+            return list(value)
+        return [value] * count
+
+    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+        """Keras's signature, so a custom step's ``metric.update_state(y, y_pred)`` over ``self.metrics``
+        updates the compiled metrics too."""
+        ys, sample_weights = self._per_output(y_true), self._per_output(sample_weight)
+        predictions = [None if p is None else np.asarray(p.data if isinstance(p, Tensor) else p)
+                       for p in self._per_output(y_pred)]
         for group, y_true, y_pred in zip(self._plain, ys, predictions):
             if group:
                 for metric in group.metrics:
@@ -649,23 +722,24 @@ class Trainer:
                                  f"{count} and y for '{name}' with {len(target)}")
         return inputs, ys, self._batch_sample_weights(sample_weight, count), count
 
-    def _forward(self, inputs, training: bool) -> list:
-        """The model's outputs on ``inputs`` (arrays), flattened as the model flattens them (dicts by
-        sorted key)."""
+    def _forward(self, inputs, training: bool):
+        """The model's outputs on ``inputs`` (arrays or Tensors), in the model's output structure."""
         result = self(map_structure(Tensor, inputs, none_is_leaf=False), training=training)
-        flat = flatten(result)
         if not self._has_graph() and self._called_output_names is None:
+            flat = flatten(result)
             self._called_output_structure = map_structure(lambda _: None, result) if is_nested(result) else None
             self._called_output_names = (sorted(result) if isinstance(result, dict) else
                                          [f"output_{index + 1}" for index in range(len(flat))] if len(flat) > 1
                                          else [self.name])
-        return flat
+        return result
 
-    def _pack_outputs(self, flat: list):
-        """Flat per-output arrays back in the model's output structure (one array, a list, a dict)."""
-        structure = (getattr(self, "_output_structure", None) if self._has_graph()
-                     else self._called_output_structure)
+    def _pack_outputs(self, flat: list, structure=None):
+        """Flat per-output arrays back in ``structure`` (default: the model's output structure): one array,
+        a list, a dict."""
         if structure is None:
+            structure = (getattr(self, "_output_structure", None) if self._has_graph()
+                         else self._called_output_structure)
+        if structure is None or not is_nested(structure):
             return flat[0]
         leaves = iter(flat)
 
@@ -677,62 +751,112 @@ class Trainer:
             return next(leaves)
         return pack(structure)
 
-    def _loss_step(self, inputs, ys, sample_weights, training: bool):
-        """Forward and total loss: ``(total Tensor or None, per-output [(index, loss)], predictions)``."""
-        predictions = self._forward(inputs, training)
-        per_output = self._compile_loss.per_output(ys, predictions, sample_weights, self.name)
+    # --- the steps (public, as in Keras: a subclass may override any of them) ---------------------
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """The total loss Tensor: the compiled loss(es) of ``y`` and ``y_pred`` plus ``self.losses``.
+
+        ``y``, ``y_pred`` and ``sample_weight`` in the model's structure (one
+        array or Tensor, a list per output, a dict keyed by output names).
+        Updates the per-output loss trackers (``"<output>_loss"``), as Keras's
+        compiled loss does; a non-finite training loss records nothing, since
+        its update is not applied. Returns None when there is no loss at all.
+        ``x`` is not used by this default.
+        """
+        del x
         total = None
-        for index, value in per_output:
-            weight = self._compile_loss.weights[index]
-            term = value if weight is None else value * weight
-            total = term if total is None else total + term
+        predictions = flatten(y_pred)
+        if self._compile_loss is not None and predictions:
+            count = int(np.shape(predictions[0])[0])
+            sample_weights = self._batch_sample_weights(sample_weight, count)
+            per_output = self._compile_loss.per_output(self._batch_targets(y), predictions, sample_weights,
+                                                       self.name)
+            for index, value in per_output:
+                weight = self._compile_loss.weights[index]
+                term = value if weight is None else value * weight
+                total = term if total is None else total + term
+        else:
+            per_output, count = [], 0
         for penalty in self.losses:
             total = penalty if total is None else total + penalty
-        return total, per_output, predictions
+        if per_output and (not training or np.isfinite(float(total.data))):
+            for index, value in per_output:
+                tracker = self._compile_loss.trackers.get(index)
+                if tracker is not None:
+                    tracker.update_state(float(value.data), sample_weight=count)
+        return total
 
-    def _update_metrics(self, loss: float, per_output, ys, predictions, sample_weights, count: int) -> None:
-        self._loss_tracker.update_state(loss, sample_weight=count)
-        for index, value in per_output:
-            tracker = self._compile_loss.trackers.get(index)
-            if tracker is not None:
-                tracker.update_state(float(value.data), sample_weight=count)
+    def compute_metrics(self, x, y, y_pred, sample_weight=None) -> dict:
+        """Update the compiled metrics with the batch; returns every metric's result by log name."""
+        del x
         if self._compile_metrics is not None:
-            self._compile_metrics.update_state(ys, [p.data for p in predictions], sample_weights)
+            predictions = flatten(y_pred)
+            sample_weights = self._batch_sample_weights(sample_weight, int(np.shape(predictions[0])[0]))
+            self._compile_metrics.update_state(self._batch_targets(y), predictions, sample_weights)
+        return self.get_metrics_result()
 
-    def _train_step(self, data):
-        """One update on one batch; returns the sorted logs, or the loss when it is not finite (no update)."""
-        inputs, ys, sample_weights, count = self._unpack(data)
-        total, per_output, predictions = self._loss_step(inputs, ys, sample_weights, training=True)
-        if total is None:
+    def train_step(self, data) -> dict:
+        """One update on one batch; returns the logs.
+
+        A non-finite loss raises FloatingPointError before its update is
+        applied (fit stops on it, with a message naming the batch).
+        """
+        x, y, sample_weight = unpack_x_y_sample_weight(data)
+        inputs, _, _, count = self._unpack(data)
+        y_pred = self._forward(inputs, training=True)
+        loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
+        if loss is None:
             raise ValueError(f"{self.name}: no loss to compute: give a `loss` to compile() (or add losses to "
                              f"the model with add_loss)")
-        loss = float(total.data)
-        if not np.isfinite(loss):
-            return loss
-        variables = self.trainable_weights
-        for variable in variables:
-            variable.grad = None
-        total.backward()
-        self.optimizer.step(variables)
-        self._update_metrics(loss, per_output, ys, predictions, sample_weights, count)
-        self._compile_built = True
-        return self.get_metrics_result()
+        value = float(np.asarray(loss.data if isinstance(loss, Tensor) else loss))
+        if not np.isfinite(value):
+            raise _NonFiniteLoss(f"{self.name}: the loss is {value}; the update was not applied", value)
+        self._loss_tracker.update_state(value, sample_weight=count)
+        loss.backward()
+        self.optimizer.step(self.trainable_weights)
+        return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
-    def _test_step(self, data) -> dict:
-        inputs, ys, sample_weights, count = self._unpack(data)
+    def test_step(self, data) -> dict:
+        """Loss and metrics of one batch in inference mode, without recording; returns the logs."""
+        x, y, sample_weight = unpack_x_y_sample_weight(data)
+        inputs, _, _, count = self._unpack(data)
         with no_grad():
-            total, per_output, predictions = self._loss_step(inputs, ys, sample_weights, training=False)
-        loss = 0.0 if total is None else float(total.data)
-        self._update_metrics(loss, per_output, ys, predictions, sample_weights, count)
-        self._compile_built = True
-        return self.get_metrics_result()
+            y_pred = self._forward(inputs, training=False)
+            loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=False)
+        value = 0.0 if loss is None else float(np.asarray(loss.data if isinstance(loss, Tensor) else loss))
+        self._loss_tracker.update_state(value, sample_weight=count)
+        return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
-    def _predict_step(self, data) -> list[np.ndarray]:
+    def predict_step(self, data):
+        """The model's outputs on one batch's ``x`` in inference mode, without recording."""
         x, _, _ = unpack_x_y_sample_weight(data)
         inputs, _ = self._batch_inputs(x)
         with no_grad():
-            outputs = self._forward(inputs, training=False)
-        return [np.asarray(output.data if isinstance(output, Tensor) else output) for output in outputs]
+            return self._forward(inputs, training=False)
+
+    def _step_logs(self, logs, method: str) -> dict:
+        if not isinstance(logs, dict):
+            raise TypeError(f"{self.name}: {method}() must return a dict of logs (metric name -> value), e.g. "
+                            f"{{m.name: m.result() for m in self.metrics}}; received {type(logs).__name__}")
+        return logs
+
+    def _train_function(self, data):
+        """fit's and train_on_batch's call of ``train_step``: its logs, or the non-finite loss the default
+        step refused to apply."""
+        # backward() accumulates into .grad: starting each step from None spares custom steps a zero_grad().
+        for variable in self.trainable_weights:
+            variable.grad = None
+        try:
+            logs = self.train_step(data)
+        except _NonFiniteLoss as error:
+            return error.loss
+        self._compile_built = True
+        return self._step_logs(logs, "train_step")
+
+    def _metrics_result_or_logs(self, logs) -> dict:
+        """Keras's rule at the end of an epoch or evaluation: the metrics' results when the step's logs have
+        the same names, else the last step's logs (a custom step may log other names)."""
+        results = self.get_metrics_result()
+        return results if set(logs) == set(results) else _sorted_floats(logs)
 
     def _build_from(self, epoch_iterator) -> None:
         """First fit/evaluate after compile: check the first batch's structure and resolve the losses.
@@ -753,6 +877,12 @@ class Trainer:
                     self._build_from_batch(next(iterator))
                     break
         self._compile_built = True
+
+    def _build_once_from(self, data) -> None:
+        """The ``*_on_batch`` methods' :meth:`_build_from`: compile is finished before a custom step runs."""
+        if not self._compile_built:
+            self._build_from_batch(data)
+            self._compile_built = True
 
     def _build_from_batch(self, data) -> None:
         _, ys, _, _ = self._unpack(data, need_targets=False)
@@ -836,7 +966,7 @@ class Trainer:
                 with epoch_iterator.catch_stop_iteration():
                     for begin_step, end_step, iterator in epoch_iterator:
                         callbacks.on_train_batch_begin(begin_step)
-                        results = self._run_execution(iterator, self._train_step,
+                        results = self._run_execution(iterator, self._train_function,
                                                       stop=lambda result: not isinstance(result, dict))
                         step_logs = results[-1]
                         if not isinstance(step_logs, dict):  # a non-finite loss: no update was applied
@@ -847,10 +977,10 @@ class Trainer:
                             callbacks.on_train_batch_end(end_step, {"loss": step_logs})
                             break
                         logs = step_logs
-                        callbacks.on_train_batch_end(end_step, logs)
+                        callbacks.on_train_batch_end(end_step, _sorted_floats(logs))
                         if self.stop_training or interrupt.requested:
                             break
-                epoch_logs = self.get_metrics_result() if logs else {}
+                epoch_logs = self._metrics_result_or_logs(logs) if logs else {}
                 if validation_data is not None and not interrupt.requested \
                         and self._should_eval(epoch, validation_freq):
                     if eval_iterator is None:
@@ -892,13 +1022,13 @@ class Trainer:
         The first draw may raise StopIteration (the data ran out: no step);
         a later one ends the execution early. ``stop(result)`` true ends it at once.
         """
-        results = [step_function(next(iterator))]
+        results = [step_function(_step_data(next(iterator)))]
         while len(results) < self.steps_per_execution and not (stop and stop(results[-1])):
             try:
                 data = next(iterator)
             except StopIteration:
                 break
-            results.append(step_function(data))
+            results.append(step_function(_step_data(data)))
         return results
 
     # --- evaluate ------------------------------------------------------------------------------
@@ -940,11 +1070,11 @@ class Trainer:
         with epoch_iterator.catch_stop_iteration():
             for begin_step, end_step, iterator in epoch_iterator:
                 callbacks.on_test_batch_begin(begin_step)
-                logs = self._run_execution(iterator, self._test_step)[-1]
-                callbacks.on_test_batch_end(end_step, logs)
+                logs = self._step_logs(self._run_execution(iterator, self.test_step)[-1], "test_step")
+                callbacks.on_test_batch_end(end_step, _sorted_floats(logs))
                 if self.stop_evaluating:
                     break
-        logs = self.get_metrics_result() if logs else {}
+        logs = self._metrics_result_or_logs(logs) if logs else {}
         callbacks.on_test_end(logs)
         return logs
 
@@ -969,13 +1099,15 @@ class Trainer:
         self.stop_predicting = False
         callbacks.on_predict_begin()
         chunks = []  # one list of per-output arrays per batch
+        structure = None  # of what predict_step returns (the model's outputs by default)
         with epoch_iterator.catch_stop_iteration():
             for begin_step, end_step, iterator in epoch_iterator:
                 callbacks.on_predict_batch_begin(begin_step)
-                execution = self._run_execution(iterator, self._predict_step)
-                outputs = [np.concatenate(parts) for parts in zip(*execution)]
+                execution = self._run_execution(iterator, self.predict_step)
+                structure = execution[0]
+                outputs = [np.concatenate(parts) for parts in zip(*map(_flat_arrays, execution))]
                 chunks.append(outputs)
-                batch_outputs = self._pack_outputs(outputs)
+                batch_outputs = self._pack_outputs(outputs, structure)
                 callbacks.on_predict_batch_end(end_step, {"outputs": batch_outputs})
                 if self.stop_predicting:
                     break
@@ -983,7 +1115,7 @@ class Trainer:
         if not chunks:
             raise ValueError(f"{owner}: the data yielded no batch")
         outputs = [np.concatenate(parts) for parts in zip(*chunks)]
-        return self._pack_outputs(outputs)
+        return self._pack_outputs(outputs, structure)
 
     # --- single batches ------------------------------------------------------------------------
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
@@ -1003,21 +1135,26 @@ class Trainer:
             sample_weight = adapters.class_weight_to_sample_weights(targets[0], class_weight)
         self.reset_metrics()
         data = pack_x_y_sample_weight(*adapters.to_numpy((x, y, sample_weight)))
-        logs = self._train_step(data)
+        self._build_once_from(data)
+        logs = self._train_function(_step_data(data))
         if not isinstance(logs, dict):
             raise FloatingPointError(f"{self.name}: the loss is {logs}; the update was not applied")
+        logs = _sorted_floats(logs)
         return logs if return_dict else self._flatten_metrics_in_order(logs)
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         """Loss (and metrics) of one batch in inference mode, as a scalar, a list or a dict."""
         self._assert_compiled("test_on_batch")
         self.reset_metrics()
-        logs = self._test_step(pack_x_y_sample_weight(*adapters.to_numpy((x, y, sample_weight))))
+        data = pack_x_y_sample_weight(*adapters.to_numpy((x, y, sample_weight)))
+        self._build_once_from(data)
+        logs = _sorted_floats(self._step_logs(self.test_step(_step_data(data)), "test_step"))
         return logs if return_dict else self._flatten_metrics_in_order(logs)
 
     def predict_on_batch(self, x):
         """The outputs for one batch as NumPy arrays (a list for a multi-output model)."""
-        return self._pack_outputs(self._predict_step((adapters.to_numpy(x),)))
+        outputs = self.predict_step(_step_data((adapters.to_numpy(x),)))
+        return self._pack_outputs(_flat_arrays(outputs), outputs)
 
     # --- saving --------------------------------------------------------------------------------
     def save(self, filepath, overwrite: bool = True, include_optimizer: bool = True) -> None:
