@@ -617,7 +617,8 @@ def _layer_label(layer, calls, show_shapes, show_dtype, show_layer_names, show_l
     if show_dtype:
         shown = "?" if single is None else str(single.dtype)
         cells.append(f"Output dtype: <b>{html.escape(shown)}</b>")
-    columns = max(1, len(cells) + (1 if show_trainable and layer.weights else 0))
+    # Keras sizes the title to every column the options can give (two for shapes), whatever this layer shows.
+    columns = max(1, 2 * bool(show_shapes) + bool(show_dtype) + bool(show_trainable))
     title = (f"<b>{html.escape(layer.name)}</b> ({class_name})" if show_layer_names else f"<b>{class_name}</b>")
     rows = [f'<tr><td colspan="{columns}" bgcolor="black"><font point-size="16" color="white">{title}'
             f'</font></td></tr>']

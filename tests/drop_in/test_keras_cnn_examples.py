@@ -246,12 +246,6 @@ def test_unet_summary_predictions_and_one_training_step_as_keras():
     assert_same_weights_after_adaptive_steps(ours, theirs, learning_rate=1e-3)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "keras.Model(inputs=[inputs], outputs=[outputs]) with one input and one output behaves in Keras 3 as a "
-    "single-tensor model: predict() and model(x) return one array and output_shape is (None, 32, 32, 1) "
-    "(Functional unpacks singletons); clearconv keeps the lists, so predict() returns [array], "
-    "input_shape [(None, 32, 32, 1)] and output_shape [(None, 32, 32, 1)] "
-    "(src/clearconv/models/functional.py, Model._init_graph: _single_output is set only for a bare tensor)"))
 def test_unet_with_list_inputs_and_outputs_predicts_one_array_as_keras():
     ours, theirs = in_both(unet, (32, 32, 1), True)
     copy_weights(theirs, ours)

@@ -160,11 +160,6 @@ def sequential_built_by_its_first_call(keras):
     return model
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "A Sequential model built by its first call keeps that call's batch size in Keras 3: after "
-    "model(ops.ones((1, 4))), Keras's input_shape is (1, 4) and summary() shows (1, 2), (1, 3), (1, 4); "
-    "clearconv's Sequential.build replaces the batch size with None (src/clearconv/models/sequential.py, "
-    "build: self._input_shape = (None, *tuple(input_shape)[1:])), so it shows (None, 2) ..."))
 def test_sequential_built_by_a_call_summarises_as_keras():
     ours, theirs = in_both(sequential_built_by_its_first_call)
     assert ours.input_shape == theirs.input_shape == (1, 4)
@@ -265,13 +260,6 @@ def sequential_with_a_named_input(keras):
     return initial_model, feature_extractor
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "Keras 3's Sequential keeps the InputLayer of the keras.Input it is given, so a feature extractor "
-    "built from model.inputs starts with that layer ('rgb', or 'input_layer', 'input_layer_1' ... for "
-    "unnamed ones, in creation order); clearconv's Sequential keeps only the shape and makes a new Input "
-    "at every add() (src/clearconv/models/sequential.py, _build_graph: inputs = Input(batch_shape=...)), "
-    "so the name is lost and the automatic names run ahead: 'input_layer_1' for the model above, "
-    "'input_layer_7' for the guide's second extractor where Keras has 'input_layer_1'"))
 def test_sequential_keeps_the_input_it_is_given_as_keras():
     (ours, our_extractor), (theirs, their_extractor) = in_both(sequential_with_a_named_input)
     assert [t.name for t in ours.inputs] == [t.name for t in theirs.inputs] == ["rgb"]
@@ -344,12 +332,6 @@ def test_sequential_guide_transfer_learning_trains_only_the_top_as_keras(bluepri
         np.testing.assert_array_equal(before, np.asarray(after))
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "keras.Sequential([base_model, layers.Dense(10)]) with a built model first is built at once in "
-    "Keras 3 (Sequential._maybe_rebuild builds from the first layer's input_shape), with 6 weights "
-    "and a summary with shapes; clearconv's Sequential.add takes the input shape only from an Input or "
-    "a layer's batch_input_shape (src/clearconv/models/sequential.py, add), so the model stays unbuilt "
-    "with the base's 4 weights and set_weights(6 arrays) raises ValueError"))
 def test_sequential_starting_with_a_model_is_built_as_keras():
     ours, theirs = in_both(sequential_guide_frozen_base)
     assert theirs.built and len(theirs.weights) == 6
@@ -470,11 +452,6 @@ def test_functional_guide_ensemble_of_models_as_keras():
     assert_same_numbers(ours.predict(x, verbose=0), theirs.predict(x, verbose=0))
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "keras.Model(inputs, outputs) without a name is named 'functional', 'functional_1', ... in Keras 3 "
-    "(its class is Functional); clearconv names it 'model', 'model_1', ... from the class Model "
-    "(src/clearconv/layers/base.py, Layer.__init__: unique_name(snake_case(type(self).__name__))), "
-    "so the ensemble's summary differs in every name"))
 def test_unnamed_functional_models_are_named_as_in_keras():
     ours, theirs = in_both(functional_guide_ensemble)
     assert [l.name for l in ours.layers] == [l.name for l in theirs.layers]
@@ -698,11 +675,6 @@ def test_functional_guide_plot_model_draws_keras_graph(guide, file_name, tmp_pat
         {k: v for k, v in their_labels.items() if k not in inputs}
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "With show_shapes=True Keras 3 gives every node's title cell colspan=\"2\" (make_layer_label counts "
-    "2 columns for the shapes even for an InputLayer, which shows only its output shape); clearconv "
-    "counts the cells it writes, colspan=\"1\" for an InputLayer (src/clearconv/utils.py, _layer_label: "
-    "columns = max(1, len(cells) + ...)), so the input nodes' labels differ from Keras's"))
 @pytest.mark.parametrize("guide, file_name", PLOTTED[1:])
 def test_functional_guide_plot_model_labels_inputs_as_keras(guide, file_name, tmp_path, monkeypatch):
     (_, (our_labels, _)), (_, (their_labels, _)) = plotted_graphs(guide, tmp_path, monkeypatch, file_name)
@@ -971,14 +943,6 @@ def test_subclassing_guide_get_config_and_from_config_as_keras():
     assert_same_numbers(rebuilt(x), theirs["model"](x))
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason=(
-    "The functional guide's `keras.Model.from_config(config, custom_objects={'CustomDense': CustomDense})` "
-    "raises TypeError: clearconv's Model.from_config(cls, config) has no custom_objects argument "
-    "(src/clearconv/models/functional.py, Model.from_config). Inside custom_object_scope it still fails, "
-    "ValueError 'The model file calls an unknown layer custom_dense': the guide's get_config returns only "
-    "{'units'}, so the layer comes back as 'custom_dense_1', and functional_from_config finds calls by the "
-    "rebuilt layer's name; Keras keeps each layer's name beside its config "
-    "(src/clearconv/models/serialization.py, layer_config and functional_from_config)"))
 def test_functional_guide_custom_layer_from_config_with_custom_objects_as_keras():
     (model, new_model), (their_model, their_new_model) = in_both(functional_guide_custom_dense)
     assert [type(l).__name__ for l in new_model.layers] == [type(l).__name__ for l in their_new_model.layers]

@@ -45,7 +45,7 @@ def clone_model(model, input_tensors=None, clone_function=None, call_function=No
                                   name=model.inputs[0].layer.name)
         x = input_tensors[0] if isinstance(input_tensors, (list, tuple)) else input_tensors
         clone = Sequential(name=model.name)
-        clone._input_shape = x.shape
+        clone._input_shape, clone._input_tensor = x.shape, x
         clone._stack = [clone_function(layer) for layer in model.layers]
         for layer in clone._stack:
             x = call(layer, x)

@@ -13,7 +13,7 @@ model is itself a layer, so it can be called inside another model.
 
 from __future__ import annotations
 
-from ..layers.base import Layer, SymbolicTensor
+from ..layers.base import Layer, SymbolicTensor, unique_name
 from ..layers.core import InputLayer
 from ..layers.operation import Operation
 from ..nested import flatten, map_structure, pack_sequence_as
@@ -30,7 +30,10 @@ def _is_shape(value) -> bool:
 
 
 def _structure_of(value):
-    """How ``inputs``/``outputs`` were given: a single tensor, a list, or a dict (kept to return alike)."""
+    """How ``inputs``/``outputs`` were given: a single tensor, a list, or a dict (kept to return alike).
+    A list of one tensor counts as that tensor, as in Keras."""
+    if isinstance(value, (list, tuple)) and len(value) == 1 and isinstance(value[0], SymbolicTensor):
+        return None
     return dict(value) if isinstance(value, dict) else list(value) if isinstance(value, (list, tuple)) else None
 
 
@@ -38,6 +41,8 @@ class Model(Trainer, Layer):
     """Keras's ``Model(inputs, outputs, name=None)``, with compile/fit/evaluate/predict."""
 
     def __init__(self, inputs=None, outputs=None, name=None, trainable=True, **kwargs):
+        if name is None and type(self) is Model and inputs is not None:
+            name = unique_name("functional")  # Keras 3 makes a Functional of Model(inputs, outputs)
         Layer.__init__(self, name=name, trainable=trainable, **kwargs)
         Trainer.__init__(self)
         self._nodes: list[SymbolicTensor] = []
@@ -108,6 +113,14 @@ class Model(Trainer, Layer):
         """The symbolic output(s), in the structure given to ``Model``."""
         self._require_graph("output")
         return self._as_given(self.outputs, self._output_structure)
+
+    @property
+    def output_names(self) -> list[str]:
+        """The names of the output layers (the keys, for a model given a dict of outputs)."""
+        self._require_graph("output_names")
+        if isinstance(self._output_structure, dict):
+            return sorted(self._output_structure)
+        return [t.layer.name for t in self.outputs]
 
     @property
     def input_shape(self):
@@ -248,11 +261,14 @@ class Model(Trainer, Layer):
         return functional_config(self)
 
     @classmethod
-    def from_config(cls, config: dict):
+    def from_config(cls, config: dict, custom_objects=None):
+        """Rebuild from :meth:`get_config`; ``custom_objects`` (name -> class) for layers of your own."""
+        from .. import saving
         if "calls" not in config:  # a subclassed model: its config is its constructor's arguments
             return cls(**config)
         from .serialization import functional_from_config
-        return functional_from_config(cls, config)
+        with saving.custom_object_scope(custom_objects or {}):
+            return functional_from_config(cls, config)
 
     def to_json(self, **kwargs) -> str:
         """The architecture as a JSON string (``models.model_from_json`` rebuilds it); ``kwargs`` go to

@@ -24,21 +24,22 @@ class Sequential(Model):
     def __init__(self, layers=None, trainable=True, name=None, **kwargs):
         super().__init__(name=name, trainable=trainable, **kwargs)
         self._stack: list[Layer] = []
-        self._input_shape = None  # batch shape, (None, ...)
+        self._input_shape = None  # batch shape, (batch or None, ...)
+        self._input_tensor = None  # the Input the graph starts from, kept across rebuilds as Keras keeps it
         for layer in layers or []:
             self.add(layer)
 
     def add(self, layer) -> None:
         """Append a layer (or set the input with an ``Input``/``InputLayer`` placed first)."""
-        if isinstance(layer, SymbolicTensor) and isinstance(layer.layer, InputLayer):
-            layer = layer.layer
         if isinstance(layer, InputLayer):
+            layer = SymbolicTensor(layer.batch_input_shape, layer.dtype, layer, [])
+        if isinstance(layer, SymbolicTensor) and isinstance(layer.layer, InputLayer):
             if self._stack:
                 raise ValueError(f"{self.name}: an Input must come before the other layers")
-            self._input_shape = layer.batch_input_shape
+            self._input_shape, self._input_tensor = layer.shape, layer
         elif isinstance(layer, Layer):
-            if not self._stack and self._input_shape is None and layer.batch_input_shape is not None:
-                self._input_shape = layer.batch_input_shape
+            if not self._stack and self._input_shape is None:
+                self._input_shape = _declared_input_shape(layer)
             self._stack.append(layer)
         else:
             raise TypeError(f"{self.name}: add() takes a Layer; received {layer!r}")
@@ -62,15 +63,17 @@ class Sequential(Model):
         stale = {id(node) for node in self._nodes}
         for layer in self._stack:
             layer._inbound_nodes = [node for node in layer._inbound_nodes if id(node) not in stale]
-        inputs = Input(batch_shape=self._input_shape)
-        x = inputs
+        if self._input_tensor is None or self._input_tensor.shape != tuple(self._input_shape):
+            self._input_tensor = Input(batch_shape=self._input_shape)
+        inputs = x = self._input_tensor
         for layer in self._stack:
             x = layer(x)
         self._init_graph(inputs, x)
 
     def build(self, input_shape=None) -> None:
         if input_shape is not None:
-            self._input_shape = (None, *tuple(input_shape)[1:])
+            # Keras keeps the batch size it is built with (a first call on one sample shows (1, ...)).
+            self._input_shape = tuple(input_shape)
         if self._input_shape is None:
             raise ValueError(f"{self.name}: build() needs an input shape: give the first layer `input_shape`, "
                              f"start with Input(shape), or call build((None, ...))")
@@ -99,3 +102,12 @@ class Sequential(Model):
         for entry in config["layers"]:
             model.add(layer_from_config(entry))
         return model
+
+
+def _declared_input_shape(layer: Layer):
+    """The batch input shape a first layer declares: ``input_shape=`` or, for a built functional
+    model placed first (a base model for transfer learning), its single input's shape."""
+    if layer.batch_input_shape is not None:
+        return layer.batch_input_shape
+    inputs = getattr(layer, "inputs", None) if getattr(layer, "_graph", False) else None
+    return inputs[0].shape if inputs and len(inputs) == 1 else None

@@ -28,7 +28,9 @@ def registry() -> dict:
 
 
 def layer_config(layer: Layer) -> dict:
-    return {"class_name": saving.get_registered_name(type(layer)), "config": layer.get_config()}
+    """``{"class_name", "config", "name"}``: the name beside the config, as Keras writes it, since a
+    layer of your own may leave its name out of get_config and the model's calls refer to it."""
+    return {"class_name": saving.get_registered_name(type(layer)), "config": layer.get_config(), "name": layer.name}
 
 
 def layer_from_config(entry: dict) -> Layer:
@@ -70,7 +72,7 @@ def functional_from_config(cls, config: dict):
     layers = {}
     for entry in config["layers"]:
         layer = layer_from_config(entry)
-        layers[layer.name] = layer
+        layers[entry.get("name", layer.name)] = layer
     from ..layers.core import InputLayer
     inputs = [SymbolicTensor(layer.batch_input_shape, layer.dtype, layer, [])
               for layer in layers.values() if isinstance(layer, InputLayer)]
