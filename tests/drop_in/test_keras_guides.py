@@ -1039,10 +1039,6 @@ def test_subclassing_guide_subclassed_model_trains_with_fit_as_keras():
     assert_same_weights_after_adaptive_steps(ours, theirs, learning_rate=1e-3)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "A variable created while a subclassed model calls its sublayers has the callers' names in its path "
-    "in Keras 3 (res_net/res_net_block/conv2d/kernel); clearconv's path is only the owning layer's name "
-    "(conv2d/kernel): src/clearconv/layers/base.py, Layer.add_weight: path=f'{self.name}/{name}'"))
 def test_subclassing_guide_weight_paths_as_keras():
     ours, theirs = in_both(subclassing_guide_resnet)
     x = random_images((1, 12, 12, 1), seed=16)

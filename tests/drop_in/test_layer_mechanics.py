@@ -233,3 +233,39 @@ def test_subclass_without_get_config_serializes_its_constructor_arguments():
     assert config["units"] == 7 and config["name"] == "lin"
     clone = type(layer).from_config(config)
     assert clone.units == 7
+
+
+def test_weight_paths_name_the_calls_they_were_created_in_as_keras():
+    """Keras 3 prefixes a weight's path with the layers being called when it was created."""
+
+    def paths(k):
+        k.backend.clear_session()
+        layers = k.layers
+
+        class Block(layers.Layer):
+            def __init__(self, **kwargs):
+                super().__init__(**kwargs)
+                self.inner = layers.Dense(2)
+
+            def call(self, x):
+                return self.inner(x)
+
+        class Net(k.Model):
+            def __init__(self, **kwargs):
+                super().__init__(**kwargs)
+                self.block, self.head = Block(), layers.Dense(1)
+
+            def call(self, x):
+                return self.head(self.block(x))
+
+        x = np.ones((1, 3), "float32")
+        with_input = k.Sequential([k.Input((3,)), layers.Dense(2)])
+        built_by_call = k.Sequential([layers.Dense(2)])
+        built_by_call(x)
+        net = Net()
+        net(x)
+        direct = layers.Dense(2)
+        direct.build((None, 3))
+        return [[w.path for w in model.weights] for model in (with_input, built_by_call, net, direct)]
+
+    assert paths(clearconv) == paths(keras)

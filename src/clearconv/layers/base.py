@@ -21,6 +21,7 @@ zeros of the input shape.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import inspect
 from collections import defaultdict
@@ -39,6 +40,8 @@ _name_counts: defaultdict = defaultdict(int)
 _FLOAT_DTYPES = ("float16", "float32", "float64")
 # The `training` value of the layer call in progress, inherited by calls nested in it.
 _call_training: list = [None]
+# The names of the layers whose calls are in progress, outermost first (see name_scope).
+_name_scope: list = []
 # Attributes that hold bookkeeping, never sub-layers or weights of their own.
 _UNTRACKED = frozenset({"_inbound_nodes", "_nodes", "_weights", "_regularizers", "_activity_losses",
                         "_call_losses", "_init_arguments"})
@@ -75,6 +78,21 @@ def accepted_arguments(cls) -> list[str]:
         if parameter.kind is parameter.POSITIONAL_OR_KEYWORD and parameter.name not in ("self", *names):
             names.append(parameter.name)
     return names
+
+
+@contextlib.contextmanager
+def name_scope(name: str):
+    """Within the block, weights created get ``name`` in their path, after the enclosing scopes:
+    a layer built while a subclassed model calls it has the path ``model/block/conv2d/kernel``,
+    as in Keras 3. Entering the scope already innermost adds nothing."""
+    pushed = not _name_scope or _name_scope[-1] != name
+    if pushed:
+        _name_scope.append(name)
+    try:
+        yield
+    finally:
+        if pushed:
+            _name_scope.pop()
 
 
 def unique_name(base: str) -> str:
@@ -159,8 +177,9 @@ class Layer:
         if name is None:
             name = "variable" if not self._weights else f"variable_{len(self._weights)}"
         value = initializers_module.get(initializer or "glorot_uniform")(shape, dtype=dtype)
+        scope = _name_scope if _name_scope and _name_scope[-1] == self.name else [*_name_scope, self.name]
         variable = Variable(np.asarray(value, dtype=dtype), name=name, trainable=trainable and self._trainable,
-                            constraint=constraints_module.get(constraint), path=f"{self.name}/{name}")
+                            constraint=constraints_module.get(constraint), path="/".join([*scope, name]))
         variable._layer_trainable = trainable
         self._weights.append(variable)
         regularizer = regularizers_module.get(regularizer)
@@ -188,6 +207,10 @@ class Layer:
 
     # --- calling -------------------------------------------------------------
     def __call__(self, *args, **kwargs):
+        with name_scope(self.name):
+            return self._call(*args, **kwargs)
+
+    def _call(self, *args, **kwargs):
         if not args:
             if "inputs" not in kwargs:
                 raise TypeError(f"{self.name}: a layer is called on its inputs: layer(inputs, ...)")

@@ -13,7 +13,7 @@ placed first, or the first call; from then on it is a functional graph.
 
 from __future__ import annotations
 
-from ..layers.base import Layer, SymbolicTensor
+from ..layers.base import Layer, SymbolicTensor, name_scope
 from ..layers.core import Input, InputLayer
 from .functional import Model
 
@@ -66,8 +66,9 @@ class Sequential(Model):
         if self._input_tensor is None or self._input_tensor.shape != tuple(self._input_shape):
             self._input_tensor = Input(batch_shape=self._input_shape)
         inputs = x = self._input_tensor
-        for layer in self._stack:
-            x = layer(x)
+        with name_scope(self.name):  # the layers' weights are sequential/dense/kernel, as in Keras
+            for layer in self._stack:
+                x = layer(x)
         self._init_graph(inputs, x)
 
     def build(self, input_shape=None) -> None:
