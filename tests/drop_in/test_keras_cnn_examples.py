@@ -12,14 +12,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from keras_oracle import import_keras
+import keras_oracle
+from keras_oracle import (assert_same_history, assert_same_numbers, assert_same_weights_after_adaptive_steps,
+                          copy_weights, import_keras, summary_text)
 
 import clearconv
 
 keras = import_keras()
 
 LIBRARIES = (clearconv, keras)
-SEED = 1337
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
                        "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
@@ -31,49 +32,7 @@ def console_width(monkeypatch):
 
 
 def in_both(code, *args):
-    """``code(clearconv, *args)`` and ``code(keras, *args)``, each after clear_session()."""
-    results = []
-    for library in LIBRARIES:
-        library.backend.clear_session()
-        library.utils.set_random_seed(SEED)  # the same initial weights and data from run to run
-        results.append(code(library, *args))
-    return results
-
-
-def copy_weights(source, target):
-    target.set_weights([np.asarray(w) for w in source.get_weights()])
-
-
-def summary_text(model):
-    printed = []
-    model.summary(print_fn=printed.append)
-    return "".join(printed)
-
-
-def assert_same_numbers(ours, theirs, rtol=1e-5, atol=1e-6):
-    np.testing.assert_allclose(np.asarray(ours), np.asarray(theirs), rtol=rtol, atol=atol)
-
-
-def assert_same_weights(ours, theirs, rtol=1e-5, atol=1e-6):
-    got, expected = ours.get_weights(), theirs.get_weights()
-    assert [w.shape for w in got] == [tuple(w.shape) for w in expected]
-    for a, b in zip(got, expected):
-        assert_same_numbers(a, b, rtol=rtol, atol=atol)
-
-
-def assert_same_weights_after_adaptive_steps(ours, theirs, learning_rate):
-    """The weights after Adam or RMSprop steps from the same start. These optimizers divide each
-    gradient by its running root mean square, so a weight whose gradient is near epsilon (1e-7) moves
-    by an amount that depends on the float32 rounding of that gradient, which differs between any two
-    implementations: up to a fraction of the learning rate per step, where SGD steps agree to 1e-8.
-    The weights are compared to half a step; the losses, which depend on all of them, to 1e-5."""
-    assert_same_weights(ours, theirs, rtol=0.0, atol=learning_rate / 2)
-
-
-def assert_same_history(ours, theirs, rtol=1e-5, atol=1e-6):
-    assert sorted(ours.history) == sorted(theirs.history)
-    for key, values in theirs.history.items():
-        np.testing.assert_allclose(ours.history[key], values, rtol=rtol, atol=atol, err_msg=key)
+    return keras_oracle.in_both(code, *args, libraries=LIBRARIES)
 
 
 # === "Simple MNIST convnet" (keras.io/examples/vision/mnist_convnet), on Fashion-MNIST =============
