@@ -269,3 +269,22 @@ def test_weight_paths_name_the_calls_they_were_created_in_as_keras():
         return [[w.path for w in model.weights] for model in (with_input, built_by_call, net, direct)]
 
     assert paths(clearconv) == paths(keras)
+
+
+def test_a_shared_layer_adds_the_loss_terms_of_each_call_as_keras():
+    """A siamese tower: the shared Dense's activity penalty counts once per call within a forward."""
+
+    def losses(k):
+        k.backend.clear_session()
+        shared = k.layers.Dense(3, activity_regularizer="l2", kernel_initializer="ones", name="shared")
+        left, right = k.Input((4,)), k.Input((4,))
+        model = k.Model([left, right], k.layers.subtract([shared(left), shared(right)]))
+        x = [np.full((2, 4), 0.5, "float32"), np.full((2, 4), -1.0, "float32")]
+        model(x)
+        first = sorted(float(np.asarray(getattr(loss, "data", loss))) for loss in model.losses)
+        model(x)
+        return first, len(model.losses)
+
+    (ours, count_ours), (theirs, count_theirs) = losses(clearconv), losses(keras)
+    assert count_ours == count_theirs == 2
+    np.testing.assert_allclose(ours, theirs, rtol=1e-6)

@@ -40,6 +40,8 @@ _name_counts: defaultdict = defaultdict(int)
 _FLOAT_DTYPES = ("float16", "float32", "float64")
 # The `training` value of the layer call in progress, inherited by calls nested in it.
 _call_training: list = [None]
+# How many layer calls are in progress (0: the next call is an outermost one).
+_call_depth: list = [0]
 # The names of the layers whose calls are in progress, outermost first (see name_scope).
 _name_scope: list = []
 # Attributes that hold bookkeeping, never sub-layers or weights of their own.
@@ -207,8 +209,22 @@ class Layer:
 
     # --- calling -------------------------------------------------------------
     def __call__(self, *args, **kwargs):
-        with name_scope(self.name):
-            return self._call(*args, **kwargs)
+        if _call_depth[0] == 0:
+            # An outermost call starts the loss terms afresh; the calls nested in it (a shared layer
+            # called twice, as in a siamese network) each add theirs, as in Keras.
+            self._clear_losses()
+        _call_depth[0] += 1
+        try:
+            with name_scope(self.name):
+                return self._call(*args, **kwargs)
+        finally:
+            _call_depth[0] -= 1
+
+    def _clear_losses(self) -> None:
+        self._call_losses, self._activity_losses = [], []
+        children = self._layers if getattr(self, "_graph", False) else self._sublayers
+        for layer in children:
+            layer._clear_losses()
 
     def _call(self, *args, **kwargs):
         if not args:
@@ -230,12 +246,11 @@ class Layer:
         else:
             with no_grad():
                 outputs = self._call_in_context(tensors, extra, kwargs, training)
-        self._activity_losses = []
         if self.activity_regularizer is not None:
             # Keras 3 divides the penalty by the batch size, so its strength does not depend on it.
-            self._activity_losses = [self.activity_regularizer(output) * (1.0 / max(output.shape[0], 1))
-                                     if output.ndim > 0 else self.activity_regularizer(output)
-                                     for output in flatten(outputs)]
+            self._activity_losses += [self.activity_regularizer(output) * (1.0 / max(output.shape[0], 1))
+                                      if output.ndim > 0 else self.activity_regularizer(output)
+                                      for output in flatten(outputs)]
         return outputs if recording else map_structure(lambda t: t.data if isinstance(t, Tensor) else t, outputs)
 
     def _call_in_context(self, inputs, extra, kwargs, training):
@@ -244,7 +259,6 @@ class Layer:
             training = _call_training[-1]
         if _call_accepts(type(self), "training"):
             kwargs = {**kwargs, "training": training}
-        self._call_losses = []
         _call_training.append(training)
         try:
             return self.call(inputs, *extra, **kwargs)
@@ -386,7 +400,8 @@ class Layer:
     def add_loss(self, loss) -> None:
         """Add a loss term (a scalar tensor) computed in ``call``; ``fit`` adds it to the loss.
 
-        The terms of a call replace those of the previous call, as in Keras.
+        The terms of an outermost call replace those of the previous one; within it, every call of
+        the layer adds its terms, as in Keras.
         """
         self._call_losses.append(loss if isinstance(loss, Tensor) else Tensor(np.asarray(loss)))
 
