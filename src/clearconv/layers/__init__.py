@@ -1,19 +1,19 @@
 """Keras-compatible layers: ``from clearconv.layers import Conv2D`` as ``from keras.layers import Conv2D``."""
 
 from .base import Layer, SymbolicTensor
-from .lambda_layer import Lambda
 from .conv import (Conv1D, Conv1DTranspose, Conv2D, Conv2DTranspose, Conv3D, Conv3DTranspose, Convolution1D,
                    Convolution2D, Convolution3D, DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D,
                    SeparableConv2D, SeparableConvolution1D, SeparableConvolution2D)
-from .conv import Conv1DTranspose as Convolution1DTranspose  # noqa: E402  (Keras's aliases)
+from .conv import Conv1DTranspose as Convolution1DTranspose  # Keras's aliases
 from .conv import Conv2DTranspose as Convolution2DTranspose
 from .conv import Conv3DTranspose as Convolution3DTranspose
 from .core import (ELU, Activation, Dense, Dropout, Flatten, Input, InputLayer, LeakyReLU, PReLU, ReLU, Reshape,
                    Softmax)
-from .merge import (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract, add, average, concatenate, dot,
-                    maximum, minimum, multiply, subtract)
 from .identity import Identity
 from .image_preprocessing import CenterCrop, Resizing
+from .lambda_layer import Lambda
+from .merge import (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract, add, average, concatenate, dot,
+                    maximum, minimum, multiply, subtract)
 from .normalization import BatchNormalization, GroupNormalization, LayerNormalization, UnitNormalization
 from .permute import Permute
 from .regularization import (ActivityRegularization, GaussianDropout, GaussianNoise, SpatialDropout1D,

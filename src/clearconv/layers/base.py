@@ -480,27 +480,32 @@ def _call_accepts(cls, argument: str) -> bool:
 
 
 def probe_output_shape(function, input_shapes, dtypes, owner: str):
-    """The output shape(s) of ``function(*tensors)`` for inputs of ``input_shapes`` (None allowed).
+    """The output shape(s) of ``function(*tensors)`` for inputs of ``input_shapes`` (None allowed):
+    a tuple, or a list of tuples when ``function`` returns a list (see :func:`probe_output_spec`)."""
+    return probe_output_spec(function, input_shapes, dtypes, owner)[0]
+
+
+def probe_output_spec(function, input_shapes, dtypes, owner: str):
+    """``(shape(s), dtype name of the first output)`` of ``function(*tensors)``.
 
     Runs ``function`` twice without recording, on zeros with every unknown size set to 2 and then
-    to 3: a size that follows the unknown ones becomes None. Returns a tuple, or a list of tuples
-    when ``function`` returns a list.
+    to 3: a size that follows the unknown ones becomes None.
     """
     def run(size):
         arrays = [np.zeros([size if d is None else d for d in shape], dtype=dtype)
                   for shape, dtype in zip(input_shapes, dtypes)]
         with no_grad():
-            outputs = function(*[Tensor(a) for a in arrays])
-        return [np.shape(o.data if isinstance(o, Tensor) else o) for o in flatten(outputs)], \
-            isinstance(outputs, (list, tuple))
+            result = function(*[Tensor(a) for a in arrays])
+        outputs = [np.asarray(o.data if isinstance(o, Tensor) else o) for o in flatten(result)]
+        return outputs, isinstance(result, (list, tuple))
     try:
         (first, is_list), (second, _) = run(2), run(3)
     except Exception as error:  # the shape the layer or op could not take is what the user needs to see
         raise type(error)(f"{owner}: could not infer the output shape by running the computation on zeros of "
                           f"shape(s) {list(map(tuple, input_shapes))}: {error}. Define compute_output_shape() "
                           f"to give it") from error
-    shapes = [tuple(a if a == b else None for a, b in zip(s2, s3)) for s2, s3 in zip(first, second)]
-    return shapes if is_list else shapes[0]
+    shapes = [tuple(a if a == b else None for a, b in zip(s2.shape, s3.shape)) for s2, s3 in zip(first, second)]
+    return (shapes if is_list else shapes[0]), first[0].dtype.name
 
 
 class SymbolicTensor:

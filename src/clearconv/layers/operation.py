@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Tensor
-from .base import Layer, SymbolicTensor, probe_output_shape, unique_name
+from .base import Layer, SymbolicTensor, probe_output_shape, probe_output_spec, unique_name
 
 
 class _Slot:
@@ -122,9 +122,8 @@ class Operation(Layer):
 
     def _call_symbolic(self, inputs, extra=(), kwargs=None):
         shapes, dtypes = [t.shape for t in inputs], [t.dtype for t in inputs]
-        output_shape = probe_output_shape(lambda *tensors: self._run(tensors), shapes, dtypes, owner=self.name)
-        dtype = np.asarray(self._run([Tensor(np.zeros([1 if d is None else d for d in s], dtype=t))
-                                      for s, t in zip(shapes, dtypes)])).dtype.name
+        output_shape, dtype = probe_output_spec(lambda *tensors: self._run(tensors), shapes, dtypes,
+                                                owner=self.name)
         output = SymbolicTensor(tuple(output_shape), dtype, self, inputs)
         self._inbound_nodes.append(output)
         return output
