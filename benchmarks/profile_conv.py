@@ -28,8 +28,8 @@ if __name__ == "__main__":
     parser.add_argument("--calls", type=int, default=5, help="profiled calls per case (default 5)")
     parser.add_argument("--top", type=int, default=8, help="functions shown per case (default 8)")
     ARGS = parser.parse_args()
-    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[variable] = str(ARGS.threads)
+    from clearconv_bench.threads import set_thread_environment  # benchmarks/ is this script's directory
+    set_thread_environment(ARGS.threads)                             # before NumPy: OpenBLAS reads it at load time
 
 import cProfile  # noqa: E402
 import pstats  # noqa: E402
@@ -37,30 +37,20 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-_SOURCE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
-if os.path.isdir(os.path.join(_SOURCE, "clearconv")):                 # time this checkout
-    sys.path.insert(0, _SOURCE)
-from clearconv import Tensor  # noqa: E402
-from clearconv import layers as L  # noqa: E402
+from clearconv_bench.checkout import use_this_checkout  # noqa: E402
 
-CASES = {
-    "lenet-conv1": ((64, 28, 28, 1), lambda: L.Conv2D(6, 5)),
-    "lenet-conv2": ((64, 12, 12, 6), lambda: L.Conv2D(16, 5)),
-    "vgg-3x3": ((8, 56, 56, 64), lambda: L.Conv2D(64, 3, padding="same")),
-    "deep-3x3": ((16, 28, 28, 128), lambda: L.Conv2D(128, 3, padding="same")),
-    "pointwise": ((16, 14, 14, 256), lambda: L.Conv2D(64, 1)),
-    "strided": ((16, 56, 56, 64), lambda: L.Conv2D(128, 3, strides=2, padding="same")),
-    "conv1d": ((32, 1024, 16), lambda: L.Conv1D(32, 9, padding="same")),
-    "transposed": ((16, 14, 14, 64), lambda: L.Conv2DTranspose(32, 2, strides=2)),
-    "maxpool": ((64, 28, 28, 32), lambda: L.MaxPooling2D((2, 2))),
-}
+use_this_checkout()
+from clearconv import Tensor  # noqa: E402
+from clearconv_bench.cases import standard_cases  # noqa: E402
+
+CASES = standard_cases()
 
 
 def profile_case(name: str, calls: int, top: int) -> None:
-    shape, make = CASES[name]
+    case = CASES[name]
     rng = np.random.default_rng(0)
-    layer = make()
-    x = rng.standard_normal(shape, dtype=np.float32)
+    layer = case.make_clearconv()
+    x = rng.standard_normal(case.input_shape, dtype=np.float32)
     grad = rng.standard_normal(layer(x).shape, dtype=np.float32)
     tensor = Tensor(x, requires_grad=True)
 
