@@ -17,7 +17,7 @@ Pass a :class:`Tensor` instead of an array to record the computation, then
 call ``.backward()`` on a scalar result to fill every weight's ``.grad``.
 """
 
-from . import allocator  # noqa: F401  (applies the malloc setting; see clearconv.allocator)
+from . import allocator  # noqa: F401  (opt-in malloc setting: clearconv.allocator.keep_freed_memory())
 from . import (activations, backend, callbacks, config, constraints, datasets, initializers, kernels, layers, losses,
                metrics, models, ops, optimizers, random, regularizers, saving, utils)
 from .autograd import Tensor, Variable, no_grad

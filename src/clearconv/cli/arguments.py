@@ -1,0 +1,152 @@
+"""The command line: subcommands, options, and the checks on every value.
+
+Every value is checked as it is parsed, before any data is read or any model built, so a mistake costs
+nothing and its message names the option, the value received and what is accepted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+
+from .errors import UsageError
+
+SEED_MAX = 2**32 - 1   # NumPy's legacy seeding (and so Keras's set_random_seed) takes [0, 2**32)
+MALLOC_NOTE = ("The command keeps freed memory in the process for reuse, a glibc malloc setting that speeds up "
+               "training (clearconv.allocator); CLEARCONV_KEEP_FREED_MEMORY=0 turns it off.")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with its errors raised as UsageError (one line, exit 2) instead of printed with the usage."""
+
+    def error(self, message):
+        error = UsageError(message)
+        error.prog = self.prog
+        raise error
+
+
+def _received(text: str, accepted: str) -> argparse.ArgumentTypeError:
+    return argparse.ArgumentTypeError(f"must be {accepted}; received {text!r}")
+
+
+def _integer(text: str, low: int, high: float, accepted: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise _received(text, accepted) from None
+    if not low <= value <= high:
+        raise _received(text, accepted)
+    return value
+
+
+def positive_integer(text: str) -> int:
+    """--epochs, --batch-size: an integer >= 1."""
+    return _integer(text, 1, math.inf, "an integer >= 1")
+
+
+def seed(text: str) -> int:
+    """--seed: an integer in [0, 2**32 - 1]."""
+    return _integer(text, 0, SEED_MAX, f"an integer in [0, {SEED_MAX}]")
+
+
+def learning_rate(text: str) -> float:
+    """--lr: a finite number > 0 (0, negative, nan and inf are refused, never replaced by the default)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise _received(text, "a finite number > 0") from None
+    if not (math.isfinite(value) and value > 0):
+        raise _received(text, "a finite number > 0")
+    return value
+
+
+def fraction(text: str) -> float:
+    """--validation-split: a number in [0, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise _received(text, "a number in [0, 1)") from None
+    if not 0.0 <= value < 1.0:          # also refuses nan
+        raise _received(text, "a number in [0, 1)")
+    return value
+
+
+def model_name(text: str) -> str:
+    """A zoo model's name."""
+    from .. import zoo
+    if text not in zoo.MODELS:
+        what = "the model name is empty" if not text else f"unknown zoo model {text!r}"
+        raise argparse.ArgumentTypeError(f"{what}; choose one of {', '.join(sorted(zoo.MODELS))}")
+    return text
+
+
+def dataset(text: str) -> str:
+    """--data: a dataset's name, or a folder of MNIST-style IDX files (a name wins over a folder of that name)."""
+    from ..data import DATASETS
+    if text in DATASETS or os.path.isdir(text):
+        return text
+    names = ", ".join(DATASETS)
+    if os.path.exists(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is a file; give a dataset name ({names}) or a folder of "
+                                         f"MNIST-style IDX files")
+    raise argparse.ArgumentTypeError(f"unknown dataset {text!r}: neither a dataset name ({names}) nor a folder")
+
+
+def file_path(text: str) -> str:
+    """--output: a path, not empty."""
+    if not text:
+        raise argparse.ArgumentTypeError("must be a file path such as model.clearconv; received ''")
+    return text
+
+
+def parser() -> Parser:
+    from .. import __version__
+    top = Parser(prog="clearconv", description="Train, evaluate and inspect CNNs in NumPy.", epilog=MALLOC_NOTE)
+    top.add_argument("--version", action="version", version=f"clearconv {__version__}")
+    top.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = commands.add_parser("train", help="train a zoo model on a dataset and save it", epilog=MALLOC_NOTE)
+    train.add_argument("model", nargs="?", type=model_name, help="zoo model name (default: the dataset's recipe)")
+    train.add_argument("--data", default="digits", type=dataset,
+                       help="digits | fashion-mnist | mnist | mnist1d | signals | a folder of MNIST-style IDX "
+                            "files (write ./NAME for a folder named like a dataset)")
+    train.add_argument("--epochs", type=positive_integer, help="number of epochs, >= 1 (default: the dataset's recipe)")
+    train.add_argument("--batch-size", type=positive_integer, default=32, help="samples per step, >= 1 (default 32)")
+    train.add_argument("--lr", type=learning_rate,
+                       help="Adam learning rate, a finite number > 0 (default: the dataset's recipe)")
+    train.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
+                       help="constant: the learning rate throughout; cosine: CosineDecay from it to 0 "
+                            "over all training steps")
+    train.add_argument("--seed", type=seed, default=0,
+                       help=f"seed for initialisation, shuffling and splits, in [0, {SEED_MAX}] (default 0)")
+    train.add_argument("--validation-split", type=fraction, default=0.1,
+                       help="fraction of the training data held out for validation, in [0, 1) (default 0.1)")
+    train.add_argument("--output", type=file_path,
+                       help="where to save the trained model (default: MODEL-DATA.clearconv); checked before "
+                            "training; if the save fails after training, the model goes to a timestamped file "
+                            "in the current folder (or the temporary folder) and the command says where")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    evaluate = commands.add_parser("evaluate", help="loss and accuracy of a saved model on a dataset's test split")
+    evaluate.add_argument("path", help="a model file written by `clearconv train` or model.save()")
+    evaluate.add_argument("--data", required=True, type=dataset, help="dataset name or IDX folder, as for train")
+    evaluate.add_argument("--batch-size", type=positive_integer, default=256, help="samples per step (default 256)")
+
+    predict = commands.add_parser(
+        "predict", help="classify image files with a saved model",
+        description="Classify image files. Colour images are converted to grayscale for a one-channel model "
+                    "(and the reverse), with a note; an image of another size than the model's is refused "
+                    "unless --resize is given; an image with a light border (a dark drawing on light paper, "
+                    "the opposite of the training images) is reported, and inverted only with --invert.")
+    predict.add_argument("path", help="a model file")
+    predict.add_argument("images", nargs="+", help="PNG, JPEG, BMP, ... files")
+    predict.add_argument("--resize", action="store_true",
+                         help="resize images of another size to the model's (bilinear), with a note")
+    predict.add_argument("--invert", action="store_true",
+                         help="invert the images (1 - pixel): for dark drawings on light paper")
+
+    summary = commands.add_parser("summary", help="print the layer table of a model file or a zoo model")
+    summary.add_argument("target", help="a model file or a zoo model name")
+    return top

@@ -1,0 +1,33 @@
+"""`clearconv evaluate`: loss and accuracy of a saved model on a dataset's test split."""
+
+from __future__ import annotations
+
+from .errors import FileError, report
+from .files import dataset_name, load_dataset, load_model_file
+
+
+def run(args) -> int:
+    model = load_model_file(args.path, compile=True)
+    name = dataset_name(args.data)
+    _, (x_test, y_test) = load_dataset(args.data, 0)
+    expected = tuple(model.inputs[0].shape[1:]) if len(model.inputs) == 1 else None
+    given = tuple(x_test.shape[1:])
+    if expected is None or len(expected) != len(given) or any(e not in (None, g) for e, g in zip(expected, given)):
+        shapes = ", ".join(str(tuple(symbol.shape[1:])) for symbol in model.inputs)
+        raise FileError(f"{args.path}: the model takes inputs of shape {shapes}; {name} has {given}")
+    classes, scores = int(y_test.max()) + 1, model.outputs[0].shape[-1]
+    if len(model.outputs) != 1 or len(model.outputs[0].shape) != 2 or (scores is not None and scores < classes):
+        raise FileError(f"{args.path}: the model gives outputs of shape {tuple(model.outputs[0].shape)}; "
+                        f"{name} needs one score for each of its {classes} classes")
+    if not model.compiled:
+        report("evaluate", "note", f"{args.path} holds no loss (saved before compile()): evaluating with "
+                                   f"sparse_categorical_crossentropy and accuracy")
+        model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    logs = model.evaluate(x_test, y_test, batch_size=args.batch_size, verbose=0, return_dict=True)
+    others = ", ".join(f"{key} {value:.4f}" for key, value in logs.items() if key not in ("loss", "accuracy"))
+    if "accuracy" in logs:
+        line = f"test accuracy {logs['accuracy']:.4f} (loss {logs['loss']:.4f})"
+    else:
+        line = f"test loss {logs['loss']:.4f}"
+    print(f"{line}{', ' + others if others else ''} on {len(x_test)} samples")
+    return 0

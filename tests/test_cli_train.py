@@ -1,0 +1,219 @@
+"""`clearconv train`: options checked before any work, --output checked before training, a failed save
+after training kept on disk elsewhere, and the malloc setting applied and announced.
+
+Training runs are one epoch of the 8x8 digits in batches of 256 (6 steps); the options that must be refused
+are checked to stop before `fit` is ever called.
+"""
+
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from clearconv import cli
+from clearconv.models import Model, load_model
+
+pytest.importorskip("sklearn", reason="the digits dataset needs scikit-learn (the 'data' extra)")
+
+
+FAST = ["--epochs", "1", "--batch-size", "256", "--quiet"]   # one epoch of 6 steps
+
+
+@pytest.fixture(autouse=True)
+def in_process(monkeypatch, tmp_path):
+    """cli.main runs in the test process: leave its malloc alone, and write default outputs to tmp_path."""
+    monkeypatch.setenv("CLEARCONV_KEEP_FREED_MEMORY", "0")
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def fit_calls(monkeypatch):
+    """Record Model.fit calls, so a test can tell a refusal before training from a failure after."""
+    calls, real_fit = [], Model.fit
+
+    def recording_fit(self, *args, **kwargs):
+        calls.append(self)
+        return real_fit(self, *args, **kwargs)
+    monkeypatch.setattr(Model, "fit", recording_fit)
+    return calls
+
+
+def one_error_line(capsys) -> str:
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "Traceback" not in error, error
+    return error
+
+
+# --- numeric options: exit 2 naming the option and what it accepts, before loading data -------------
+@pytest.mark.parametrize("option, value, accepted", [
+    ("--seed", "-1", "an integer in [0, 4294967295]"),
+    ("--seed", str(2**32), "an integer in [0, 4294967295]"),
+    ("--lr", "-1", "a finite number > 0"),
+    ("--lr", "0", "a finite number > 0"),
+    ("--lr", "nan", "a finite number > 0"),
+    ("--lr", "inf", "a finite number > 0"),
+    ("--lr", "-inf", "a finite number > 0"),
+    ("--epochs", "0", "an integer >= 1"),
+    ("--epochs", "-3", "an integer >= 1"),
+    ("--batch-size", "0", "an integer >= 1"),
+    ("--batch-size", "-32", "an integer >= 1"),
+    ("--validation-split", "1", "a number in [0, 1)"),
+    ("--validation-split", "-0.1", "a number in [0, 1)"),
+    ("--validation-split", "nan", "a number in [0, 1)"),
+])
+def test_a_bad_number_exits_2_naming_the_option(option, value, accepted, fit_calls, capsys):
+    assert cli.main(["train", *FAST, f"{option}={value}"]) == 2   # "=": -inf is no option
+    error = one_error_line(capsys)
+    assert option in error and accepted in error and value in error
+    assert fit_calls == []
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", ""], "model name"),                       # was silently replaced by the dataset's recipe
+    (["train", "--output", ""], "--output"),            # was silently replaced by the default file name
+])
+def test_an_empty_value_is_refused_not_replaced_by_the_default(args, message, fit_calls, capsys):
+    assert cli.main([*args, *FAST]) == 2
+    assert message in one_error_line(capsys)
+    assert fit_calls == []
+
+
+def test_the_smallest_learning_rate_is_used_as_given(tmp_path):
+    """--lr 1e-300 is a valid learning rate, and must reach the optimizer as given (not the recipe's)."""
+    path = tmp_path / "tiny-lr.clearconv"
+    assert cli.main(["train", *FAST, "--lr", "1e-300", "--output", str(path)]) == 0
+    assert load_model(path).optimizer.learning_rate == 1e-300
+
+
+# --- --output: checked before training -----------------------------------------------------------------
+@pytest.mark.parametrize("make_output, named", [
+    (lambda root: root / "a-folder", "a-folder"),                         # the path is a folder
+    (lambda root: root / "no-such-folder" / "m.clearconv", "no-such-folder"),  # its folder is missing
+    (lambda root: root / "a-file" / "m.clearconv", "a-file"),            # its "folder" is a file
+    (lambda root: root / "m.h5", "m.h5"),                                 # a format clearconv cannot write
+    (lambda root: root / "m.keras", "m.keras"),
+])
+def test_an_unusable_output_is_refused_before_training(make_output, named, tmp_path, fit_calls, capsys):
+    (tmp_path / "a-folder").mkdir()
+    (tmp_path / "a-file").write_text("not a folder")
+    output = make_output(tmp_path)
+    assert cli.main(["train", *FAST, "--output", str(output)]) == 2
+    error = one_error_line(capsys)
+    assert "--output" in error and named in error
+    assert fit_calls == []
+    assert sorted(os.listdir(tmp_path)) == ["a-file", "a-folder"]   # the check leaves nothing behind
+
+
+@pytest.mark.skipif(not os.path.isdir("/sys"),
+                    reason="needs Linux's sysfs, a folder where nobody, root included, can create files")
+def test_an_unwritable_output_folder_is_refused_before_training(fit_calls, capsys):
+    """The check writes (and deletes) a probe file the way the save writes; a folder refusing it stops the
+    command. sysfs refuses new files even to root, for whom a read-only folder is writable."""
+    assert cli.main(["train", *FAST, "--output", "/sys/m.clearconv"]) == 2
+    error = one_error_line(capsys)
+    assert "--output" in error and "/sys/m.clearconv" in error and "Permission denied" in error
+    assert fit_calls == []
+
+
+# --- a save that fails after training ----------------------------------------------------------------
+def remove_after_fit(monkeypatch, *folders):
+    """Make the save fail the way it fails for real: the output folder disappears while training runs."""
+    real_fit = Model.fit
+
+    def fit_then_remove(self, *args, **kwargs):
+        history = real_fit(self, *args, **kwargs)
+        for folder in folders:
+            shutil.rmtree(folder)
+        return history
+    monkeypatch.setattr(Model, "fit", fit_then_remove)
+
+
+def test_a_failed_save_writes_the_model_to_a_fallback_and_says_where(tmp_path, monkeypatch, capsys):
+    output_folder = tmp_path / "out"
+    output_folder.mkdir()
+    remove_after_fit(monkeypatch, output_folder)
+    assert cli.main(["train", *FAST, "--output", str(output_folder / "m.clearconv")]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and "Traceback" not in captured.err
+    fallback = re.search(r"saved to (\S+\.clearconv) instead", captured.err).group(1)
+    assert str(output_folder / "m.clearconv") in captured.err
+    assert os.path.dirname(os.path.abspath(fallback)) == str(tmp_path)      # the current folder
+    # The file on disk is the trained model: it reproduces the accuracy the command printed.
+    printed = float(re.search(r"test accuracy ([0-9.]+)", captured.out).group(1))
+    from clearconv.data import load
+    _, (x_test, y_test) = load("digits", seed=0)
+    _, accuracy = load_model(fallback).evaluate(x_test, y_test, verbose=0)
+    assert f"{accuracy:.4f}" == f"{printed:.4f}"
+
+
+def test_the_fallback_goes_to_the_temporary_folder_when_the_current_one_fails(tmp_path, monkeypatch, capsys):
+    output_folder, working_folder, temporary = tmp_path / "out", tmp_path / "cwd", tmp_path / "tmp"
+    for folder in (output_folder, working_folder, temporary):
+        folder.mkdir()
+    monkeypatch.chdir(working_folder)
+    monkeypatch.setenv("TMPDIR", str(temporary))
+    import tempfile
+    monkeypatch.setattr(tempfile, "tempdir", None)            # re-read TMPDIR
+    remove_after_fit(monkeypatch, output_folder, working_folder)
+    assert cli.main(["train", *FAST, "--output", str(output_folder / "m.clearconv")]) == 1
+    error = capsys.readouterr().err
+    fallback = re.search(r"saved to (\S+\.clearconv) instead", error).group(1)
+    assert os.path.dirname(fallback) == str(temporary)
+    assert load_model(fallback).name == "digits_cnn"
+
+
+def test_the_model_is_saved_before_the_test_evaluation(tmp_path, monkeypatch, capsys):
+    """An error in the final evaluation must not lose the trained model."""
+    def failing_evaluate(self, *args, **kwargs):
+        raise MemoryError("evaluation ran out of memory")
+    real_fit = Model.fit
+
+    def fit_then_break_evaluate(self, *args, **kwargs):
+        history = real_fit(self, *args, **kwargs)
+        monkeypatch.setattr(Model, "evaluate", failing_evaluate)
+        return history
+    monkeypatch.setattr(Model, "fit", fit_then_break_evaluate)
+    path = tmp_path / "m.clearconv"
+    assert cli.main(["train", *FAST, "--output", str(path)]) == 1
+    error = one_error_line(capsys)
+    assert "out of memory" in error and str(path) in error
+    assert load_model(path).name == "digits_cnn"
+
+
+# --- the malloc setting: applied by the command, announced, with its opt-out -------------------------
+def run_train(tmp_path, **environment):
+    env = {key: value for key, value in os.environ.items() if key != "CLEARCONV_KEEP_FREED_MEMORY"}
+    env.update(environment)
+    code = ("import sys; from clearconv import allocator, cli; status = cli.main(sys.argv[1:]); "
+            "print('applied:', allocator.is_applied()); sys.exit(status)")
+    return subprocess.run([sys.executable, "-c", code, "train", *FAST, "--output",
+                           str(tmp_path / "m.clearconv")], env=env, capture_output=True, text=True, cwd=tmp_path)
+
+
+def test_train_applies_the_malloc_setting_and_says_so(tmp_path):
+    result = run_train(tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "applied: True" in result.stdout
+    header = result.stdout.splitlines()[:2]
+    assert any("malloc keeps freed memory" in line and "CLEARCONV_KEEP_FREED_MEMORY=0" in line for line in header)
+
+
+def test_train_leaves_the_malloc_setting_when_told_to(tmp_path):
+    result = run_train(tmp_path, CLEARCONV_KEEP_FREED_MEMORY="0")
+    assert result.returncode == 0, result.stderr
+    assert "applied: False" in result.stdout
+    assert "malloc setting not applied (CLEARCONV_KEEP_FREED_MEMORY=0)" in result.stdout
+
+
+def test_the_header_states_what_will_run(capsys, tmp_path):
+    assert cli.main(["train", "--epochs", "2", "--batch-size", "512", "--lr", "0.002", "--quiet",
+                     "--output", str(tmp_path / "m.clearconv")]) == 0
+    header = capsys.readouterr().out.splitlines()[0]
+    fit_samples = math.floor(1438 * 0.9)    # digits' 80% training split; Keras's validation_split keeps 90%
+    for part in ("digits_cnn", "digits", f"{fit_samples:,} training samples", "2 epochs", "batch size 512",
+                 "learning rate 0.002", str(tmp_path / "m.clearconv")):
+        assert part in header, header
