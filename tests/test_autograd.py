@@ -158,3 +158,72 @@ def test_getitem_with_a_repeated_index_array_sums_the_gradient():
     x = Tensor(np.arange(4.0), requires_grad=True)
     x[np.array([0, 0, 2])].sum().backward()
     np.testing.assert_array_equal(x.grad, [2.0, 0.0, 1.0, 0.0])
+
+
+@pytest.mark.parametrize("index", [
+    [0, 0, 1],                                   # the issue's case: cell 0 read twice
+    (np.array([2, 0, 2, 2]), slice(None)),       # repeated rows, basic slice beside them
+    (slice(1, None), [1, 1, 0]),                 # advanced index after a basic slice
+    ([0, 0, 2], [1, 1, 3]),                      # the same cell (0, 1) twice through paired arrays
+    np.array([[True, False, True, False], [False] * 4, [True] * 4]),  # a boolean mask
+    (1, slice(None, None, 2)),                   # basic indexing only: the assignment path
+])
+def test_getitem_gradient_matches_torch(index):
+    """x[index] * w summed: every read of a cell adds its weight to that cell's gradient, as torch does."""
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(2).standard_normal((3, 4))
+    ours = Tensor(x.copy(), requires_grad=True)
+    picked = ours[index]
+    weight = np.random.default_rng(3).standard_normal(picked.shape)
+    (picked * weight).sum().backward()
+
+    reference = torch.tensor(x, requires_grad=True)
+    torch_index = tuple(torch.as_tensor(part) if isinstance(part, (list, np.ndarray)) else part
+                        for part in (index if isinstance(index, tuple) else (index,)))
+    (reference[torch_index] * torch.from_numpy(weight)).sum().backward()
+    np.testing.assert_array_equal(picked.data, reference[torch_index].detach().numpy())
+    np.testing.assert_allclose(ours.grad, reference.grad.numpy(), rtol=1e-15, atol=0)
+
+
+def test_no_grad_in_one_thread_leaves_taping_on_in_another():
+    """A thread inside ``no_grad`` must not switch recording off for the others (torch's grad mode is per thread)."""
+    import threading
+
+    from clearconv.autograd import is_grad_enabled
+    inside, done = threading.Event(), threading.Event()
+    seen_inside = []
+
+    def infer():
+        with no_grad():
+            seen_inside.append(is_grad_enabled())
+            inside.set()
+            done.wait(timeout=10)
+
+    worker = threading.Thread(target=infer)
+    worker.start()
+    try:
+        assert inside.wait(timeout=10)
+        a = Tensor(np.ones(3), requires_grad=True)
+        out = a * 2.0
+        enabled_here = is_grad_enabled()
+    finally:
+        done.set()
+        worker.join(timeout=10)
+    assert seen_inside == [False]
+    assert enabled_here and out.requires_grad and out._vjp is not None
+    out.sum().backward()
+    np.testing.assert_array_equal(a.grad, np.full(3, 2.0))
+
+
+def test_a_new_thread_starts_with_taping_on_even_inside_no_grad():
+    """Grad mode is not inherited by a thread started inside ``no_grad`` (as in torch)."""
+    import threading
+
+    from clearconv.autograd import is_grad_enabled
+    seen = []
+    with no_grad():
+        worker = threading.Thread(target=lambda: seen.append(is_grad_enabled()))
+        worker.start()
+        worker.join(timeout=10)
+        assert not is_grad_enabled()
+    assert seen == [True] and is_grad_enabled()

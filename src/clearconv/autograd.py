@@ -13,31 +13,43 @@ accumulate into ``.grad`` as PyTorch does; clear it with ``.grad = None``.
 from __future__ import annotations
 
 import contextlib
+import threading
 from typing import Callable, Sequence
 
 import numpy as np
 
-_grad_enabled = True
+
+class _GradMode(threading.local):
+    """Whether operations are recorded, per thread (as torch's grad mode).
+
+    One thread predicting under :func:`no_grad` must not stop another thread's
+    training step from recording; a new thread starts with recording on.
+    """
+
+    enabled = True
+
+
+_grad_mode = _GradMode()
 
 
 @contextlib.contextmanager
 def no_grad():
-    """Run operations without recording them (inference)."""
-    global _grad_enabled
-    previous, _grad_enabled = _grad_enabled, False
+    """Run operations without recording them (inference), in the calling thread only."""
+    previous, _grad_mode.enabled = _grad_mode.enabled, False
     try:
         yield
     finally:
-        _grad_enabled = previous
+        _grad_mode.enabled = previous
 
 
 def is_grad_enabled() -> bool:
-    return _grad_enabled
+    """Whether the calling thread records operations (False inside :func:`no_grad`)."""
+    return _grad_mode.enabled
 
 
 def needs_grad(*tensors) -> bool:
-    """True when recording is on and some input is a tensor that needs a gradient."""
-    return _grad_enabled and any(isinstance(t, Tensor) and t.requires_grad for t in tensors)
+    """True when recording is on in this thread and some input is a tensor that needs a gradient."""
+    return _grad_mode.enabled and any(isinstance(t, Tensor) and t.requires_grad for t in tensors)
 
 
 def data_of(value):

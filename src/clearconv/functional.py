@@ -50,9 +50,17 @@ def activation(x, name: str, **params) -> Tensor:
 
 
 def dense(x, kernel, bias) -> Tensor:
-    """(..., in) @ (in, units) + (units,) -> (..., units)."""
+    """(..., in) @ (in, units) + (units,) -> (..., units).
+
+    The bias gradient sums the output gradient over every axis but the last
+    with :func:`clearconv.kernels.normalization.channel_sum`, as a
+    convolution's does.
+    """
     y = x @ kernel
-    return y if bias is None else y + bias
+    if bias is None or np.ndim(data_of(bias)) != 1:
+        return y if bias is None else y + bias  # a bias of another shape broadcasts like any sum
+    y_data = data_of(y)
+    return record(y_data + data_of(bias), (y, bias), lambda g: (g, norm_ops.channel_sum(g, g.ndim - 1)))
 
 
 def max_pool(x, pool_size, strides, pads) -> Tensor:
@@ -100,12 +108,18 @@ def batch_norm_infer(x, mean, var, gamma, beta, axis: int, epsilon: float) -> Te
 
 
 def zero_pad(x, pads) -> Tensor:
-    """Zeros (before, after) around each spatial axis."""
+    """Zeros (before, after) around each spatial axis: (N, *S, C) -> (N, *(S + before + after), C).
+
+    :func:`clearconv.kernels.windows.pad_spatial`; its backward is ``crop_spatial``.
+    """
     return record(pad_spatial(data_of(x), pads), (x,), lambda g: (crop_spatial(g, pads),))
 
 
 def crop(x, croppings) -> Tensor:
-    """Remove (before, after) cells from each spatial axis."""
+    """Remove (before, after) cells from each spatial axis: (N, *S, C) -> (N, *(S - before - after), C).
+
+    :func:`clearconv.kernels.windows.crop_spatial`; its backward is ``pad_spatial``.
+    """
     return record(np.ascontiguousarray(crop_spatial(data_of(x), croppings)), (x,),
                   lambda g: (pad_spatial(g, croppings),))
 

@@ -8,6 +8,7 @@ import pytest
 
 from clearconv.kernels import conv as conv_ops
 from clearconv.kernels import shapes
+from clearconv.kernels.conv import convolution
 from clearconv.kernels.conv.reference import conv_reference, conv_transpose_reference
 from gradcheck import assert_vjp_matches
 
@@ -149,7 +150,7 @@ def test_both_numpy_col2im_paths_give_the_input_gradient(case, threshold, monkey
     # <conv(x), g> == <x, dx(g)> for every x and g. The compiled col2im is off: this is about NumPy's.
     from clearconv.kernels import compiled
     from clearconv.kernels.conv import im2col
-    monkeypatch.setattr(im2col, "FEW_CHANNELS", threshold)
+    monkeypatch.setattr(im2col, "COL2IM_ONE_GEMM_MAX_CHANNELS", threshold)
     monkeypatch.setattr(compiled, "_switched_on", False)
     x, weights, bias, strides, pads, dilation = make_conv(*case, dtype=np.float64)
     groups = case[-1]
@@ -161,7 +162,7 @@ def test_both_numpy_col2im_paths_give_the_input_gradient(case, threshold, monkey
 
 @pytest.mark.parametrize("rank,stride,dilation", [(1, 1, 2), (2, 1, 1), (2, 2, 1), (3, 1, 1)])
 def test_single_channel_columns_match_the_direct_loops(rank, stride, dilation):
-    """One input channel takes the tap-by-tap gather: forward and both gradients against the loops."""
+    """One input channel (the gather's unit channel axis dropped): forward and both gradients against the loops."""
     from clearconv.kernels.conv.reference import conv_reference_backward
     rng = np.random.default_rng(5)
     x = rng.standard_normal((3, *(7,) * rank, 1))
@@ -176,25 +177,6 @@ def test_single_channel_columns_match_the_direct_loops(rank, stride, dilation):
     np.testing.assert_allclose(dkernel, want_dkernel, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("samples_per_chunk", [1, 2, 5])
-def test_one_channel_forward_in_batch_chunks_matches_the_direct_loops(samples_per_chunk, monkeypatch):
-    """The tap-major forward gathers and multiplies a few samples at a time, and keeps every sample's columns."""
-    from clearconv.kernels.conv import im2col
-    from clearconv.kernels.conv.reference import conv_reference_backward
-    rng = np.random.default_rng(8)
-    x = rng.standard_normal((5, 9, 9, 1))
-    weights = rng.standard_normal((3, 3, 1, 4))
-    strides, dilation, pads = (1, 1), (1, 1), [(1, 1), (1, 1)]
-    monkeypatch.setattr(im2col, "TAP_MAJOR_CHUNK_BYTES", samples_per_chunk * 9 * 81 * x.itemsize)  # K * cells
-    y, ctx = conv_ops.conv(x, weights, None, strides, pads, dilation, keep_for_backward=True)
-    assert ctx.columns is not None and ctx.blocking is None
-    np.testing.assert_allclose(y, conv_reference(x, weights, None, strides, pads, dilation), rtol=1e-12, atol=1e-12)
-    grad = rng.standard_normal(y.shape)
-    _, dkernel, _ = conv_ops.conv_backward(grad, ctx, need_input=False)  # from the kept columns
-    want = conv_reference_backward(grad, x, weights, strides, pads, dilation)[1]
-    np.testing.assert_allclose(dkernel, want, rtol=1e-12, atol=1e-12)
-
-
 # --------------------------------------------------------------------------- row blocking
 
 def test_row_blocking_takes_the_largest_block_that_fits():
@@ -204,6 +186,7 @@ def test_row_blocking_takes_the_largest_block_that_fits():
     assert im2col.row_blocking(np.ones((5, 5, 6, 16)), one, one, 10).block == 2  # 3 * 16 > 48
     assert im2col.row_blocking(np.ones((3, 3, 1, 4)), two, one, 8).block == 2  # stride 2: span 5; 4 would be 9
     assert im2col.row_blocking(np.ones((3, 3, 8, 32)), one, one, 28) is None  # 2 * 32 > 48: the GEMM is not thin
+    assert im2col.row_blocking(np.ones((3, 3, 8, 24)), one, one, 28) is None  # 24 > 16 filters, though 2 * 24 <= 48
     assert im2col.row_blocking(np.ones((3, 1, 8, 4)), one, one, 28) is None  # one tap per row: nothing shared
     assert im2col.row_blocking(np.ones((3, 3, 1, 4)), one, one, 13) is None  # no divisor of 13 fits
 
@@ -244,7 +227,7 @@ def test_row_blocked_conv_matches_the_direct_loops(case, chunked, monkeypatch):
     strides, dilations = (stride,) * rank, (dilation,) * rank
     pads = [shapes.conv_padding(length, kernel, stride, dilation, padding)] * rank
     if chunked:
-        monkeypatch.setitem(conv_ops._settings, "column_buffer_limit", 1)  # one sample per chunk
+        monkeypatch.setitem(convolution._settings, "column_buffer_limit", 1)  # one sample per chunk
     y, ctx = conv_ops.conv(x, weights, None, strides, pads, dilations, keep_for_backward=True)
     assert (ctx.blocking is not None) == (channels > 1) and (ctx.columns is None) == chunked
     np.testing.assert_allclose(y, conv_reference(x, weights, None, strides, pads, dilations), rtol=1e-12, atol=1e-12)

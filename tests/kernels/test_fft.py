@@ -152,3 +152,69 @@ def test_supports(kernel_shape, strides, dilation, groups, supported):
 ])
 def test_worthwhile_picks_the_measured_winner(input_shape, kernel_shape, fft_wins):
     assert fft.worthwhile(input_shape, kernel_shape) is fft_wins
+
+
+# --------------------------------------------------------------------------- dilation
+
+def test_worthwhile_counts_the_outputs_a_dilated_kernel_leaves():
+    """9x9 at dilation 8 spans 65 cells of a 64-cell input: no output, so FFT must not be picked."""
+    from clearconv.kernels.conv import choose_algorithm
+    assert fft.worthwhile((8, 64, 64, 16), (9, 9, 16, 16)) is True     # undilated: a measured FFT win
+    assert fft.worthwhile((8, 64, 64, 16), (9, 9, 16, 16), (8, 8)) is False
+    assert choose_algorithm((8, 64, 64, 16), (9, 9, 16, 16), (1, 1), (8, 8), 1) != "fft"
+
+
+def test_a_dilated_kernel_is_no_more_worthwhile_than_an_undilated_one_on_its_output():
+    """5x5 at dilation 8 on 64x64 leaves 32x32 outputs: im2col gathers exactly what a 5x5 on 36x36 gathers,
+    while FFT transforms the larger 64x64 input. So FFT cannot win here where it loses on 36x36."""
+    assert fft.worthwhile((8, 36, 36, 16), (5, 5, 16, 16)) is False
+    assert fft.worthwhile((8, 64, 64, 16), (5, 5, 16, 16), (8, 8)) is False
+
+
+# (x shape (N, *S, C), kernel size, dilation, padding)
+TORCH_DILATED = [
+    ((2, 40, 3), (5,), (4,), "same"),
+    ((2, 13, 15, 2), (3, 4), (2, 3), "valid"),
+    ((1, 19, 17, 3), (5, 5), (3, 2), "same"),
+    ((1, 9, 10, 8, 2), (3, 2, 3), (2, 3, 2), "same"),
+]
+
+
+@pytest.mark.parametrize("shape, kernel_size, dilation, padding", TORCH_DILATED)
+def test_dilated_fft_forward_and_backward_match_torch(shape, kernel_size, dilation, padding):
+    """The dispatcher with algorithm="fft" at dilation > 1 against torch's convNd, output and all gradients."""
+    torch = pytest.importorskip("torch")
+    from clearconv.kernels import conv, shapes
+    rank = len(kernel_size)
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal(shape)
+    kernel = rng.standard_normal((*kernel_size, shape[-1], 4))
+    bias = rng.standard_normal(4)
+    pads = tuple(shapes.conv_padding(length, k, 1, d, padding)
+                 for length, k, d in zip(shape[1:-1], kernel_size, dilation))
+    y, ctx = conv.conv(x, kernel, bias, (1,) * rank, pads, dilation, algorithm="fft", keep_for_backward=True)
+    assert ctx.algorithm == "fft"
+    grad = rng.standard_normal(y.shape)
+    dx, dkernel, dbias = conv.conv_backward(grad, ctx)
+
+    tx = torch.tensor(np.moveaxis(x, -1, 1), requires_grad=True)
+    tk = torch.tensor(np.moveaxis(kernel, (-1, -2), (0, 1)).copy(), requires_grad=True)  # (F, C, *k)
+    tb = torch.tensor(bias, requires_grad=True)
+    padded = torch.nn.functional.pad(tx, [side for pair in reversed(pads) for side in pair])
+    ty = getattr(torch.nn.functional, f"conv{rank}d")(padded, tk, tb, dilation=dilation)
+    ty.backward(torch.tensor(np.moveaxis(grad, -1, 1)))
+    scale = np.abs(ty.detach().numpy()).max()
+    np.testing.assert_allclose(y, np.moveaxis(ty.detach().numpy(), 1, -1), rtol=0, atol=FLOAT64_TOLERANCE * scale)
+    for ours, theirs, name in ((dx, np.moveaxis(tx.grad.numpy(), 1, -1), "dx"),
+                               (dkernel, np.moveaxis(tk.grad.numpy(), (0, 1), (-1, -2)), "dkernel"),
+                               (dbias, tb.grad.numpy(), "dbias")):
+        np.testing.assert_allclose(ours, theirs, rtol=0, atol=FLOAT64_TOLERANCE * np.abs(theirs).max(), err_msg=name)
+
+
+@pytest.mark.parametrize("dilation", [(2, 3), (3, 1)])
+def test_dilated_fft_correlate_matches_the_direct_loops_in_float32(dilation):
+    xp, kernel = make_case((3, 3), (4, 5), dilation, 2, 3, 5, seed=11)
+    expected = expected_output(xp, kernel, dilation)
+    y = fft.correlate(xp.astype(np.float32), kernel.astype(np.float32), dilation)
+    assert y.dtype == np.float32 and y.shape == expected.shape
+    np.testing.assert_allclose(y, expected, rtol=0, atol=FLOAT32_TOLERANCE * np.abs(expected).max())

@@ -11,6 +11,7 @@ from clearconv.kernels.normalization import (
     batch_norm_train,
     batch_norm_train_backward,
     channel_sum,
+    statistics_count,
     update_moving,
 )
 from gradcheck import assert_vjp_matches
@@ -263,3 +264,86 @@ def test_infer_backward_matches_finite_differences(shape, axis):
 
     assert_vjp_matches(forward, backward, make_inputs(shape, axis, np.float64), rtol=1e-6,
                        label=f"shape={shape} axis={axis}")
+
+
+# --------------------------------------------------------------------------- empty batches
+
+@pytest.mark.parametrize("shape, axis", [((0, 3), -1), ((0, 4, 5, 3), -1), ((0, 3, 4, 5), 1), ((0, 2, 3, 4, 3), -1)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_empty_batch_trains_without_nan_as_torch(shape, axis, dtype):
+    """N = 0: empty y and dx, zero dgamma and dbeta (torch's values), finite statistics, no warning."""
+    torch = pytest.importorskip("torch")
+    channels = shape[axis]
+    x = np.zeros(shape, dtype)
+    gamma, beta = np.full(channels, 1.5, dtype), np.full(channels, 0.5, dtype)
+    with np.errstate(all="raise"):
+        y, mean, var, ctx = batch_norm_train(x, gamma, beta, axis, EPSILON)
+        dx, dgamma, dbeta = batch_norm_train_backward(np.zeros_like(y), ctx)
+    assert mean.shape == var.shape == (channels,) and np.isfinite(mean).all() and np.isfinite(var).all()
+
+    tx = torch.tensor(to_torch_layout(x, axis), requires_grad=True)
+    tgamma, tbeta = torch.tensor(gamma, requires_grad=True), torch.tensor(beta, requires_grad=True)
+    ty = torch.nn.functional.batch_norm(tx, None, None, tgamma, tbeta, training=True, eps=EPSILON)
+    ty.sum().backward()
+    assert y.dtype == dx.dtype == dgamma.dtype == dbeta.dtype == dtype
+    assert to_torch_layout(y, axis).shape == tuple(ty.shape)
+    assert to_torch_layout(dx, axis).shape == tuple(tx.grad.shape)
+    np.testing.assert_array_equal(dgamma, tgamma.grad.numpy())
+    np.testing.assert_array_equal(dbeta, tbeta.grad.numpy())
+
+
+def test_empty_batch_leaves_the_moving_statistics_unchanged_as_torch():
+    """torch keeps its running statistics on an empty batch; update_moving does given the batch's count."""
+    torch = pytest.importorskip("torch")
+    x = np.zeros((0, 3, 4, 4), np.float32)
+    running_mean, running_var = torch.tensor([0.5, -1.0, 2.0]), torch.tensor([1.0, 2.0, 0.25])
+    torch.nn.functional.batch_norm(torch.from_numpy(x), running_mean, running_var, training=True,
+                                   momentum=0.1, eps=EPSILON)
+    moving_mean, moving_var = np.array([0.5, -1.0, 2.0], np.float32), np.array([1.0, 2.0, 0.25], np.float32)
+    _, mean, var, _ = batch_norm_train(x, None, None, 1, EPSILON)
+    count = statistics_count(x.shape, 1)
+    assert count == 0
+    np.testing.assert_array_equal(update_moving(moving_mean, mean, 0.9, count), running_mean.numpy())
+    np.testing.assert_array_equal(update_moving(moving_var, var, 0.9, count), running_var.numpy())
+
+
+def test_statistics_count_is_the_values_per_channel():
+    assert statistics_count((5, 3, 4, 2), -1) == 60
+    assert statistics_count((5, 3, 4, 2), 1) == 40
+    assert statistics_count((0, 3, 4, 2), -1) == 0
+    x = np.random.default_rng(0).standard_normal((5, 3, 4, 2))
+    _, mean, _, _ = batch_norm_train(x, None, None, 1, EPSILON)
+    np.testing.assert_allclose(mean * statistics_count(x.shape, 1), x.sum(axis=(0, 2, 3)), rtol=1e-12)
+
+
+def test_update_moving_with_a_count_updates_as_without():
+    moving = np.array([0.0, 1.0, 2.0], dtype=np.float32)
+    batch = np.array([1.0, 3.0, -2.0], dtype=np.float32)
+    np.testing.assert_array_equal(update_moving(moving, batch, 0.99, 12), update_moving(moving, batch, 0.99))
+
+
+@pytest.mark.parametrize("axis", [-1, 1])
+def test_empty_batch_inference_as_torch(axis):
+    torch = pytest.importorskip("torch")
+    shape = (0, 3, 4, 3)
+    x = np.zeros(shape, np.float32)
+    mean, var = moving_stats(3, np.float32)
+    gamma, beta = np.full(3, 1.5, np.float32), np.full(3, 0.5, np.float32)
+    with np.errstate(all="raise"):
+        y = batch_norm_infer(x, mean, var, gamma, beta, axis, EPSILON)
+        dx, dgamma, dbeta = batch_norm_infer_backward(np.zeros_like(y), x, mean, var, gamma, axis, EPSILON)
+    tx = torch.tensor(to_torch_layout(x, axis), requires_grad=True)
+    tgamma, tbeta = torch.tensor(gamma, requires_grad=True), torch.tensor(beta, requires_grad=True)
+    ty = torch.nn.functional.batch_norm(tx, torch.from_numpy(mean), torch.from_numpy(var), tgamma, tbeta,
+                                        training=False, eps=EPSILON)
+    ty.sum().backward()
+    assert to_torch_layout(y, axis).shape == tuple(ty.shape) and to_torch_layout(dx, axis).shape == tuple(tx.grad.shape)
+    np.testing.assert_array_equal(dgamma, tgamma.grad.numpy())
+    np.testing.assert_array_equal(dbeta, tbeta.grad.numpy())
+
+
+def test_channel_sum_accepts_a_negative_axis():
+    a = np.random.default_rng(6).standard_normal((4, 3, 5))
+    np.testing.assert_array_equal(channel_sum(a, -1), channel_sum(a, 2))
+    np.testing.assert_array_equal(channel_sum(a, -2), channel_sum(a, 1))
+    np.testing.assert_allclose(channel_sum(a, -1), a.sum(axis=(0, 1)), rtol=1e-12)

@@ -292,3 +292,67 @@ def test_float32_stays_float32():
         pooling.global_avg_pool_backward(np.ones((2, 3), np.float32), x.shape),
     ]
     assert [r.dtype for r in results] == [np.float32] * len(results)
+
+
+# --------------------------------------------------------------------------- empty batches
+
+@pytest.fixture
+def compiled_switch():
+    """Set the compiled kernels on or off for one test, then restore the switch."""
+    from clearconv.kernels import compiled
+    before = compiled.enabled()
+    yield compiled.set_enabled
+    compiled.set_enabled(before)
+
+
+EMPTY_CASES = [  # (spatial, channels, pool, stride, symmetric pad): compiled 2x2 and many-channel paths included
+    ((6, 6), 8, 2, 2, 0),
+    ((6, 6), 16, 3, 1, 1),
+    ((7, 6), 3, 3, 2, 0),
+    ((9,), 4, 3, 2, 1),
+    ((4, 5, 4), 9, 2, 2, 1),
+]
+
+
+@pytest.mark.parametrize("compiled_on", [False, True])
+@pytest.mark.parametrize("spatial, channels, pool, stride, pad", EMPTY_CASES)
+def test_empty_batch_pools_as_torch(spatial, channels, pool, stride, pad, compiled_on, compiled_switch):
+    """N = 0: outputs and gradients are empty arrays of torch's shapes, in x's dtype, with no warning."""
+    torch = pytest.importorskip("torch")
+    from clearconv.kernels import compiled
+    if compiled_on and not compiled.AVAILABLE:
+        pytest.skip("numba is not installed")
+    compiled_switch(compiled_on)
+    rank = len(spatial)
+    x = np.zeros((0, *spatial, channels), np.float32)
+    pool_size, strides, pads = (pool,) * rank, (stride,) * rank, ((pad, pad),) * rank
+    with np.errstate(all="raise"):
+        out_max, winners = pooling.max_pool(x, pool_size, strides, pads, return_winners=True)
+        dx_max = pooling.max_pool_backward(np.zeros_like(out_max), x, out_max, pool_size, strides, pads, winners)
+        out_avg = pooling.avg_pool(x, pool_size, strides, pads)
+        dx_avg = pooling.avg_pool_backward(np.zeros_like(out_avg), x.shape, pool_size, strides, pads)
+
+    functional = torch.nn.functional
+    tx = torch.zeros((0, channels, *spatial), requires_grad=True)
+    t_max = getattr(functional, f"max_pool{rank}d")(tx, pool, stride, pad)
+    t_avg = getattr(functional, f"avg_pool{rank}d")(tx, pool, stride, pad, count_include_pad=False)
+    (t_max.sum() + t_avg.sum()).backward()
+    for ours, theirs in ((out_max, t_max), (out_avg, t_avg), (dx_max, tx.grad), (dx_avg, tx.grad)):
+        assert ours.dtype == np.float32
+        assert np.moveaxis(ours, -1, 1).shape == tuple(theirs.shape)
+
+
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_empty_batch_global_pooling_as_torch(keepdims):
+    torch = pytest.importorskip("torch")
+    x = np.zeros((0, 5, 4, 3), np.float32)
+    with np.errstate(all="raise"):
+        out_max, out_avg = pooling.global_max_pool(x, keepdims), pooling.global_avg_pool(x, keepdims)
+        dx_max = pooling.global_max_pool_backward(np.zeros_like(out_max), x, out_max, keepdims)
+        dx_avg = pooling.global_avg_pool_backward(np.zeros_like(out_avg), x.shape, keepdims)
+    tx = torch.zeros((0, 5, 4, 3), requires_grad=True)  # channels_last itself: reduce over axes 1 and 2
+    t_max, t_avg = tx.amax(dim=(1, 2), keepdim=keepdims), tx.mean(dim=(1, 2), keepdim=keepdims)
+    (t_max.sum() + t_avg.sum()).backward()
+    assert out_max.shape == out_avg.shape == tuple(t_max.shape) == tuple(t_avg.shape)
+    assert dx_max.shape == dx_avg.shape == tuple(tx.grad.shape)
+    assert {a.dtype for a in (out_max, out_avg, dx_max, dx_avg)} == {np.dtype(np.float32)}

@@ -1,4 +1,4 @@
-"""Up-sampling, padding/cropping and dropout masks against hand values, finite differences and PyTorch."""
+"""Up-sampling and dropout masks against hand values, finite differences and PyTorch."""
 
 from __future__ import annotations
 
@@ -6,15 +6,11 @@ import numpy as np
 import pytest
 
 from clearconv.kernels.reshaping import (
-    crop,
-    crop_backward,
     dropout_mask,
     upsample_bilinear,
     upsample_bilinear_backward,
     upsample_nearest,
     upsample_nearest_backward,
-    zero_pad,
-    zero_pad_backward,
 )
 from gradcheck import assert_vjp_matches
 
@@ -136,55 +132,6 @@ def test_upsample_rejects_bad_size():
         upsample_nearest(np.zeros((1, 2, 2, 1)), (2,))
     with pytest.raises(ValueError, match="size"):
         upsample_bilinear(np.zeros((1, 2, 2, 1)), (2, 0))
-
-
-# --------------------------------------------------------------------------- pad and crop
-
-def test_zero_pad_values_and_crop_round_trip():
-    x = np.arange(1.0, 7.0, dtype=np.float32).reshape(1, 2, 3, 1)
-    pads = ((1, 0), (2, 1))
-    padded = zero_pad(x, pads)
-    expected = [[0, 0, 0, 0, 0, 0],
-                [0, 0, 1, 2, 3, 0],
-                [0, 0, 4, 5, 6, 0]]
-    assert padded.dtype == np.float32
-    np.testing.assert_array_equal(padded[0, :, :, 0], expected)
-    np.testing.assert_array_equal(crop(padded, pads), x)
-    np.testing.assert_array_equal(zero_pad_backward(padded, pads), x)
-
-
-def test_crop_values_and_pad_round_trip():
-    x = np.arange(20.0).reshape(1, 4, 5, 1)
-    croppings = ((1, 2), (0, 3))
-    cropped = crop(x, croppings)
-    np.testing.assert_array_equal(cropped[0, :, :, 0], [[5, 6]])
-    restored = crop_backward(cropped, croppings)
-    expected = np.zeros_like(x)
-    expected[0, 1, 0:2, 0] = [5, 6]
-    np.testing.assert_array_equal(restored, expected)
-    np.testing.assert_array_equal(zero_pad(cropped, croppings), expected)
-
-
-@pytest.mark.parametrize("shape,pairs", [((2, 5, 2), ((1, 2),)),
-                                         ((1, 4, 5, 2), ((1, 0), (2, 1))),
-                                         ((1, 3, 4, 5, 1), ((0, 1), (1, 1), (2, 0)))])
-def test_pad_and_crop_backward_match_finite_differences(shape, pairs):
-    assert_vjp_matches(lambda x: zero_pad(x, pairs),
-                       lambda grad, x: (zero_pad_backward(grad, pairs),),
-                       [random(shape)], label=f"pad {pairs}")
-    assert_vjp_matches(lambda x: crop(x, pairs),
-                       lambda grad, x: (crop_backward(grad, pairs),),
-                       [random(shape)], label=f"crop {pairs}")
-
-
-def test_pad_and_crop_reject_bad_pairs():
-    x = np.zeros((1, 3, 3, 1))
-    with pytest.raises(ValueError, match="padding"):
-        zero_pad(x, ((1, 1),))
-    with pytest.raises(ValueError, match="padding"):
-        zero_pad(x, ((1, -1), (0, 0)))
-    with pytest.raises(ValueError, match="cropping"):
-        crop(x, ((2, 1), (0, 0)))
 
 
 # --------------------------------------------------------------------------- dropout

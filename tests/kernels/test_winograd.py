@@ -1,5 +1,6 @@
-"""Winograd F(2x2, 3x3) and F(4x4, 3x3) against the direct loops: exact in float64,
-within the documented bound in float32; the kernel-transform cache; the API checks."""
+"""Winograd F(2x2, 3x3) and F(4x4, 3x3), and in 1D F(2, 3) and F(4, 3), against the direct
+loops: exact in float64, within the documented bound in float32; the kernel-transform cache;
+the API checks."""
 
 import numpy as np
 import pytest
@@ -46,7 +47,7 @@ def test_float64_matches_reference_for_both_tiles(shape):
 @pytest.mark.parametrize("chunk_elements", [1, 40, 200])
 def test_chunks_of_tile_rows_and_of_images_cover_the_output(monkeypatch, tile, chunk_elements):
     # 1: one tile row per chunk; 40: several rows of one image; 200: several images per chunk.
-    monkeypatch.setattr(winograd, "CHUNK_ELEMENTS", chunk_elements)
+    monkeypatch.setattr(winograd, "WINOGRAD_CHUNK_ELEMENTS", chunk_elements)
     rng = np.random.default_rng(tile * chunk_elements)
     xp = uniform(rng, (5, 11, 9, 3))
     kernel = uniform(rng, (3, 3, 3, 2))
@@ -83,6 +84,82 @@ def test_float32_within_documented_bound(tile, batch, size, channels, filters):
     assert y.dtype == np.float32
     error = np.abs(y - expected).max()
     assert error <= FLOAT32_BOUND[tile] * EPS32 * scale, error / (EPS32 * scale)
+
+
+# --- 1D: F(2, 3) and F(4, 3) ------------------------------------------------------------------
+
+# Tested float32 bound in 1D, the same measure as FLOAT32_BOUND (module docstring).
+FLOAT32_BOUND_1D = {2: 3, 4: 16}
+
+# (N, output length, C, F): lengths a multiple of 2 and 4 or neither, shorter than one tile.
+SHAPES_1D = [(1, 1, 1, 1), (2, 2, 3, 2), (1, 3, 2, 5), (3, 4, 1, 1), (2, 5, 4, 3), (1, 8, 6, 2), (2, 11, 3, 7),
+             (4, 30, 5, 4)]
+
+
+def reference_1d(xp, kernel):
+    return conv_reference(xp, kernel, None, (1,), ((0, 0),), (1,))
+
+
+@pytest.mark.parametrize("shape", SHAPES_1D, ids=lambda s: "x".join(map(str, s)))
+def test_1d_float64_matches_reference_for_both_tiles(shape):
+    batch, length, channels, filters = shape
+    rng = np.random.default_rng(sum(shape))
+    xp = uniform(rng, (batch, length + 2, channels))
+    kernel = uniform(rng, (3, channels, filters))
+    expected = reference_1d(xp, kernel)
+    for tile in winograd.TILES:
+        y = winograd.correlate(xp, kernel, tile)
+        assert y.shape == expected.shape and y.dtype == np.float64 and y.flags.c_contiguous
+        np.testing.assert_allclose(y, expected, rtol=1e-10, atol=1e-10 * np.abs(expected).max(),
+                                   err_msg=f"tile {tile}")
+
+
+@pytest.mark.parametrize("tile", winograd.TILES)
+@pytest.mark.parametrize("chunk_elements", [1, 30, 400])
+def test_1d_chunks_of_tiles_and_of_signals_cover_the_output(monkeypatch, tile, chunk_elements):
+    # 1: one tile per chunk; 30: runs of one signal's tiles; 400: several signals per chunk.
+    monkeypatch.setattr(winograd, "WINOGRAD_CHUNK_ELEMENTS", chunk_elements)
+    rng = np.random.default_rng(tile + chunk_elements)
+    xp = uniform(rng, (5, 23, 3))[:, :, ::-1]  # a strided view
+    kernel = uniform(rng, (3, 3, 2))
+    expected = reference_1d(xp, kernel)
+    np.testing.assert_allclose(winograd.correlate(xp, kernel, tile), expected, rtol=1e-10,
+                               atol=1e-10 * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("tile", winograd.TILES)
+@pytest.mark.parametrize("channels", [1, 8, 512])
+def test_1d_float32_within_documented_bound(tile, channels):
+    rng = np.random.default_rng(channels + tile)
+    xp = uniform(rng, (4, 66, channels))
+    kernel = uniform(rng, (3, channels, 16))
+    expected = reference_1d(xp, kernel)
+    scale = reference_1d(np.abs(xp), np.abs(kernel)).max()
+    y = winograd.correlate(xp.astype(np.float32), kernel.astype(np.float32), tile)
+    assert y.dtype == np.float32
+    error = np.abs(y - expected).max()
+    assert error <= FLOAT32_BOUND_1D[tile] * EPS32 * scale, error / (EPS32 * scale)
+    assert error <= 1e-5 * np.abs(expected).max()  # in 1D both tiles keep 1e-5 of the result (module docstring)
+
+
+def test_1d_empty_batch_gives_empty_output():
+    y = winograd.correlate(np.zeros((0, 9, 2), np.float32), np.zeros((3, 2, 3), np.float32), 4)
+    assert y.shape == (0, 7, 3) and y.dtype == np.float32
+
+
+@pytest.mark.parametrize("tile", winograd.TILES)
+@pytest.mark.parametrize("channels", [64, 512])
+def test_2d_float32_relative_to_the_result_within_the_documented_bound(tile, channels):
+    """max |y - reference| / max |reference|: 1e-5 for F(2x2, 3x3), 3e-5 for F(4x4, 3x3), up to 512 channels."""
+    worst = 0.0
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        xp = rng.standard_normal((2, 10, 10, channels))
+        kernel = rng.standard_normal((3, 3, channels, 32))
+        expected = reference(xp, kernel)
+        y = winograd.correlate(xp.astype(np.float32), kernel.astype(np.float32), tile)
+        worst = max(worst, np.abs(y - expected).max() / np.abs(expected).max())
+    assert worst <= {2: 1e-5, 4: 3e-5}[tile], worst
 
 
 def correlate_1d(signal, taps):
@@ -148,7 +225,11 @@ def test_supports():
     assert winograd.supports([3, 3, 1, 1], [1, 1], [1, 1], 1)
     assert not winograd.supports((5, 5, 8, 16), (1, 1), (1, 1), 1)
     assert not winograd.supports((3, 1, 8, 16), (1, 1), (1, 1), 1)
-    assert not winograd.supports((3, 8, 16), (1,), (1,), 1)  # 1D
+    assert winograd.supports((3, 8, 16), (1,), (1,), 1)  # 1D: F(m, 3)
+    assert not winograd.supports((5, 8, 16), (1,), (1,), 1)
+    assert not winograd.supports((3, 8, 16), (2,), (1,), 1)
+    assert not winograd.supports((3, 8, 16), (1,), (2,), 1)
+    assert not winograd.supports((3, 4, 16), (1,), (1,), 2)
     assert not winograd.supports((3, 3, 3, 8, 16), (1, 1, 1), (1, 1, 1), 1)  # 3D
     assert not winograd.supports((3, 3, 8, 16), (2, 2), (1, 1), 1)
     assert not winograd.supports((3, 3, 8, 16), (1, 2), (1, 1), 1)
@@ -170,7 +251,10 @@ def test_bad_tile_raises(tile):
     ((1, 6, 6, 2), (3, 3, 3, 1)),      # channels disagree
     ((1, 6, 6, 2), (5, 5, 2, 1)),      # not 3x3
     ((1, 2, 6, 2), (3, 3, 2, 1)),      # smaller than the kernel
-    ((6, 6, 2), (3, 3, 2, 1)),         # no batch axis
+    ((6, 6, 2), (3, 3, 2, 1)),         # a 1D input with a 2D kernel
+    ((1, 6, 2), (3, 3, 1)),            # 1D, channels disagree
+    ((1, 2, 2), (3, 2, 1)),            # 1D, shorter than the kernel
+    ((6, 2), (3, 2, 1)),               # no batch axis
 ])
 def test_bad_shapes_raise(xp_shape, kernel_shape):
     with pytest.raises(ValueError, match="winograd"):

@@ -6,13 +6,16 @@ by a padding-0 torch convolution.
 """
 
 import itertools
+import math
 
 import pytest
 
 from clearconv import layers
-from parity.helpers import (TF, check_parity, conv_nd, dtype_kwargs, from_torch_layout, keras_conv_kernel_to_torch,
-                            keras_depthwise_kernel_to_torch, keras_same_padding, random_array, rng_for,
-                            to_torch_layout, torch, torch_pad_arg, with_dtypes)
+from clearconv.kernels import conv as conv_ops
+from parity import helpers as parity_helpers
+from parity.helpers import (TF, case_id, check_parity, conv_nd, dtype_kwargs, from_torch_layout,
+                            keras_conv_kernel_to_torch, keras_depthwise_kernel_to_torch, keras_same_padding,
+                            random_array, rng_for, to_torch_layout, torch, torch_pad_arg, with_dtypes)
 
 CONV_LAYERS = {1: layers.Conv1D, 2: layers.Conv2D, 3: layers.Conv3D}
 DEPTHWISE_LAYERS = {1: layers.DepthwiseConv1D, 2: layers.DepthwiseConv2D}
@@ -133,6 +136,54 @@ def test_conv(case):
                               data_format=case["data_format"], dilation_rate=case["dilation"], groups=groups,
                               use_bias=case["use_bias"], activation=case.get("activation"), **dtype_kwargs(case))
     check_parity(layer, x, torch_conv(case, keras_conv_kernel_to_torch, groups), case, weights, rng=rng)
+
+
+# --- every algorithm, at the sizes where "auto" chooses each ---------------------
+
+# The automatic choice at each size, and the shapes: 3x3 layers narrow and wide (64 and 256 input
+# channels, where Winograd is chosen), large kernels on large inputs (FFT), 1D 3-tap and long kernels.
+ALGORITHM_SIZES = [
+    dict(auto="im2col", rank=2, spatial=(10, 9), channels=4, filters=6, kernel=3, batch=2),
+    dict(auto="winograd2", rank=2, spatial=(9, 8), channels=64, filters=64, kernel=3, batch=2),
+    dict(auto="winograd2", rank=2, spatial=(6, 7), channels=256, filters=32, kernel=3, batch=1),
+    dict(auto="fft", rank=2, spatial=(64, 64), channels=16, filters=16, kernel=9, batch=1),
+    dict(auto="im2col", rank=1, spatial=(33,), channels=64, filters=32, kernel=3, batch=2),
+    dict(auto="fft", rank=1, spatial=(2048,), channels=16, filters=16, kernel=63, batch=2),
+]
+# The README's float32 bound for an explicitly chosen F(4x4, 3x3) / F(4, 3); every other algorithm keeps 1e-5.
+WINOGRAD4_FLOAT32_RTOL = 3e-5
+
+
+def algorithm_cases():
+    for size in ALGORITHM_SIZES:
+        kernel_shape = (size["kernel"],) * size["rank"] + (size["channels"], size["filters"])
+        small = size["batch"] * math.prod(size["spatial"]) * size["filters"] <= 10_000  # output values
+        for algorithm in ("auto",) + conv_ops.ALGORITHMS:
+            if algorithm == "direct" and not small:
+                continue  # the textbook loops: tiny sizes only
+            if algorithm != "auto" and not conv_ops.supports(algorithm, kernel_shape, (1,) * size["rank"],
+                                                              (1,) * size["rank"], 1):
+                continue
+            for dtype in ("float64", "float32"):
+                case = dict(layer=f"conv{size['rank']}d", algorithm=algorithm, **size, strides=1, dilation=1,
+                            padding="same", groups=1, data_format="channels_last", use_bias=True, dtype=dtype)
+                yield pytest.param(case, id=case_id(case))
+
+
+@pytest.mark.parametrize("case", list(algorithm_cases()))
+def test_conv_by_each_algorithm(case, monkeypatch):
+    rank, dtype, channels, filters = case["rank"], case["dtype"], case["channels"], case["filters"]
+    rng = rng_for(case)
+    x = random_array(rng, input_shape(case, channels), dtype)
+    weights = [random_array(rng, (case["kernel"],) * rank + (channels, filters), dtype),
+               random_array(rng, (filters,), dtype)]
+    layer = CONV_LAYERS[rank](filters, case["kernel"], padding="same", algorithm=case["algorithm"],
+                              **dtype_kwargs(case))
+    if case["algorithm"] == "auto":
+        assert layer.algorithm_for(x.shape) == case["auto"], case
+    if case["algorithm"] == "winograd4":
+        monkeypatch.setattr(parity_helpers, "FLOAT32_RTOL", WINOGRAD4_FLOAT32_RTOL)
+    check_parity(layer, x, torch_conv(case, keras_conv_kernel_to_torch, 1), case, weights, rng=rng)
 
 
 # --- DepthwiseConv1D / DepthwiseConv2D ------------------------------------------

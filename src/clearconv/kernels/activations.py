@@ -314,9 +314,12 @@ def gelu_backward(grad, x, y, approximate: bool = False) -> np.ndarray:
 def softmax(x, axis=-1) -> np.ndarray:
     """y = exp(x) / sum(exp(x)) along ``axis`` (an int or a tuple of ints).
 
-    The max is subtracted first, so no exp overflows.
+    The max is subtracted first, so no exp overflows. An empty ``x`` gives an
+    empty result, as in PyTorch, also along an empty ``axis`` (which has no max).
     """
     x = _float_array(x)
+    if x.size == 0:
+        return x.copy()
     exps = np.exp(x - np.max(x, axis=axis, keepdims=True))
     return exps / np.sum(exps, axis=axis, keepdims=True)
 
@@ -327,8 +330,10 @@ def softmax_backward(grad, x, y, axis=-1) -> np.ndarray:
 
 
 def log_softmax(x, axis=-1) -> np.ndarray:
-    """y = x - log(sum(exp(x))) along ``axis``, computed from x - max(x)."""
+    """y = x - log(sum(exp(x))) along ``axis``, computed from x - max(x); empty for an empty ``x``."""
     x = _float_array(x)
+    if x.size == 0:
+        return x.copy()
     shifted = x - np.max(x, axis=axis, keepdims=True)
     return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
 

@@ -4,7 +4,9 @@ Shapes: ``x`` is ``(N, *S, C)`` with 1, 2 or 3 spatial axes; ``pool_size``
 and ``strides`` have one int per spatial axis; ``pads`` is one
 ``(before, after)`` pair per spatial axis (from
 :func:`clearconv.kernels.shapes.pool_padding`). The output is ``(N, *out, C)``
-with ``out = (S + before + after - p) // s + 1`` per axis.
+with ``out = (S + before + after - p) // s + 1`` per axis
+(:func:`clearconv.kernels.shapes.pool_output_shape`). An empty batch (N = 0)
+gives empty outputs and gradients of these shapes, as PyTorch does.
 
 Every local pooling visits the window one offset at a time: for a fixed
 offset, the cell each output position reads is one strided slice of the
@@ -27,15 +29,9 @@ from functools import reduce
 
 import numpy as np
 
-from . import compiled
-from .shapes import conv_output_length
+from . import pooling_compiled as compiled
+from .shapes import pool_output_shape
 from .windows import crop_spatial, pad_spatial, window_slices
-
-
-def _output_shape(spatial, pool_size, strides, pads) -> tuple[int, ...]:
-    """Spatial output size: pooling is a convolution with dilation 1."""
-    return tuple(conv_output_length(length, p, s, 1, pad)
-                 for length, p, s, pad in zip(spatial, pool_size, strides, pads))
 
 
 def _offset_slices(pool_size, strides, output_shape):
@@ -74,7 +70,7 @@ def max_pool(x: np.ndarray, pool_size, strides, pads, return_winners: bool = Fal
 def _max_pool(x, pool_size, strides, pads):
     """:func:`max_pool` in NumPy: a running maximum over the window offsets' slices."""
     xp = pad_spatial(x, pads, -np.inf)
-    output_shape = _output_shape(x.shape[1:-1], pool_size, strides, pads)
+    output_shape = pool_output_shape(x.shape[1:-1], pool_size, strides, pads)
     out = None
     for index in _offset_slices(pool_size, strides, output_shape):
         if out is None:
@@ -164,7 +160,7 @@ def window_counts(input_spatial, pool_size, strides, pads, dtype=np.float64) -> 
     Along one axis, window ``o`` covers padded cells ``[o*s, o*s + p)`` and
     the real ones are ``[before, before + L)``; the count is the overlap.
     """
-    output_shape = _output_shape(input_spatial, pool_size, strides, pads)
+    output_shape = pool_output_shape(input_spatial, pool_size, strides, pads)
     per_axis = []
     for length, p, s, (before, _), out in zip(input_spatial, pool_size, strides, pads, output_shape):
         start = np.arange(out) * s
@@ -181,7 +177,7 @@ def avg_pool(x: np.ndarray, pool_size, strides, pads) -> np.ndarray:
     the number of real cells per window.
     """
     xp = pad_spatial(x, pads, 0)
-    output_shape = _output_shape(x.shape[1:-1], pool_size, strides, pads)
+    output_shape = pool_output_shape(x.shape[1:-1], pool_size, strides, pads)
     total = np.zeros((x.shape[0], *output_shape, x.shape[-1]), dtype=x.dtype)
     for index in _offset_slices(pool_size, strides, output_shape):
         total += xp[index]

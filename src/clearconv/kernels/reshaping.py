@@ -1,4 +1,4 @@
-"""Up-sampling, zero padding, cropping and dropout masks, channels_last.
+"""Up-sampling and dropout masks, channels_last.
 
 Layout: ``x`` has shape ``(N, *spatial, C)`` with any number of spatial axes.
 Each op is a forward/backward pair whose backward is the inverse movement:
@@ -7,9 +7,11 @@ Each op is a forward/backward pair whose backward is the inverse movement:
 * linear up-sampling (1D linear, 2D bilinear, 3D trilinear, applied one axis
   at a time) gathers two neighbours per output cell; its backward sends each
   output gradient back to those two neighbours.
-* zero padding and cropping are each other's backward.
 * dropout is ``x * mask``, and its backward is ``grad * mask`` with the same
   mask, so only the mask needs a function here.
+
+Zero padding and cropping, each the other's backward, are
+:func:`clearconv.kernels.windows.pad_spatial` and ``crop_spatial``.
 """
 
 from __future__ import annotations
@@ -17,8 +19,6 @@ from __future__ import annotations
 from typing import Sequence, Union
 
 import numpy as np
-
-from .windows import crop_spatial, pad_spatial
 
 SizeSpec = Union[int, Sequence[int]]
 
@@ -164,55 +164,6 @@ def upsample_bilinear_backward(grad: np.ndarray, input_shape: Sequence[int], siz
             grad = _interpolate_axis_backward(grad, 1 + spatial_axis,
                                               input_shape[1 + spatial_axis], sizes[spatial_axis])
     return grad
-
-
-# --------------------------------------------------------------------------- pad and crop
-
-def _check_pairs(x_ndim: int, pairs, name: str) -> tuple[tuple[int, int], ...]:
-    """((before, after), ...) with one pair of non-negative ints per spatial axis."""
-    spatial = x_ndim - 2
-    try:
-        result = tuple((int(before), int(after)) for before, after in pairs)
-    except (TypeError, ValueError):
-        result = ()
-    if len(result) != spatial or any(v < 0 for pair in result for v in pair):
-        raise ValueError(f"{name} must be {spatial} pairs (before, after) of non-negative ints, "
-                         f"one per spatial axis; received {pairs!r}")
-    return result
-
-
-def zero_pad(x: np.ndarray, pads) -> np.ndarray:
-    """Add zeros around the spatial axes: (N, *S, C) -> (N, *(S + before + after), C).
-
-    ``pads`` is ((before, after), ...) per spatial axis (Keras ZeroPadding).
-    Backward: :func:`crop` with the same pairs. The result may be ``x``
-    itself when every pad is zero; do not write into it.
-    """
-    return pad_spatial(x, _check_pairs(x.ndim, pads, "padding"))
-
-
-def crop(x: np.ndarray, croppings) -> np.ndarray:
-    """Drop cells at both ends of the spatial axes: (N, *S, C) -> (N, *(S - before - after), C).
-
-    ``croppings`` is ((before, after), ...) per spatial axis (Keras Cropping).
-    Backward: :func:`zero_pad` with the same pairs. Returns a view of ``x``.
-    """
-    pairs = _check_pairs(x.ndim, croppings, "cropping")
-    for length, (before, after) in zip(x.shape[1:-1], pairs):
-        if before + after >= length:
-            raise ValueError(f"cropping {pairs!r} removes every cell of an input with spatial "
-                             f"shape {x.shape[1:-1]}")
-    return crop_spatial(x, pairs)
-
-
-def zero_pad_backward(grad: np.ndarray, pads) -> np.ndarray:
-    """VJP of :func:`zero_pad`: crop the padding off the gradient."""
-    return crop_spatial(grad, _check_pairs(grad.ndim, pads, "padding"))
-
-
-def crop_backward(grad: np.ndarray, croppings) -> np.ndarray:
-    """VJP of :func:`crop`: put zeros back where the cropped cells were."""
-    return pad_spatial(grad, _check_pairs(grad.ndim, croppings, "cropping"))
 
 
 # --------------------------------------------------------------------------- dropout

@@ -57,6 +57,29 @@ def conv_output_length(length: int, kernel: int, stride: int, dilation: int, pad
     return (length + before + after - effective_kernel(kernel, dilation)) // stride + 1
 
 
+def conv_output_shape(spatial: Sequence[int], kernel_size: Sequence[int], strides: Sequence[int],
+                      dilation: Sequence[int], pads: PaddingSpec = "valid") -> tuple[int, ...]:
+    """Spatial output shape of an N-d convolution: :func:`conv_output_length` per axis.
+
+    ``pads`` is one padding per spatial axis (a ``(before, after)`` pair, an
+    int or a mode) or one mode for every axis; the default ``"valid"`` is for
+    an input that is already padded. Sizes may be <= 0: callers check.
+    """
+    rank = len(spatial)
+    if isinstance(pads, str):
+        pads = (pads,) * rank
+    _check_rank(rank, kernel_size=kernel_size, strides=strides, dilation=dilation, pads=pads)
+    return tuple(conv_output_length(length, k, s, d, pad)
+                 for length, k, s, d, pad in zip(spatial, kernel_size, strides, dilation, pads))
+
+
+def _check_rank(rank: int, **per_axis) -> None:
+    """Every argument has one entry per spatial axis; a ValueError naming the first that does not."""
+    for name, values in per_axis.items():
+        if len(values) != rank:
+            raise ValueError(f"`{name}` must have one entry per spatial axis ({rank}); received {name}={values!r}")
+
+
 def conv_transpose_output_length(length: int, kernel: int, stride: int, dilation: int,
                                  padding: str, output_padding: int | None) -> int:
     """Output size of a Keras transposed convolution along one axis.
@@ -114,9 +137,18 @@ def pool_padding(length: int, pool: int, stride: int, padding: str) -> tuple[int
 
 
 def pool_output_length(length: int, pool: int, stride: int, padding: str) -> int:
-    """Output size of a pooling along one axis."""
-    before, after = pool_padding(length, pool, stride, padding)
-    return (length + before + after - pool) // stride + 1
+    """Output size of a pooling along one axis: a convolution of dilation 1."""
+    return conv_output_length(length, pool, stride, 1, pool_padding(length, pool, stride, padding))
+
+
+def pool_output_shape(spatial: Sequence[int], pool_size: Sequence[int], strides: Sequence[int],
+                      pads: PaddingSpec) -> tuple[int, ...]:
+    """Spatial output shape of an N-d pooling: a convolution of dilation 1 per axis.
+
+    ``pads`` as for :func:`conv_output_shape` (the pairs of :func:`pool_padding`,
+    or ``"valid"``/``"same"``): ``out = (L + before + after - p) // s + 1``.
+    """
+    return conv_output_shape(spatial, pool_size, strides, (1,) * len(spatial), pads)
 
 
 def normalize_tuple(value, rank: int, name: str, owner: str = "", allow_zero: bool = False) -> tuple[int, ...]:

@@ -168,14 +168,19 @@ class _Conv(_BaseConv):
     """N-d convolution layer (Conv1D, Conv2D, Conv3D).
 
     Beyond Keras's arguments, ``algorithm`` picks how the convolution is
-    computed ("im2col", "winograd", "fft", "direct" or "auto"; None follows
-    :func:`clearconv.kernels.conv.set_default_algorithm`). The result is the same
-    function whichever is used, up to float rounding.
+    computed: "auto", "im2col", "winograd2" (F(2x2, 3x3), or F(2, 3) in 1D),
+    "winograd4" (F(4x4, 3x3) / F(4, 3); "winograd" is another name for it),
+    "fft" or "direct"; None follows
+    :func:`clearconv.kernels.conv.set_default_algorithm`. The result is the same
+    function whichever is used, up to float rounding, whose bound per algorithm
+    :mod:`clearconv.kernels.conv.choice` states; "auto" keeps 1e-5 of the
+    output's magnitude in float32, and picks by shape alone, so a NumPy input
+    and a Tensor input give the same output.
     """
 
     def __init__(self, *args, algorithm=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.algorithm = None if algorithm is None else conv_ops.check_algorithm(algorithm, f"{self.name}: `algorithm`")
+        self.algorithm = None if algorithm is None else conv_ops.check_algorithm(algorithm, self.name)
 
     def build(self, input_shape) -> None:
         channels = self._input_channels(input_shape)
@@ -202,17 +207,17 @@ class _Conv(_BaseConv):
         self._check_output_size(input_shape, spatial)
         return self._with_spatial(input_shape[0], spatial, self.filters)
 
-    def algorithm_for(self, input_shape, training: bool = False) -> str:
+    def algorithm_for(self, input_shape) -> str:
         """The algorithm this layer's convolution runs on inputs of ``input_shape`` (layer's data_format).
 
-        ``training``: when its backward pass follows (the input or a weight needs a gradient).
+        The same whether or not a backward pass follows.
         """
         spatial = self._spatial(input_shape)
         padded = tuple(length + before + after for length, (before, after) in zip(spatial, self._pads(spatial)))
         channels = self._input_channels(input_shape)
         kernel_shape = (*self.kernel_size, channels // self.groups, self.filters)
         return conv_ops.resolve_algorithm(self.algorithm, (input_shape[0], *padded, channels), kernel_shape,
-                                          self.strides, self.dilation_rate, self.groups, backward=training)
+                                          self.strides, self.dilation_rate, self.groups)
 
     def call(self, inputs, training=None):
         x = self._to_channels_last(inputs)

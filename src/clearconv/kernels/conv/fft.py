@@ -49,34 +49,13 @@ import math
 
 import numpy as np
 
-# Kernel axes with at most this many taps get their spectrum from a DFT matrix
-# product (BLAS): measured 1.6-5x faster than a zero-padded FFT of the kernel for
-# 3 to 63 taps (0.9 ms vs 4.6 ms for a (9, 16, 32) kernel at L = 1080, 2.9 vs 4.7
-# for (63, 16, 32)), slower only for a kernel as large as a small input (64x64
-# taps at L = 64: 1.3 vs 0.4 ms). Longer axes use the FFT, whose cost does not
-# grow with the taps.
-KERNEL_DFT_MAX_TAPS = 64
-# Target size of one batch chunk's spectra and output: fits the 1 MiB L2 cache
-# with room to spare. One sample at a time (0.3-1.6 MiB each) measured 1.3-1.9x
-# faster than the whole batch at once on the 1D and 2D benchmark shapes, and
-# 1.4x faster than 3-sample chunks in 1D; inputs of a few KiB per sample run
-# in chunks of many samples, which saves the per-chunk overhead.
-CHUNK_BYTES = 256 * 2**10
-# Beyond this size the kernel spectrum no longer stays in the (32 MiB) L3 cache
-# between chunks: each chunk rereads it from memory, and one-sample chunks turn
-# the channel matmul into memory-bound vector products (measured 2.8x slower for
-# 64 -> 64 channels, a 21 MiB kernel spectrum). Chunks then hold at least half
-# the kernel spectrum's size in their own spectra.
-KERNEL_CACHED_BYTES = 12 * 2**20
+from ..shapes import conv_output_shape
 
-# Cost models of :func:`worthwhile`, nanoseconds per unit of work (fitted, see there).
-FFT_FIXED_NS = 690_000        # per call: kernel phases, chunk loop, small allocations
-FFT_TRANSFORM_NS = 0.21       # per real value transformed, per log2 of the transform size
-FFT_PASS_NS = 1.9             # per real value transformed, per spatial axis (one memory pass each)
-FFT_PRODUCT_NS = 0.26         # per complex multiply-add of the channel matmul
-FFT_KERNEL_NS = 0.10          # per complex multiply-add of the kernel's DFT matrices
-IM2COL_GATHER_NS = 0.70       # per column element gathered
-IM2COL_PRODUCT_NS = 0.0135    # per multiply-add of the GEMM
+# The thresholds and cost-model constants, with where and how they were measured:
+# clearconv.kernels.tuning (FFT_KERNEL_DFT_MAX_TAPS, FFT_CHUNK_BYTES, FFT_KERNEL_CACHED_BYTES, the *_NS).
+from ..tuning import (FFT_CHUNK_BYTES as CHUNK_BYTES, FFT_FIXED_NS, FFT_KERNEL_CACHED_BYTES as KERNEL_CACHED_BYTES,
+                      FFT_KERNEL_DFT_MAX_TAPS as KERNEL_DFT_MAX_TAPS, FFT_KERNEL_NS, FFT_PASS_NS, FFT_PRODUCT_NS,
+                      FFT_TRANSFORM_NS, IM2COL_GATHER_NS, IM2COL_PRODUCT_NS)
 
 
 def supports(kernel_shape, strides, dilation, groups: int) -> bool:
@@ -145,7 +124,7 @@ def correlate(xp: np.ndarray, kernel: np.ndarray, dilation=None) -> np.ndarray:
     dilation = (1,) * rank if dilation is None else tuple(dilation)
     batch, *padded, channels = xp.shape
     *kernel_size, _, filters = kernel.shape
-    output_shape = tuple(p - d * (k - 1) for p, k, d in zip(padded, kernel_size, dilation))
+    output_shape = conv_output_shape(padded, kernel_size, (1,) * rank, dilation)
     if min(output_shape) < 1:
         raise ValueError(f"the dilated kernel {tuple(kernel_size)} (dilation {dilation}) is larger than "
                          f"the padded input {tuple(padded)}")
@@ -183,8 +162,10 @@ def _chunk_rows(frequencies: int, channels: int, filters: int, fft_size: int, co
     return max(1, rows)
 
 
-def worthwhile(input_shape, kernel_shape) -> bool:
+def worthwhile(input_shape, kernel_shape, dilation=None) -> bool:
     """Whether FFT should beat im2col + GEMM on a padded input (N, *P, C) and a kernel (*k, C, F).
+
+    ``dilation`` is one int per spatial axis (None: all 1).
 
     Compares two cost models, in nanoseconds, whose constants (above) were
     fitted by non-negative least squares on relative error to medians of
@@ -199,8 +180,12 @@ def worthwhile(input_shape, kernel_shape) -> bool:
       (``FFT_PRODUCT_NS``) and per kernel tap along each axis (``FFT_KERNEL_NS``).
 
     On all 34 measured shapes it picks the faster of the two. Times in ms;
-    ratio = im2col / FFT, above 1 where FFT wins. The dilation is ignored:
-    it changes neither cost much::
+    ratio = im2col / FFT, above 1 where FFT wins. All were measured at
+    dilation 1. A dilation enters through the output size ``P - d*(k-1)``:
+    im2col gathers columns for those outputs only, while FFT transforms the
+    whole padded input, so a dilated kernel never favours FFT more than an
+    undilated one with as many outputs. A dilated kernel that spans more than
+    the input leaves no output and nothing to win::
 
         input (N, *P, C)       kernel           im2col     FFT  ratio
         (8, 64, 64, 16)        3x3 16->16          3.98    6.86   0.58
@@ -245,7 +230,9 @@ def worthwhile(input_shape, kernel_shape) -> bool:
     """
     batch, *padded, channels = input_shape
     *kernel_size, _, filters = kernel_shape
-    output_shape = [length - k + 1 for length, k in zip(padded, kernel_size)]
+    rank = len(padded)
+    dilation = (1,) * rank if dilation is None else tuple(dilation)
+    output_shape = conv_output_shape(padded, kernel_size, (1,) * rank, dilation)
     if min(output_shape) < 1:
         return False
     fft_shape = [fast_length(length) for length in padded]

@@ -24,29 +24,29 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from .. import compiled
+from ..shapes import conv_output_shape
+from ..tuning import (COL2IM_ONE_GEMM_MAX_CHANNELS, COL2IM_ONE_GEMM_MAX_CHANNELS_STRIDED, REDUCTION_BLOCK,
+                      ROW_BLOCK_MAX_FILTERS, ROW_BLOCK_MAX_SPAN, ROW_BLOCK_MAX_WIDTH, SMALL_KERNEL_GRAD)
 from ..windows import window_slices
+from .im2col_compiled import col2im
 
 
 def output_shape(padded_shape, kernel_size, strides, dilation) -> tuple[int, ...]:
     """Spatial output size of a valid correlation over a padded input."""
-    return tuple((p - d * (k - 1) - 1) // s + 1
-                 for p, k, s, d in zip(padded_shape, kernel_size, strides, dilation))
+    return conv_output_shape(padded_shape, kernel_size, strides, dilation)
 
 
 def im2col(xp: np.ndarray, kernel_size, strides, dilation, groups: int) -> np.ndarray:
     """Gather every receptive field of ``xp`` into rows: (G, M, K * C // G).
 
     The gather is a strided view (no copy) turned contiguous by one reshape,
-    which copies runs of a kernel row (kw * C floats); a one-channel input
-    whose output rows are longer than its kernel rows is gathered tap-major,
-    in runs of an output row, instead.
+    which copies runs of a kernel row (kw * C floats). One channel takes it
+    too: a tap-major gather for one-channel inputs, in runs of whole output
+    rows, measured -17% to +31% (LeNet's conv1 slower, training steps
+    -13% to +14%), under the 15% a special path must gain, and is gone.
     """
     batch, *padded, channels = xp.shape
     out = output_shape(padded, kernel_size, strides, dilation)
-    if _tap_major(channels, kernel_size, out):
-        columns = np.empty((*kernel_size, batch, *out), dtype=xp.dtype)
-        columns[...] = _tap_view(xp, kernel_size, strides, dilation, out)
-        return columns.reshape(int(np.prod(kernel_size)), -1).T[None]  # as _correlate_tap_major keeps them
     group_channels = channels // groups
     step_n, *step_spatial, step_c = xp.strides
     # View (G, N, *out, *k, C//G): group axis first so each group's columns are contiguous.
@@ -63,28 +63,7 @@ def im2col(xp: np.ndarray, kernel_size, strides, dilation, groups: int) -> np.nd
     if group_channels == 1:  # without the unit axis NumPy copies whole kernel rows, not one float at a time
         view = view[..., 0]
     # (G, N, *out, *k, Cg) -> (G, M, K*Cg); a view when the kernel is 1x1 at stride 1.
-    return view.reshape(groups, rows, -1)
-
-
-def _tap_major(channels: int, kernel_size, out) -> bool:
-    """Whether a one-channel input gathers its columns tap-major, (K, M), in runs of whole output rows.
-
-    With one channel the general gather copies runs of only ``kw`` floats,
-    while one tap's cells are a strided slice whose rows are whole output
-    rows: ~4x faster where those are longer (LeNet's 5x5 over 28-wide rows).
-    BLAS takes the (M, K) transposed view as is.
-    """
-    return channels == 1 and out[-1] > kernel_size[-1]
-
-
-def _tap_view(xp, kernel_size, strides, dilation, out) -> np.ndarray:
-    """The taps of a one-channel input (N, *P, 1) as a view (*k, N, *out); copying it is one pass (LeNet's
-    conv1: 0.27 ms against 0.33 for a copy per tap)."""
-    step_n, *step_spatial, _ = xp.strides
-    return as_strided(xp, shape=(*kernel_size, xp.shape[0], *out),
-                      strides=(*(d * st for d, st in zip(dilation, step_spatial)), step_n,
-                               *(s * st for s, st in zip(strides, step_spatial))),
-                      writeable=False)
+    return view.reshape(groups, rows, int(np.prod(kernel_size)) * group_channels)
 
 
 # --- Row blocking: b outputs of a row per column row --------------------------------------------
@@ -96,10 +75,10 @@ def _tap_view(xp, kernel_size, strides, dilation, out) -> np.ndarray:
 # convolution as one of kernel width `span`, stride b*sw and dilation 1 along the row, so the
 # im2col machinery runs it unchanged, backward included. It pays where the GEMM is thin: LeNet's
 # conv2 (F = 16, b = 2) forward+backward 2.2 -> 1.6 ms, its conv1's input gradient (one channel,
-# F = 6, b = 4) 1.57 -> 0.52 ms; with 32 filters and up it did not (measured, 2 threads). Which
-# passes take it is the dispatcher's call (clearconv.kernels.conv: not one-channel forwards).
-ROW_BLOCK_MAX_WIDTH = 48      # b * F at most
-ROW_BLOCK_MAX_SPAN = 2        # span at most this many times the kernel row's extent (the extra zeros)
+# F = 6, b = 4) 1.57 -> 0.52 ms; from 24 filters up it did not. Which passes take it is the
+# dispatcher's call (clearconv.kernels.conv.convolution: not one-channel forwards). Its limits,
+# ROW_BLOCK_MAX_WIDTH (b * F), ROW_BLOCK_MAX_FILTERS and ROW_BLOCK_MAX_SPAN, and their measurements
+# are in clearconv.kernels.tuning.
 
 
 @dataclass(frozen=True)
@@ -151,14 +130,16 @@ def row_blocking(kernel: np.ndarray, strides, dilation, out_width: int) -> RowBl
 
     The block is the largest divisor b >= 2 of ``out_width`` with b*F at most
     ROW_BLOCK_MAX_WIDTH and a span at most ROW_BLOCK_MAX_SPAN times the kernel
-    row's extent; kernel rows of one tap (nothing to share) are left alone.
+    row's extent; kernel rows of one tap (nothing to share) and kernels of
+    more than ROW_BLOCK_MAX_FILTERS filters (the GEMM is not thin) are left
+    alone.
     """
     *kernel_size, channels, filters = kernel.shape
     width, stride, step = kernel_size[-1], strides[-1], dilation[-1]
     extent = (width - 1) * step + 1
     fitting = [b for b in range(2, out_width + 1) if out_width % b == 0 and b * filters <= ROW_BLOCK_MAX_WIDTH
                and (b - 1) * stride + extent <= ROW_BLOCK_MAX_SPAN * extent]
-    if width == 1 or not fitting:
+    if width == 1 or filters > ROW_BLOCK_MAX_FILTERS or not fitting:
         return None
     block = max(fitting)
     span = (block - 1) * stride + extent
@@ -219,50 +200,19 @@ def correlate(xp: np.ndarray, kernel: np.ndarray, strides, dilation, groups: int
     """
     kernel_size = kernel.shape[:-2]
     out = output_shape(xp.shape[1:-1], kernel_size, strides, dilation)
-    if _tap_major(xp.shape[-1], kernel_size, out):
-        y, cols = _correlate_tap_major(xp, kernel, strides, dilation, out)
-        return y, (cols if keep_columns else None)
     cols = im2col(xp, kernel_size, strides, dilation, groups)
     rows = np.matmul(cols, grouped_kernel(kernel, groups))  # (G, M, F//G)
     y = ungroup_rows(rows, (xp.shape[0], *out))
     return y, (cols if keep_columns else None)
 
 
-# A one-channel forward gathers and multiplies its tap-major columns this many bytes of them at a
-# time, so that each chunk is still in cache for its GEMM (LeNet's conv1: 0.74 -> 0.65 ms; chunks of
-# 8 to 32 images measured alike). The multi-channel GEMMs are too small to split (LeNet's conv2 took
-# longer in chunks of up to half its batch).
-TAP_MAJOR_CHUNK_BYTES = 2**20
-
-
-def _correlate_tap_major(xp, kernel, strides, dilation, out):
-    """:func:`correlate` of a one-channel input in batch chunks -> (y (N, *out, F), the whole (1, M, K) columns)."""
-    kernel_size, filters = kernel.shape[:-2], kernel.shape[-1]
-    batch, cells, taps = xp.shape[0], int(np.prod(out)), int(np.prod(kernel_size))
-    view = _tap_view(xp, kernel_size, strides, dilation, out)
-    columns = np.empty(view.shape, dtype=xp.dtype)
-    rows = columns.reshape(taps, batch * cells)
-    y = np.empty((batch * cells, filters), dtype=np.result_type(xp, kernel))
-    weights = kernel.reshape(taps, filters)
-    samples = max(1, TAP_MAJOR_CHUNK_BYTES // (taps * cells * xp.itemsize))
-    for first in range(0, batch, samples):
-        chunk = (slice(None),) * len(kernel_size) + (slice(first, first + samples),)
-        columns[chunk] = view[chunk]
-        cells_of_chunk = slice(first * cells, (first + samples) * cells)
-        np.matmul(rows[:, cells_of_chunk].T, weights, out=y[cells_of_chunk])
-    return y.reshape(batch, *out, filters), rows.T[None]
-
-
-# A kernel gradient of at most this many entries (K*Cg x F//G) sums its GEMM over blocks of
-# REDUCTION_BLOCK rows: OpenBLAS runs such thin products over a long reduction 1.5-3x slower in
-# one call than in cache-sized pieces (LeNet's conv1, 25 x 6 over 50,176 rows: 0.66 -> 0.27 ms);
-# from ~250 entries up one call is as fast or faster (measured, 2 threads).
-SMALL_KERNEL_GRAD = 224
-REDUCTION_BLOCK = 4096
-
-
 def correlate_kernel_grad(cols: np.ndarray, grad: np.ndarray, kernel_shape, groups: int) -> np.ndarray:
-    """dL/dkernel = cols^T @ grad per group: -> (*k, Cg, F)."""
+    """dL/dkernel = cols^T @ grad per group: -> (*k, Cg, F).
+
+    A thin kernel gradient (at most SMALL_KERNEL_GRAD entries) over a long
+    reduction sums its GEMM over blocks of REDUCTION_BLOCK rows, which
+    OpenBLAS runs faster than one call (:mod:`clearconv.kernels.tuning`).
+    """
     left, right = cols.transpose(0, 2, 1), group_rows(grad, groups)  # (G, K*Cg, M), (G, M, F//G)
     rows = right.shape[1]
     if left.shape[1] * right.shape[2] > SMALL_KERNEL_GRAD or rows <= 2 * REDUCTION_BLOCK:
@@ -369,10 +319,16 @@ def correlate_1d_input_grad(layout: np.ndarray, kernel: np.ndarray, input_shape)
     return correlate_1d(layout[None], flipped)[0, :batch * padded].reshape(batch, padded, channels)
 
 
-# Below this many channels per group, col2im computes every tap's contribution with one GEMM;
-# from it up, one GEMM per tap (measured: C=1 LeNet conv1 2x faster one way; C=6 LeNet conv2 and
-# C=64 strided faster the other).
-FEW_CHANNELS = 4
+def one_gemm_input_grad(group_channels: int, strides) -> bool:
+    """Whether :func:`correlate_input_grad` takes every tap's contribution from one GEMM (else one per tap).
+
+    By shape alone (COL2IM_ONE_GEMM_MAX_CHANNELS at stride 1, ..._STRIDED
+    otherwise, :mod:`clearconv.kernels.tuning`), never by whether numba is
+    there: the compiled scatter and the NumPy slice-adds then add the same
+    GEMM values in the same order.
+    """
+    strided = any(s > 1 for s in strides)
+    return group_channels <= (COL2IM_ONE_GEMM_MAX_CHANNELS_STRIDED if strided else COL2IM_ONE_GEMM_MAX_CHANNELS)
 
 
 def correlate_input_grad(grad: np.ndarray, kernel: np.ndarray, padded_shape, strides,
@@ -382,15 +338,18 @@ def correlate_input_grad(grad: np.ndarray, kernel: np.ndarray, padded_shape, str
     For each kernel tap, ``grad @ kernel[tap]^T`` is that tap's contribution
     for every output cell; it is added into the strided slice of the input
     that tap read. No per-pixel loop, no ``np.add.at``. With few channels per
-    group the contributions of all taps come from one GEMM (K skinny GEMMs
-    would waste BLAS); otherwise one GEMM per tap keeps the buffer small.
-    Where :mod:`clearconv.kernels.compiled` measured faster, a compiled loop does
-    the slice-adds of the all-taps buffer instead, with equal results. A 1x1
-    kernel at stride 1 needs no scatter: its input gradient is the one GEMM.
+    group or a stride (:func:`one_gemm_input_grad`) the contributions of all
+    taps come from one GEMM (K skinny GEMMs would waste BLAS), and with
+    :mod:`clearconv.kernels.compiled` switched on a compiled loop
+    (:func:`.im2col_compiled.col2im`) does the slice-adds, in the same order:
+    equal results either way. Otherwise one GEMM per tap keeps the buffer
+    small. A 1x1 kernel at stride 1 needs no scatter: its input gradient is
+    the one GEMM.
     """
     *kernel_size, group_channels, filters = kernel.shape
     batch, *out, _ = grad.shape
     taps_count = int(np.prod(kernel_size))
+    channels = groups * group_channels
     rows = group_rows(grad, groups)  # (G, M, F//G)
     # (K, Cg, G, F//G) -> (K, G, F//G, Cg): per tap, the transposed right operand of each group.
     taps = kernel.reshape(taps_count, group_channels, groups, filters // groups).transpose(0, 2, 3, 1)
@@ -398,17 +357,16 @@ def correlate_input_grad(grad: np.ndarray, kernel: np.ndarray, padded_shape, str
         # 1x1 at stride 1: every input cell is read by exactly one output cell, so no scatter;
         # the product goes straight into a new array that a leaf can keep as its gradient.
         # (A transposed conv's buffer can be larger than the output: then the general path.)
-        dxp = np.empty((batch, *padded_shape, groups * group_channels), dtype=grad.dtype)
+        dxp = np.empty((batch, *padded_shape, channels), dtype=grad.dtype)
         np.matmul(rows, taps[0], out=dxp.reshape(-1, groups, group_channels).transpose(1, 0, 2))
         return dxp
-    use_compiled = compiled.use_col2im(group_channels, strides)
-    if group_channels < FEW_CHANNELS or use_compiled:
+    if one_gemm_input_grad(group_channels, strides):
         # (G, F//G, K*Cg): all taps side by side -> (G, M, K*Cg) -> (N, *out, K, G, Cg), a view per tap.
         every_tap = np.matmul(rows, taps.transpose(1, 2, 0, 3).reshape(groups, filters // groups, -1))
         every_tap = np.moveaxis(every_tap.reshape(groups, batch, *out, taps_count, group_channels), 0, -2)
-        if use_compiled:  # (N, *out, K, G, Cg) -> (N, *out, K, C): a copy only with groups
-            return compiled.col2im(every_tap.reshape(batch, *out, taps_count, -1), padded_shape, kernel_size,
-                                   strides, dilation)
+        if compiled.enabled():  # (N, *out, K, G, Cg) -> (N, *out, K, C): a copy only with groups
+            return col2im(every_tap.reshape(batch, *out, taps_count, channels), padded_shape, kernel_size,
+                          strides, dilation)
         contributions = (every_tap[..., tap, :, :] for tap in range(taps_count))
     else:
         # (G, M, Cg) -> (N, *out, G, Cg) per tap.

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..shapes import conv_output_length, transposed_buffer_length
+from ..shapes import conv_output_shape, pool_output_shape, transposed_buffer_length
 from ..windows import crop_spatial, pad_spatial
 
 
@@ -37,8 +37,7 @@ def conv_reference(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None,
     weights = kernel.astype(np.float64)
     *kernel_size, group_channels, filters = kernel.shape
     filters_per_group = filters // groups
-    output_shape = tuple(conv_output_length(length, k, s, d, pad) for length, k, s, d, pad
-                         in zip(x.shape[1:-1], kernel_size, strides, dilation, pads))
+    output_shape = conv_output_shape(x.shape[1:-1], kernel_size, strides, dilation, pads)
     out = np.zeros((x.shape[0], *output_shape, filters))
     for n in range(x.shape[0]):
         for o in np.ndindex(*output_shape):
@@ -116,12 +115,6 @@ def conv_transpose_reference(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray
     return out.astype(dtype)
 
 
-def _pool_output_shape(x: np.ndarray, pool_size, strides, pads) -> tuple[int, ...]:
-    """Spatial output size of a pooling: a convolution of dilation 1."""
-    return tuple(conv_output_length(length, p, s, 1, pad)
-                 for length, p, s, pad in zip(x.shape[1:-1], pool_size, strides, pads))
-
-
 def _pool_windows(x: np.ndarray, pool_size, strides, pads):
     """Yield ``(n, o, cells)``: each output position and the real (unpadded) input cells of its window.
 
@@ -130,7 +123,7 @@ def _pool_windows(x: np.ndarray, pool_size, strides, pads):
     """
     spatial = x.shape[1:-1]
     for n in range(x.shape[0]):
-        for o in np.ndindex(*_pool_output_shape(x, pool_size, strides, pads)):
+        for o in np.ndindex(*pool_output_shape(spatial, pool_size, strides, pads)):
             cells = []
             for j in np.ndindex(*pool_size):
                 # padded position o*s + j, shifted back by the padding before
@@ -143,7 +136,7 @@ def _pool_windows(x: np.ndarray, pool_size, strides, pads):
 
 def _pool_output(x: np.ndarray, pool_size, strides, pads) -> np.ndarray:
     """A zero output array (N, *out, C) in float64."""
-    return np.zeros((x.shape[0], *_pool_output_shape(x, pool_size, strides, pads), x.shape[-1]))
+    return np.zeros((x.shape[0], *pool_output_shape(x.shape[1:-1], pool_size, strides, pads), x.shape[-1]))
 
 
 def max_pool_reference(x: np.ndarray, pool_size, strides, pads) -> np.ndarray:

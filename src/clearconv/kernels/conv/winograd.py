@@ -1,4 +1,4 @@
-"""Winograd minimal filtering F(m x m, 3 x 3) (Lavin & Gray, 2016): 3x3 correlation, stride 1.
+"""Winograd minimal filtering F(m x m, 3 x 3) and F(m, 3) (Lavin & Gray, 2016): 3x3 and 3-tap correlation, stride 1.
 
 Everything here works on an input that is *already padded* (a "valid"
 cross-correlation, no kernel flip: the contract of :func:`.im2col.correlate`
@@ -36,9 +36,13 @@ per transform, fewer flops but two passes over memory) by 10 to 30 %.
 Output sizes that are not a multiple of ``m`` are computed on a zero-padded
 input and cropped.
 
-With numba (:mod:`clearconv.kernels.compiled`, where
-``compiled.use_winograd_transforms`` says it measured faster: from 2 input
-channels up) both transforms are compiled loops instead: the input stage
+1D (Conv1D, kernel (3, C, F)): the same with one transform per side, ``y =
+A^T [(G g) * (B^T d)]`` over tiles of ``m`` outputs from ``m + 2`` inputs,
+``P = m + 2`` points (:func:`_correlate_1d`; NumPy only, no compiled path).
+
+With numba (:mod:`.winograd_compiled`, where ``use_winograd_transforms`` says
+it measured faster: from WINOGRAD_COMPILED_MIN_CHANNELS input channels up,
+:mod:`clearconv.kernels.tuning`) both 2D transforms are compiled loops instead: the input stage
 reads each tile straight from the padded input (no gathered copy) and writes
 V, the output stage writes A^T M A straight into y, both separable with the
 common terms of the matrices' rows. Same V and y up to rounding (sums in
@@ -48,7 +52,7 @@ another order, within the PRECISION bounds below). On the benchmark cases
 10.2 to 11.3 against 12.9 to 15.7 ms) and 0.75 to 0.9x at m = 2; the
 batched matmul is then most of it.
 
-Tiles are processed in chunks of about ``CHUNK_ELEMENTS / (C + F)`` tiles
+Tiles are processed in chunks of about ``WINOGRAD_CHUNK_ELEMENTS / (C + F)`` tiles
 (whole tile rows): the chunk's buffers stay small, allocated once per call and
 hot in cache, and the batched matmul still gets a few hundred rows (on the
 2-thread benchmark machine, chunks of 256 to 512 tiles were 10 to 50 %
@@ -78,6 +82,21 @@ reached 160 eps32 ~ 2e-5 at C = 512, m = 2 reached 8 eps32 ~ 1e-6, im2col
 5.5 eps32. The tests assert ``max |y - reference| <= c * eps32 * S`` with
 c = 6 for m = 2 and c = 128 for m = 4. In float64 the error is ~1e-14
 relative to max |reference|.
+
+The stated float32 bounds, max |y - reference| / max |reference| up to 512
+input channels (standard-normal, uniform and ReLU'd inputs, 3 seeds each,
+with and without the compiled transforms; ``benchmarks/tuning.py --only
+float32_bounds``):
+
+    F(2x2, 3x3)   1e-5   measured <= 9.2e-7 at C = 512, 3.5e-7 at C = 64
+    F(4x4, 3x3)   3e-5   measured <= 1.6e-5 at C = 512, 4.9e-6 at C = 64, 2.8e-6 at C = 16
+    F(2, 3)       1e-5   measured <= 6.2e-7 at C = 512
+    F(4, 3)       1e-5   measured <= 2.5e-6 at C = 512
+
+so F(4x4, 3x3) alone can pass the 1e-5 every other algorithm keeps (from
+about 256 channels); the automatic choice of :mod:`.choice` never takes it.
+In 1D the tested constants are c = 3 (m = 2) and c = 16 (m = 4), measured
+1.3 and 7.3 at one channel, below 3 and 4 from 8 channels up.
 """
 
 from __future__ import annotations
@@ -89,14 +108,14 @@ from functools import lru_cache
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from .. import compiled
+from ..shapes import conv_output_shape
+from ..tuning import WINOGRAD_CHUNK_ELEMENTS
+from .winograd_compiled import use_winograd_transforms, winograd_input, winograd_output
 
 TILES = (2, 4)
 KERNEL_SIZE = 3
 CACHE_ENTRIES = 32
 CACHE_BYTES = 256 * 2**20
-# Tiles per chunk = CHUNK_ELEMENTS // (C + F): 512 tiles at C = F = 64, 256 at C = F = 128 (fastest measured).
-CHUNK_ELEMENTS = 2**16
 
 # F(2, 3): interpolation points 0, 1, -1 and infinity.
 _F2_INPUT = [[1, 0, -1, 0],
@@ -135,9 +154,10 @@ _MATRICES = {tile: tuple(np.array(matrix, dtype=np.float64) for matrix in matric
 
 
 def supports(kernel_shape, strides, dilation, groups: int) -> bool:
-    """Whether Winograd computes this convolution: a 2D 3x3 kernel, stride 1, dilation 1, one group."""
-    return (len(kernel_shape) == 4 and tuple(kernel_shape[:2]) == (KERNEL_SIZE, KERNEL_SIZE)
-            and tuple(strides) == (1, 1) and tuple(dilation) == (1, 1) and groups == 1)
+    """Whether Winograd computes this convolution: a 3-tap 1D or 3x3 2D kernel, stride 1, dilation 1, one group."""
+    rank = len(kernel_shape) - 2
+    return (rank in (1, 2) and tuple(kernel_shape[:rank]) == (KERNEL_SIZE,) * rank
+            and tuple(strides) == (1,) * rank and tuple(dilation) == (1,) * rank and groups == 1)
 
 
 def _check_tile(tile) -> None:
@@ -146,12 +166,14 @@ def _check_tile(tile) -> None:
 
 
 def _check_shapes(xp: np.ndarray, kernel: np.ndarray) -> None:
-    if xp.ndim != 4 or xp.shape[1] < KERNEL_SIZE or xp.shape[2] < KERNEL_SIZE:
-        raise ValueError(f"winograd input must be a padded (N, Hp, Wp, C) array with Hp, Wp >= 3; "
-                         f"received shape {xp.shape}")
-    if kernel.ndim != 4 or kernel.shape[:3] != (KERNEL_SIZE, KERNEL_SIZE, xp.shape[-1]):
-        raise ValueError(f"winograd kernel must have shape (3, 3, {xp.shape[-1]}, F) for an input of "
-                         f"{xp.shape[-1]} channels; received {kernel.shape}")
+    if xp.ndim not in (3, 4) or min(xp.shape[1:-1]) < KERNEL_SIZE:
+        raise ValueError(f"winograd input must be a padded (N, Lp, C) or (N, Hp, Wp, C) array with every "
+                         f"spatial size >= 3; received shape {xp.shape}")
+    rank = xp.ndim - 2
+    if kernel.ndim != xp.ndim or kernel.shape[:-1] != (KERNEL_SIZE,) * rank + (xp.shape[-1],):
+        taps = ", ".join(["3"] * rank)
+        raise ValueError(f"winograd kernel must have shape ({taps}, {xp.shape[-1]}, F) for an input of shape "
+                         f"{xp.shape}; received {kernel.shape}")
 
 
 @lru_cache(maxsize=None)
@@ -175,7 +197,8 @@ _kernel_cache_lock = threading.Lock()
 def transform_kernel(kernel: np.ndarray, tile: int) -> np.ndarray:
     """G g G^T of every (channel, filter) pair: (3, 3, C, F) -> ((tile+2)**2, C, F), kernel's dtype.
 
-    Point ``p*(tile+2) + q`` is entry (p, q) of G g G^T. Computed in float64
+    Point ``p*(tile+2) + q`` is entry (p, q) of G g G^T. A 1D kernel (3, C, F)
+    gives G g, (tile+2, C, F). Computed in float64
     and rounded once. Cached until the weights change: optimizers update
     kernels in place, so an entry is found by the array's id but reused only
     while its stored copy still equals the kernel. The cache keeps the
@@ -201,11 +224,16 @@ def _transform(kernel: np.ndarray, tile: int) -> np.ndarray:
     """The uncached G g G^T of :func:`transform_kernel`, read-only."""
     _, kernel_matrix, _ = _MATRICES[tile]
     side = tile + 2
-    channels, filters = kernel.shape[2:]
-    # G g: (side, 3) @ (3, 3*C*F) -> (side, 3, C*F); then (G g) G^T, one (side, 3) @ (3, C*F) per row p.
-    # Two matmuls: 20x faster than the same contraction as one einsum at C = F = 128.
-    left = (kernel_matrix @ kernel.astype(np.float64).reshape(KERNEL_SIZE, -1)).reshape(side, KERNEL_SIZE, -1)
-    both = np.matmul(kernel_matrix, left)  # (side p, side q, C*F)
+    channels, filters = kernel.shape[-2:]
+    # G g: (side, 3) @ (3, [3*]C*F) -> (side, [3,] C*F)
+    left = kernel_matrix @ kernel.astype(np.float64).reshape(KERNEL_SIZE, -1)
+    if kernel.ndim == 3:
+        transformed = left.reshape(side, channels, filters).astype(kernel.dtype)
+        transformed.flags.writeable = False
+        return transformed
+    # then (G g) G^T, one (side, 3) @ (3, C*F) per row p. Two matmuls: 20x faster than the same
+    # contraction as one einsum at C = F = 128.
+    both = np.matmul(kernel_matrix, left.reshape(side, KERNEL_SIZE, -1))  # (side p, side q, C*F)
     transformed = both.reshape(side * side, channels, filters).astype(kernel.dtype)
     transformed.flags.writeable = False
     return transformed
@@ -275,24 +303,28 @@ def _take(buffer: np.ndarray, shape) -> np.ndarray:
 def correlate(xp: np.ndarray, kernel: np.ndarray, tile: int = 4) -> np.ndarray:
     """Valid 3x3 cross-correlation of a padded input: (N, Hp, Wp, C), (3, 3, C, F) -> (N, Hp-2, Wp-2, F).
 
-    Computed by F(tile x tile, 3 x 3), tile 2 or 4, in xp's dtype.
+    Computed by F(tile x tile, 3 x 3), tile 2 or 4, in xp's dtype. A 1D input
+    (N, Lp, C) with a kernel (3, C, F) gives (N, Lp-2, F) by F(tile, 3)
+    (:func:`_correlate_1d`).
     """
     _check_tile(tile)
     _check_shapes(xp, kernel)
+    if xp.ndim == 3:
+        return _correlate_1d(xp, kernel, tile)
     batch, height, width, channels = xp.shape
     filters = kernel.shape[-1]
     dtype = xp.dtype
-    out_h, out_w = height - 2, width - 2
+    out_h, out_w = conv_output_shape((height, width), (3, 3), (1, 1), (1, 1))
     tiles_h, tiles_w = _ceil_div(out_h, tile), _ceil_div(out_w, tile)
     padded = _pad_to_tiles(xp, tiles_h * tile + 2, tiles_w * tile + 2)
     weights = transform_kernel(kernel, tile).astype(dtype, copy=False)
     y = np.empty((batch, tiles_h * tile, tiles_w * tile, filters), dtype=dtype)
 
-    chunks = _chunks(batch, tiles_h, tiles_w, max(1, CHUNK_ELEMENTS // (channels + filters)))
+    chunks = _chunks(batch, tiles_h, tiles_w, max(1, WINOGRAD_CHUNK_ELEMENTS // (channels + filters)))
     largest = tiles_w * max(((images.stop - images.start) * (rows.stop - rows.start) for images, rows in chunks),
                             default=0)
     points = (tile + 2) ** 2
-    if compiled.use_winograd_transforms(channels):
+    if use_winograd_transforms(channels):
         # transformed input, products: allocated once, reused by every chunk.
         buffers = (np.empty(points * largest * channels, dtype), np.empty(points * largest * filters, dtype))
         for images, rows in chunks:
@@ -341,7 +373,46 @@ def _correlate_chunk_compiled(padded: np.ndarray, tile: int, images: slice, rows
     count = (images.stop - images.start) * (rows.stop - rows.start) * (y.shape[2] // tile)
     transformed_buffer, product_buffer = buffers
     transformed = _take(transformed_buffer, (weights.shape[0], count, channels))
-    compiled.winograd_input(padded, tile, images, rows, transformed)
+    winograd_input(padded, tile, images, rows, transformed)
     products = _take(product_buffer, (weights.shape[0], count, filters))
     np.matmul(transformed, weights, out=products)
-    compiled.winograd_output(products, tile, images, rows, y)
+    winograd_output(products, tile, images, rows, y)
+
+
+def _correlate_1d(xp: np.ndarray, kernel: np.ndarray, tile: int) -> np.ndarray:
+    """Valid 3-tap correlation by F(tile, 3): (N, Lp, C), (3, C, F) -> (N, Lp-2, F).
+
+    The 1D form of :func:`correlate`: each output tile of ``m`` cells needs
+    the ``m+2`` input cells under it, ``y = A^T [(G g) * (B^T d)]``, and the
+    channel sum at each of the ``P = m+2`` points is one batched matmul
+    (P, T, C) @ (P, C, F). The transforms are (P, P) and (m, P) matmuls over
+    every tile and channel of a chunk; there is no compiled path.
+    """
+    batch, length, channels = xp.shape
+    filters = kernel.shape[-1]
+    side = tile + 2
+    tiles = _ceil_div(length - 2, tile)
+    if length != tiles * tile + 2:  # zero cells at the end, so that the last tile is whole
+        padded = np.zeros((batch, tiles * tile + 2, channels), dtype=xp.dtype)
+        padded[:, :length] = xp
+    else:
+        padded = xp
+    input_matrix, _, output_matrix = (matrix.astype(xp.dtype) for matrix in _MATRICES[tile])
+    weights = transform_kernel(kernel, tile).astype(xp.dtype, copy=False)  # (P, C, F)
+    step_n, step_l, step_c = padded.strides
+    # (N, T, P, C), a view: tile t reads cells t*m .. t*m + m+1
+    view = as_strided(padded, shape=(batch, tiles, side, channels), strides=(step_n, tile * step_l, step_l, step_c),
+                      writeable=False)
+    y = np.empty((batch, tiles * tile, filters), dtype=xp.dtype)
+    # A chunk is a rectangle of the (images, tiles) grid: runs of one image's tiles, or whole images.
+    for images, runs in _chunks(batch, tiles, 1, max(1, WINOGRAD_CHUNK_ELEMENTS // (channels + filters))):
+        part = view[images, runs]                                           # (n, t, P, C)
+        count, run = part.shape[:2]
+        # (n, t, P, C) -> (P, n*t*C): B^T d of every tile and channel is one (P, P) @ (P, n*t*C)
+        transformed = input_matrix @ part.transpose(2, 0, 1, 3).reshape(side, -1)
+        products = np.matmul(transformed.reshape(side, count * run, channels), weights)  # (P, n*t, F)
+        result = output_matrix @ products.reshape(side, -1)                 # (m, n*t*F)
+        # (m, n, t, F) -> (n, t, m, F) -> cells t*m + a of each image
+        y[images, runs.start * tile:runs.stop * tile] = \
+            result.reshape(tile, count, run, filters).transpose(1, 2, 0, 3).reshape(count, run * tile, filters)
+    return np.ascontiguousarray(y[:, :length - 2]) if tiles * tile != length - 2 else y

@@ -1,0 +1,217 @@
+"""Running a convolution, forward and backward, by the algorithm :mod:`.choice` names.
+
+The forward pads the input, runs the algorithm (im2col in batch chunks under
+the column-buffer limit, row-blocked where its GEMM would be thin), then the
+output pass of :mod:`.output`. The backward takes the kernel gradient from
+im2col columns (kept from the forward when they fit under the column-buffer
+limit, rebuilt batch chunk by batch chunk otherwise) and the input gradient
+from col2im, or, at stride 1, as the "full" correlation of the gradient with
+the flipped kernel by the forward's algorithm. Shapes and the contract:
+:mod:`clearconv.kernels.conv`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..windows import crop_spatial, pad_spatial
+from . import fft, im2col, reference, winograd
+from .choice import WINOGRAD_TILES, resolve_algorithm
+from .output import activation_grad, add_bias_and_activate, bias_grad, check_activation
+
+_settings = {"column_buffer_limit": 256 * 2**20}
+
+
+def set_column_buffer_limit(nbytes: int) -> None:
+    """Cap (bytes) on one im2col column buffer; larger batches run in chunks (default 256 MiB)."""
+    if isinstance(nbytes, bool) or not isinstance(nbytes, (int, np.integer)) or nbytes <= 0:
+        raise ValueError(f"column buffer limit must be a positive number of bytes; received {nbytes!r}")
+    _settings["column_buffer_limit"] = int(nbytes)
+
+
+def column_buffer_limit() -> int:
+    return _settings["column_buffer_limit"]
+
+
+def chunk_samples(bytes_per_sample: int) -> int:
+    """How many samples one batch chunk holds: as many as stay under the column-buffer limit, at least one."""
+    return max(1, _settings["column_buffer_limit"] // max(1, bytes_per_sample))
+
+
+def batch_chunks(batch: int, bytes_per_sample: int) -> list[slice]:
+    """Slices of the batch whose buffers of ``bytes_per_sample`` each stay under the column-buffer limit.
+
+    At least one slice, so that an empty batch runs once, on its empty arrays.
+    """
+    size = chunk_samples(bytes_per_sample)
+    return [slice(start, start + size) for start in range(0, batch, size)] or [slice(0, 0)]
+
+
+def column_bytes(xp: np.ndarray, kernel_shape, strides, dilation) -> int:
+    """Bytes of one sample's im2col columns: prod(out) * K * C."""
+    out = im2col.output_shape(xp.shape[1:-1], kernel_shape[:-2], strides, dilation)
+    return int(np.prod(out)) * int(np.prod(kernel_shape[:-2])) * xp.shape[-1] * xp.itemsize
+
+
+# Algorithms for stride-1, single-group correlations: name -> correlate(padded input (N, *P, C),
+# kernel (*k, C, F), dilation) -> output (N, *out, F).
+_STRIDE_ONE = {
+    "winograd2": lambda xp, kernel, dilation: winograd.correlate(xp, kernel, WINOGRAD_TILES["winograd2"]),
+    "winograd4": lambda xp, kernel, dilation: winograd.correlate(xp, kernel, WINOGRAD_TILES["winograd4"]),
+    "fft": fft.correlate,
+}
+
+
+@dataclass
+class ConvContext:
+    """What :func:`conv_backward` needs from the forward pass."""
+
+    padded_input: np.ndarray
+    pads: tuple
+    kernel: np.ndarray
+    strides: tuple
+    dilation: tuple
+    groups: int
+    algorithm: str
+    columns: np.ndarray | None      # the forward's im2col columns, when they fit the limit
+    output: np.ndarray | None       # the activated output, for a fused relu's mask
+    blocking: im2col.RowBlocking | None = None   # the im2col forward's row blocking, if it had one
+
+
+def conv(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None, strides, pads, dilation,
+         groups: int = 1, algorithm: str | None = None, activation: str | None = None,
+         keep_for_backward: bool = False):
+    """Convolution forward: (N, *S, C) -> ``(y (N, *out, F), ctx)``.
+
+    ``algorithm`` is one of :data:`.choice.ACCEPTED` or None for the global
+    default (:func:`.choice.set_default_algorithm`); the algorithm that runs
+    depends only on the shapes, not on ``keep_for_backward``. ``activation``
+    (None, "linear" or "relu") is applied in place with the bias, in the same
+    pass over the output. ``ctx`` is None unless ``keep_for_backward``.
+    """
+    check_activation(activation)
+    strides, dilation, pads = tuple(strides), tuple(dilation), tuple(pads)
+    xp = np.ascontiguousarray(pad_spatial(x, pads))
+    name = resolve_algorithm(algorithm, xp.shape, kernel.shape, strides, dilation, groups)
+    columns = blocking = None
+    if name == "direct":
+        y = reference.conv_reference(x, kernel, None, strides, pads, dilation, groups)
+    elif name == "im2col":
+        y, columns, blocking = _im2col_forward(xp, kernel, strides, dilation, groups, keep_for_backward)
+    else:
+        y = _STRIDE_ONE[name](xp, kernel, dilation)
+    add_bias_and_activate(y, bias, activation)
+    if not keep_for_backward:
+        return y, None
+    output = y if activation == "relu" else None
+    return y, ConvContext(xp, pads, kernel, strides, dilation, groups, name, columns, output, blocking)
+
+
+def _columns_as_views(kernel_shape, strides, dilation, groups: int) -> bool:
+    """1D, stride 1: im2col's columns are strided views of the input (:func:`.im2col.correlate_1d`)."""
+    return len(kernel_shape) == 3 and kernel_shape[0] > 1 and strides == (1,) and dilation == (1,) and groups == 1
+
+
+def _im2col_forward(xp, kernel, strides, dilation, groups, keep_columns):
+    """im2col forward in batch chunks under the column-buffer limit -> (y, columns, blocking).
+
+    The columns are kept if one chunk holds them. Where the GEMM would be thin
+    (few filters), the forward runs row-blocked (:func:`.im2col.row_blocking`);
+    not on an input with an inf or NaN, which the widened kernel's zeros would
+    spread to neighbouring outputs (0 * inf is NaN), nor on a one-channel
+    input (in LeNet-5's training step its conv1 took longer row-blocked, 7.7
+    against 7.3 ms per step, measured when one-channel inputs had a gather of
+    their own).
+    """
+    if _columns_as_views(kernel.shape, strides, dilation, groups):
+        return im2col.correlate_1d(xp, kernel), None, None
+    out = im2col.output_shape(xp.shape[1:-1], kernel.shape[:-2], strides, dilation)
+    blocking = im2col.row_blocking(kernel, strides, dilation, out[-1]) if groups == 1 and xp.shape[-1] > 1 else None
+    if blocking is not None and not _finite(xp):  # the input is summed only where the blocking would apply
+        blocking = None
+    if blocking is not None:
+        kernel, strides, dilation = blocking.kernel, blocking.strides, blocking.dilation
+    chunks = batch_chunks(xp.shape[0], column_bytes(xp, kernel.shape, strides, dilation))
+    if len(chunks) == 1:
+        y, columns = im2col.correlate(xp, kernel, strides, dilation, groups, keep_columns=keep_columns)
+    else:
+        y = np.concatenate([im2col.correlate(xp[chunk], kernel, strides, dilation, groups)[0] for chunk in chunks])
+        columns = None
+    if blocking is not None:  # (N, *out[:-1], out[-1] // b, b*F) -> (N, *out, F)
+        y = y.reshape(*y.shape[:-2], out[-1], y.shape[-1] // blocking.block)
+    return y, columns, blocking
+
+
+def _finite(a: np.ndarray) -> bool:
+    """Whether every value of ``a`` is finite (a sum that overflows says no: the safe answer)."""
+    return bool(np.isfinite(np.sum(a)))
+
+
+def conv_backward(grad: np.ndarray, ctx: ConvContext, need_input: bool = True):
+    """Gradients of :func:`conv`: grad (N, *out, F) -> (dx, dkernel, dbias)."""
+    grad = activation_grad(grad, ctx.output)
+    if ctx.algorithm == "direct":
+        x = crop_spatial(ctx.padded_input, ctx.pads)
+        dx, dkernel, dbias = reference.conv_reference_backward(grad, x, ctx.kernel, ctx.strides, ctx.pads,
+                                                              ctx.dilation, ctx.groups)
+        return (dx if need_input else None), dkernel, dbias
+    dbias = bias_grad(grad)
+    if _columns_as_views(ctx.kernel.shape, ctx.strides, ctx.dilation, ctx.groups):
+        # Whatever the forward's algorithm, both passes read their columns as views, and the
+        # gradient from one zero-framed copy (:func:`.im2col.gradient_layout_1d`).
+        layout = im2col.gradient_layout_1d(grad, ctx.kernel.shape[0])
+        xp = ctx.padded_input
+        dx = crop_spatial(im2col.correlate_1d_input_grad(layout, ctx.kernel, xp.shape), ctx.pads) if need_input else None
+        return dx, im2col.correlate_1d_kernel_grad(xp, layout, ctx.kernel.shape), dbias
+    # dbias sums grad per filter: it is finite exactly when every grad value is (or the sum overflowed,
+    # and then the input gradient merely takes the plain path), which the row blocking needs to know.
+    dx = crop_spatial(_input_grad(grad, ctx, bool(np.isfinite(dbias).all())), ctx.pads) if need_input else None
+    return dx, _kernel_grad(grad, ctx), dbias
+
+
+def _kernel_grad(grad: np.ndarray, ctx: ConvContext) -> np.ndarray:
+    """dL/dkernel (*k, C, F): from the kept columns, or columns rebuilt chunk by chunk; row-blocked as the forward."""
+    xp, blocking = ctx.padded_input, ctx.blocking
+    kernel, strides, dilation = ctx.kernel, ctx.strides, ctx.dilation
+    if blocking is not None:  # the gradient of the widened kernel, folded
+        grad, kernel, strides, dilation = blocking.outputs(grad), blocking.kernel, blocking.strides, blocking.dilation
+    if ctx.columns is not None:
+        dkernel = im2col.correlate_kernel_grad(ctx.columns, grad, kernel.shape, ctx.groups)
+    else:
+        dkernel = np.zeros_like(kernel)
+        for chunk in batch_chunks(xp.shape[0], column_bytes(xp, kernel.shape, strides, dilation)):
+            columns = im2col.im2col(xp[chunk], kernel.shape[:-2], strides, dilation, ctx.groups)
+            dkernel += im2col.correlate_kernel_grad(columns, grad[chunk], kernel.shape, ctx.groups)
+    return dkernel if blocking is None else blocking.fold_kernel_grad(dkernel)
+
+
+def _input_grad(grad: np.ndarray, ctx: ConvContext, finite_grad: bool) -> np.ndarray:
+    """dL/dxpad (N, *P, C): col2im in batch chunks under the column-buffer limit, or a full correlation.
+
+    At stride 1, xpad cell p receives grad[o] * kernel[j] from every o + j*d = p:
+    that is the correlation of grad, padded by d*(k-1) on both sides, with the
+    kernel flipped along every spatial axis and its channel axes swapped,
+    (*k, F, C). The stride-1 algorithms compute it like their forward (and
+    :func:`conv_backward` so computes it where 1D columns are strided views).
+    col2im is row-blocked (:func:`.im2col.row_blocking`) when ``finite_grad``,
+    whether or not the forward was: it needs only the kernel.
+    """
+    xp, kernel = ctx.padded_input, ctx.kernel
+    if ctx.algorithm in _STRIDE_ONE:
+        rank = kernel.ndim - 2
+        full = [(d * (k - 1),) * 2 for k, d in zip(kernel.shape[:-2], ctx.dilation)]
+        flipped = np.ascontiguousarray(kernel[(slice(None, None, -1),) * rank].swapaxes(-1, -2))
+        return _STRIDE_ONE[ctx.algorithm](pad_spatial(grad, full), flipped, ctx.dilation)
+    padded_shape, strides, dilation = xp.shape[1:-1], ctx.strides, ctx.dilation
+    blocking = None
+    if finite_grad and ctx.groups == 1:  # an inf or NaN grad takes the plain kernel (0 * inf is NaN)
+        blocking = ctx.blocking or im2col.row_blocking(kernel, strides, dilation, grad.shape[-2])
+    if blocking is not None:
+        grad, kernel, strides, dilation = blocking.outputs(grad), blocking.kernel, blocking.strides, blocking.dilation
+    chunks = batch_chunks(xp.shape[0], column_bytes(xp, kernel.shape, strides, dilation))
+    if len(chunks) == 1:
+        return im2col.correlate_input_grad(grad, kernel, padded_shape, strides, dilation, ctx.groups)
+    return np.concatenate([im2col.correlate_input_grad(grad[chunk], kernel, padded_shape, strides, dilation,
+                                                       ctx.groups) for chunk in chunks])
