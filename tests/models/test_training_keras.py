@@ -426,6 +426,31 @@ def test_evaluate_progress_bar_and_steps(capsys):
     assert capsys.readouterr().out.startswith("3/3 - ")
 
 
+def test_validation_steps_predict_steps_and_the_logs_of_on_train_end():
+    """validation_steps: each validation reads the first batches of a new pass; predict(steps=): the
+    outputs of the first batches only; on_train_end: the last epoch's logs, validation included."""
+    ours, theirs = twins(regressor)
+    compile_both(ours, theirs, loss="mse", metrics=["mae"])
+
+    def end_logs(base):
+        class EndLogs(base):
+            def on_train_end(self, logs=None):
+                self.logs = dict(logs)
+        return EndLogs()
+    ours_end, theirs_end = end_logs(Callback), end_logs(keras.callbacks.Callback)
+    kwargs = dict(batch_size=2, epochs=2, steps_per_epoch=3, validation_data=(X[:6], Y[:6]), validation_steps=2,
+                  shuffle=False, verbose=0)
+    theirs_history = quiet(theirs.fit, X, Y, callbacks=[theirs_end], **kwargs).history
+    ours_history = quiet(ours.fit, X, Y, callbacks=[ours_end], **kwargs).history
+    assert_history_equal(ours_history, theirs_history)
+    assert_values_equal(ours_end.logs, {name: float(value) for name, value in theirs_end.logs.items()})
+    assert_values_equal(ours_end.logs, {name: values[-1] for name, values in ours_history.items()})
+    ours_outputs = ours.predict(X, batch_size=2, steps=2, verbose=0)
+    assert ours_outputs.shape == (4, 2)
+    np.testing.assert_allclose(ours_outputs, theirs.predict(X, batch_size=2, steps=2, verbose=0), rtol=RTOL,
+                               atol=ATOL)
+
+
 # --- refused arguments ----------------------------------------------------------------------------
 
 @pytest.fixture
@@ -441,6 +466,9 @@ def compiled():
     (dict(x=counting_dataset(PyDataset)(), sample_weight=WEIGHTS), "`sample_weight` must not be given"),
     (dict(x=generator(2), validation_split=0.5), "validation_split"),
     (dict(x=X, y=Y, validation_freq=0), "validation_freq"),
+    (dict(x=X, y=Y, epochs=-1), r"`epochs` must be a non-negative integer.*-1"),
+    (dict(x=X, y=LABELS, class_weight=[1.0, 2.0, 0.5]), r"`class_weight` must be a dict"),
+    (dict(x=X, y=Y, sample_weight=-WEIGHTS), r"`sample_weight` must hold finite, non-negative"),
     (dict(x=X, y=Y, shuffle="yes"), "shuffle"),
     (dict(x=X, y=Y, steps_per_epoch=0), "steps_per_epoch"),
     (dict(x=X, y=Y, sample_weight=WEIGHTS, class_weight={0: 1.0}), "class_weight"),

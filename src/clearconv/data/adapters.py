@@ -25,6 +25,11 @@ steps exactly as Keras 3's epoch iterator does:
   by whatever the generator still yields; so after a generator ends, later
   epochs see those two batches only. This module does the same, so that
   training from a generator gives Keras's results.
+
+Data with 0 samples, or a batch with 0 samples from a generator, loader or
+PyDataset, is refused with a ValueError naming the argument
+(:func:`check_has_samples`): a step on nothing has no loss to average (Keras
+fails there with an unrelated error).
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ..nested import flatten, map_structure
-from ..utils import global_rng, pack_x_y_sample_weight
+from ..utils import global_rng, pack_x_y_sample_weight, unpack_x_y_sample_weight
 from .batches import check_validation_split, validation_split_index
 from .py_dataset import PyDataset
 
@@ -68,6 +73,36 @@ def to_numpy(structure):
 
 # --- sample weights, sample counts, validation split ---------------------------------------------
 
+def _describe_shapes(structure) -> str:
+    return ", ".join(str(tuple(np.shape(leaf))) for leaf in flatten(structure) if is_array_like(leaf))
+
+
+def check_has_samples(x, argument: str = "x", where: str = "") -> None:
+    """ValueError naming ``argument`` when the arrays of ``x`` (one array or a structure of them, the
+    inputs of some data or of one batch) have 0 samples; ``where`` tells which batch."""
+    if any(is_array_like(leaf) and np.ndim(leaf) > 0 and np.shape(leaf)[0] == 0 for leaf in flatten(x)):
+        raise ValueError(f"`{argument}` has 0 samples{where} (arrays of shape {_describe_shapes(x)}): fit, "
+                         f"evaluate, predict and the *_on_batch methods need at least one sample in every batch")
+
+
+def check_sample_weight(sample_weight, argument: str = "sample_weight") -> None:
+    """ValueError unless every weight in ``sample_weight`` (an array or a structure of them) is finite and
+    non-negative: a weight is a sample's share of the loss, and a negative or NaN share would make the
+    loss decrease by getting those samples wrong, or make it NaN."""
+    for leaf in flatten(sample_weight):
+        if leaf is None:
+            continue
+        weights = np.asarray(leaf)
+        if weights.dtype.kind not in "biuf":
+            raise ValueError(f"`{argument}` must hold numbers; received an array of dtype {weights.dtype}")
+        finite = np.isfinite(weights)
+        if finite.all() and not (weights < 0).any():
+            continue
+        bad = weights[~finite | (weights < 0)]
+        raise ValueError(f"`{argument}` must hold finite, non-negative weights; received {bad.size} value(s) "
+                         f"that are not, e.g. {bad.flat[0]!r}")
+
+
 def class_weight_to_sample_weights(y, class_weight) -> np.ndarray:
     """Per-sample weights ``(N,)`` float32 from ``{class index: weight}`` (classes missing weigh 1).
 
@@ -76,6 +111,10 @@ def class_weight_to_sample_weights(y, class_weight) -> np.ndarray:
     """
     if not isinstance(class_weight, dict):
         raise ValueError(f"`class_weight` must be a dict mapping class indices to weights; received "
+                         f"{class_weight!r}")
+    if not all(isinstance(weight, (int, float, np.integer, np.floating)) and not isinstance(weight, bool)
+               and np.isfinite(weight) and weight >= 0 for weight in class_weight.values()):
+        raise ValueError(f"`class_weight` must map class indices to finite, non-negative weights; received "
                          f"{class_weight!r}")
     labels = np.asarray(y)
     if labels.ndim == 0:
@@ -89,8 +128,9 @@ def class_weight_to_sample_weights(y, class_weight) -> np.ndarray:
     return weights
 
 
-def check_data_cardinality(data) -> int:
-    """The common number of samples of every array in ``(x, y, sample_weight)``; ValueError if they differ."""
+def check_data_cardinality(data, argument: str = "x") -> int:
+    """The common number of samples of every array in ``(x, y, sample_weight)``; ValueError if they differ
+    or if there are none (:func:`check_has_samples`, naming ``argument``)."""
     counts = {}
     for label, part in zip(("x", "y", "sample_weight"), data):
         sizes = [int(np.shape(leaf)[0]) for leaf in flatten(part) if leaf is not None and np.ndim(leaf) > 0]
@@ -105,7 +145,10 @@ def check_data_cardinality(data) -> int:
         raise ValueError(f"x, y and sample_weight must have the same number of samples; received {detail}")
     if not distinct:
         raise ValueError("the data holds no arrays")
-    return distinct.pop()
+    count = distinct.pop()
+    if count == 0:
+        check_has_samples(data, argument)
+    return count
 
 
 def train_validation_split(arrays, validation_split: float):
@@ -165,10 +208,11 @@ class ArrayDataAdapter(DataAdapter):
     the batches in order and shuffles the samples inside each one; False
     keeps the order (the batches are then views, not copies).
     ``class_weight`` becomes per-sample weights from ``y`` (one output only).
+    ``argument`` names the data in errors (``"x"``, ``"validation_data"``).
     """
 
     def __init__(self, x, y=None, sample_weight=None, batch_size=None, steps=None, shuffle=False,
-                 class_weight=None):
+                 class_weight=None, argument: str = "x"):
         if sample_weight is not None and class_weight is not None:
             raise ValueError("`class_weight` and `sample_weight` cannot be given together: give one of them")
         x, y, sample_weight = to_numpy(x), to_numpy(y), to_numpy(sample_weight)
@@ -180,7 +224,8 @@ class ArrayDataAdapter(DataAdapter):
                                  f"instead.")
             sample_weight = class_weight_to_sample_weights(leaves[0], class_weight)
         self._inputs = pack_x_y_sample_weight(x, y, sample_weight)
-        self._num_samples = check_data_cardinality((x, y, sample_weight))
+        self._num_samples = check_data_cardinality((x, y, sample_weight), argument)
+        check_sample_weight(sample_weight)  # all at once, before any step changes the weights
         if batch_size is None:
             batch_size = int(math.ceil(self._num_samples / steps)) if steps else 32
         self._batch_size = batch_size
@@ -215,6 +260,15 @@ class ArrayDataAdapter(DataAdapter):
         return self._batch_size
 
 
+def _checked(batches, source: str, argument: str):
+    """The batches of one pass as NumPy structures, each refused if its ``x`` has 0 samples (the error
+    names the batch by its position in the pass)."""
+    for index, batch in enumerate(batches):
+        batch = to_numpy(batch)
+        check_has_samples(unpack_x_y_sample_weight(batch)[0], argument, f" in batch {index} of {source}")
+        yield batch
+
+
 class GeneratorDataAdapter(DataAdapter):
     """A Python generator or iterator of batches; its length is unknown until it stops.
 
@@ -223,28 +277,28 @@ class GeneratorDataAdapter(DataAdapter):
     does (see the module docstring).
     """
 
-    def __init__(self, generator):
+    def __init__(self, generator, argument: str = "x"):
         self._generator = generator
+        self._argument = argument
         self._peeked = list(itertools.islice(generator, PEEKED_BATCHES))
         if not self._peeked:
             raise ValueError("The generator given as data yielded no batch; it must yield at least one "
                              "`(x, y)`, `(x, y, sample_weight)` or `(x,)` batch.")
 
     def get_iterator(self):
-        for batch in itertools.chain(self._peeked, self._generator):
-            yield to_numpy(batch)
+        return _checked(itertools.chain(self._peeked, self._generator), "the generator", self._argument)
 
 
 class IterableDataAdapter(DataAdapter):
     """A re-iterable loader of batches (a ``torch.utils.data.DataLoader``, a list-like dataset of
     batches...): each pass is ``iter(loader)``; ``len(loader)`` batches per pass when it has a length."""
 
-    def __init__(self, loader):
+    def __init__(self, loader, argument: str = "x"):
         self._loader = loader
+        self._argument = argument
 
     def get_iterator(self):
-        for batch in self._loader:
-            yield to_numpy(batch)
+        return _checked(self._loader, type(self._loader).__name__, self._argument)
 
     @property
     def num_batches(self) -> int | None:
@@ -264,8 +318,9 @@ class PyDatasetAdapter(DataAdapter):
     most ``max_queue_size`` in flight, and handed over in order.
     """
 
-    def __init__(self, dataset: PyDataset, class_weight=None, shuffle=False):
+    def __init__(self, dataset: PyDataset, class_weight=None, shuffle=False, argument: str = "x"):
         self.dataset = dataset
+        self._argument = argument
         self.class_weight = class_weight
         self.shuffle = shuffle
         self._workers = dataset.workers
@@ -273,7 +328,13 @@ class PyDatasetAdapter(DataAdapter):
             raise ValueError("PyDataset: use_multiprocessing=True is not supported in clearconv; use `workers`")
         self._max_queue_size = dataset.max_queue_size
 
-    def _standardize_batch(self, batch):
+    def _standardize_batch(self, batch, index: int):
+        batch = self._packed(batch)
+        check_has_samples(unpack_x_y_sample_weight(batch)[0], self._argument,
+                          f" in batch {index} of {type(self.dataset).__name__}")
+        return batch
+
+    def _packed(self, batch):
         if isinstance(batch, dict):
             return to_numpy(batch)
         if isinstance(batch, np.ndarray) or (not isinstance(batch, (list, tuple)) and is_array_like(batch)):
@@ -304,7 +365,7 @@ class PyDatasetAdapter(DataAdapter):
         indices = self._indices()
         if self._workers > 1:
             return self._read_ahead(indices)
-        return (self._standardize_batch(self.dataset[index]) for index in indices)
+        return (self._standardize_batch(self.dataset[index], index) for index in indices)
 
     def _read_ahead(self, indices):
         """Batches read by a pool of threads, at most max_queue_size ahead, yielded in index order."""
@@ -312,15 +373,16 @@ class PyDatasetAdapter(DataAdapter):
         pending = collections.deque()
         try:
             for index in itertools.islice(indices, self._max_queue_size):
-                pending.append(pool.submit(self.dataset.__getitem__, index))
+                pending.append((index, pool.submit(self.dataset.__getitem__, index)))
             while pending:
-                batch = pending.popleft().result()
-                for index in itertools.islice(indices, 1):
-                    pending.append(pool.submit(self.dataset.__getitem__, index))
-                yield self._standardize_batch(batch)
+                index, future = pending.popleft()
+                batch = future.result()
+                for following in itertools.islice(indices, 1):
+                    pending.append((following, pool.submit(self.dataset.__getitem__, following)))
+                yield self._standardize_batch(batch, index)
         finally:
             # A pass left unfinished (steps_per_epoch reached, training stopped): drop what was queued.
-            for future in pending:
+            for _, future in pending:
                 future.cancel()
             pool.shutdown(wait=True)
 
@@ -359,15 +421,16 @@ def is_reiterable(x) -> bool:
 
 
 def get_data_adapter(x, y=None, sample_weight=None, batch_size=None, steps_per_epoch=None, shuffle=False,
-                     class_weight=None) -> DataAdapter:
-    """The adapter for ``x`` (with Keras's errors for arguments that do not apply to it)."""
+                     class_weight=None, argument: str = "x") -> DataAdapter:
+    """The adapter for ``x`` (with Keras's errors for arguments that do not apply to it); ``argument``
+    names the data in errors."""
     if isinstance(x, DataAdapter):
         return x
     if x is None:
         raise ValueError("no data: `x` is None. Give arrays, a generator or a PyDataset.")
     if can_convert_arrays((x, y, sample_weight)):
         return ArrayDataAdapter(x, y, sample_weight=sample_weight, batch_size=batch_size, steps=steps_per_epoch,
-                                shuffle=shuffle, class_weight=class_weight)
+                                shuffle=shuffle, class_weight=class_weight, argument=argument)
     if isinstance(x, PyDataset):
         _refuse_targets_and_weights("PyDataset", y, sample_weight)
         if batch_size is not None:
@@ -376,7 +439,7 @@ def get_data_adapter(x, y=None, sample_weight=None, batch_size=None, steps_per_e
         if shuffle and x.num_batches is None:
             warnings.warn("`shuffle=True` is ignored for an infinite PyDataset (num_batches is None): it is "
                           "expected to be shuffled already", stacklevel=3)
-        return PyDatasetAdapter(x, class_weight=class_weight, shuffle=bool(shuffle))
+        return PyDatasetAdapter(x, class_weight=class_weight, shuffle=bool(shuffle), argument=argument)
     if is_generator(x):
         _refuse_targets_and_weights("generator", y, sample_weight)
         if class_weight is not None:
@@ -387,7 +450,7 @@ def get_data_adapter(x, y=None, sample_weight=None, batch_size=None, steps_per_e
         if shuffle:
             warnings.warn("`shuffle=True` is ignored when `x` is a generator: it is expected to yield batches "
                           "in a shuffled order already", stacklevel=3)
-        return GeneratorDataAdapter(x)
+        return GeneratorDataAdapter(x, argument=argument)
     if is_reiterable(x):
         kind = type(x).__name__
         _refuse_targets_and_weights(kind, y, sample_weight)
@@ -399,7 +462,7 @@ def get_data_adapter(x, y=None, sample_weight=None, batch_size=None, steps_per_e
         if shuffle:
             warnings.warn(f"`shuffle=True` is ignored when `x` is a {kind}: it is expected to shuffle its "
                           f"batches itself", stacklevel=3)
-        return IterableDataAdapter(x)
+        return IterableDataAdapter(x, argument=argument)
     bad = [type(leaf).__name__ for leaf in flatten((x, y, sample_weight))
            if leaf is not None and not is_array_like(leaf)]
     raise ValueError(f"Unrecognized data type: x={str(x)[:80]} (of type {type(x).__name__}). Accepted: NumPy "
@@ -418,15 +481,16 @@ class EpochIterator:
     first draw means the data ran out: wrap the loop in
     :meth:`catch_stop_iteration`, which ends the epoch there (and learns the
     length of a generator). :meth:`reset` starts again from a new pass.
+    ``argument`` names the data in errors (``"x"``, ``"validation_data"``).
     """
 
     def __init__(self, x, y=None, sample_weight=None, batch_size=None, steps_per_epoch=None, shuffle=False,
-                 class_weight=None, steps_per_execution: int = 1):
+                 class_weight=None, steps_per_execution: int = 1, argument: str = "x"):
         self.steps_per_epoch = steps_per_epoch
         self.steps_per_execution = steps_per_execution
         self.data_adapter = get_data_adapter(x, y=y, sample_weight=sample_weight, batch_size=batch_size,
                                              steps_per_epoch=steps_per_epoch, shuffle=shuffle,
-                                             class_weight=class_weight)
+                                             class_weight=class_weight, argument=argument)
         self._num_batches = self.data_adapter.num_batches
         self._current_iterator = None
         self._steps_seen = 0  # steps drawn from the current pass

@@ -13,7 +13,9 @@ BatchNormalization: training (``training=True`` and the layer trainable): normal
 batch mean and *biased* variance over every axis but ``axis``, then
 ``moving = moving * momentum + batch * (1 - momentum)``. Otherwise normalise
 with the moving statistics. PyTorch's momentum is ``1 - momentum`` here, and
-PyTorch stores the unbiased variance: the converters translate.
+PyTorch stores the unbiased variance: the converters translate. A batch of
+0 samples in training gives an empty output and leaves the moving statistics
+unchanged (PyTorch's behaviour).
 """
 
 from __future__ import annotations
@@ -95,8 +97,12 @@ class BatchNormalization(Layer):
         axis = self._resolved_axis(inputs.shape)
         if training and self.trainable:
             y, mean, var = F.batch_norm_train(inputs, self.gamma, self.beta, axis, self.epsilon)
-            self.moving_mean.assign(norm_ops.update_moving(self.moving_mean.data, mean, self.momentum))
-            self.moving_variance.assign(norm_ops.update_moving(self.moving_variance.data, var, self.momentum))
+            # An empty batch has no statistics (count 0): the moving ones are left as they are, as in
+            # PyTorch, instead of taking a mean over no sample, which would stay NaN in them for good.
+            count = norm_ops.statistics_count(inputs.shape, axis)
+            self.moving_mean.assign(norm_ops.update_moving(self.moving_mean.data, mean, self.momentum, count))
+            self.moving_variance.assign(norm_ops.update_moving(self.moving_variance.data, var, self.momentum,
+                                                               count))
             return y
         return F.batch_norm_infer(inputs, self.moving_mean.data, self.moving_variance.data, self.gamma, self.beta,
                                   axis, self.epsilon)

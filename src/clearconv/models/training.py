@@ -47,8 +47,23 @@ order as Keras. ``metrics`` see no sample weights; ``weighted_metrics`` see
 
 Where this differs from Keras, on purpose (nothing is lost on the way out):
 
-* a non-finite loss stops training *before* its update is applied, with a
-  message naming the epoch and batch (Keras applies the update and goes on);
+* a step whose loss, or the gradient of some weight, is not finite (NaN or
+  infinite) is refused by the default ``train_step`` before its update: the
+  weights (BatchNormalization's moving statistics included) and the
+  optimizer's state stay those of the previous batch; ``fit`` stops with a
+  message naming the epoch, the batch and the first weight whose gradient is
+  not finite, ``train_on_batch`` raises FloatingPointError (Keras applies the
+  update and goes on, so one such batch turns the weights into NaN for good).
+  A custom ``train_step`` that calls the optimizer itself can call
+  :func:`first_non_finite_gradient` before it;
+* data with 0 samples (``x``, ``validation_data``, or one batch of a
+  generator or PyDataset) raises ValueError naming it, in fit, evaluate,
+  predict and the ``*_on_batch`` methods (Keras fails with StopIteration or
+  an unrelated error); a layer or model *called* on 0 samples returns an
+  empty output;
+* ``sample_weight`` and ``class_weight`` must be finite and non-negative
+  (Keras takes a negative weight, which rewards getting that sample wrong),
+  and a negative ``epochs`` is refused (Keras trains no epoch);
 * Ctrl-C (SIGINT) during ``fit`` finishes the current batch, then returns
   the History so far with the weights trained up to that batch.
 """
@@ -114,12 +129,38 @@ def _flat_arrays(outputs) -> list[np.ndarray]:
     return [np.asarray(leaf.data if isinstance(leaf, Tensor) else leaf) for leaf in flatten(outputs)]
 
 
-class _NonFiniteLoss(FloatingPointError):
-    """The default train_step met a non-finite loss and applied no update; fit stops on it."""
+class _RefusedUpdate(FloatingPointError):
+    """The default train_step met a non-finite loss or gradient and applied no update; fit stops on it.
 
-    def __init__(self, message: str, loss: float):
-        super().__init__(message)
+    ``reason`` says what was not finite; ``loss`` is the batch's loss (finite when a gradient was not).
+    """
+
+    def __init__(self, reason: str, loss: float):
+        super().__init__(reason)
+        self.reason = reason
         self.loss = loss
+
+
+def first_non_finite_gradient(variables):
+    """The first of ``variables`` whose ``.grad`` holds a NaN or an infinity, or None.
+
+    One pass over each gradient ``g``: the BLAS dot product ``g . g`` reads
+    it without a temporary (faster than ``np.sum`` or ``np.isfinite(g).all()``
+    at every size of a CNN's weights), and is finite unless an entry is NaN
+    or infinite or the sum of squares overflows (entries near 1.8e19 in
+    float32); only then is the gradient tested entry by entry
+    (``np.isfinite(g).all()``), so a finite gradient is never refused.
+    Variables whose ``.grad`` is None are skipped.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflowing or NaN sum is the question asked
+        for variable in variables:
+            grad = variable.grad
+            if grad is None:
+                continue
+            flat = np.ravel(grad.data if isinstance(grad, Tensor) else grad)  # (...) -> (size,), a view
+            if not np.isfinite(np.dot(flat, flat)) and not np.isfinite(flat).all():
+                return variable
+    return None
 
 
 def _input_tensor(leaf):
@@ -450,6 +491,10 @@ class Trainer:
                                  f"one array per output for other shapes.")
             weights = [array] * len(names)
         weights = [None if weight is None else np.asarray(weight, dtype=np.float32) for weight in weights]
+        try:  # batches from a generator or PyDataset are seen here only (arrays are checked when fit starts)
+            adapters.check_sample_weight(weights)
+        except ValueError as error:
+            raise ValueError(f"{self.name}: {error}") from None
         for name, weight in zip(names, weights):
             if weight is not None and (weight.ndim == 0 or weight.shape[0] != count):
                 raise ValueError(f"{self.name}: sample_weight for output '{name}' must have {count} rows, one per "
@@ -551,8 +596,12 @@ class Trainer:
     def train_step(self, data) -> dict:
         """One update on one batch; returns the logs.
 
-        A non-finite loss raises FloatingPointError before its update is
-        applied (fit stops on it, with a message naming the batch).
+        A loss that is not finite, or a gradient with a NaN or an infinity
+        (a finite loss can have one: an input of -inf behind a ReLU that
+        zeroes it gives 0 * inf), raises FloatingPointError before the
+        optimizer is called, so the weights and the optimizer's state do not
+        change; fit stops on it, with a message naming the batch and the
+        weight (see :func:`first_non_finite_gradient`).
         """
         x, y, sample_weight = unpack_x_y_sample_weight(data)
         inputs, _, _, count = self._unpack(data)
@@ -563,10 +612,15 @@ class Trainer:
                              f"the model with add_loss)")
         value = float(np.asarray(loss.data if isinstance(loss, Tensor) else loss))
         if not np.isfinite(value):
-            raise _NonFiniteLoss(f"{self.name}: the loss is {value}; the update was not applied", value)
-        self._loss_tracker.update_state(value, sample_weight=count)
+            raise _RefusedUpdate(f"the loss became {value}", value)
         loss.backward()
-        self.optimizer.step(self.trainable_weights)
+        variables = self.trainable_weights
+        variable = first_non_finite_gradient(variables)
+        if variable is not None:
+            raise _RefusedUpdate(f"the gradient of '{variable.path}' holds NaN or infinite values (the loss is "
+                                 f"{value})", value)
+        self._loss_tracker.update_state(value, sample_weight=count)
+        self.optimizer.step(variables)
         return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
     def test_step(self, data) -> dict:
@@ -594,15 +648,22 @@ class Trainer:
         return logs
 
     def _train_function(self, data):
-        """fit's and train_on_batch's call of ``train_step``: its logs, or the non-finite loss the default
-        step refused to apply."""
+        """fit's and train_on_batch's call of ``train_step``: its logs, or the :class:`_RefusedUpdate` of a
+        step the default train_step refused to apply, after putting back the weights the forward pass
+        changed (BatchNormalization's moving statistics)."""
+        weights = self.weights  # gathered once: walking the layers costs more than the check itself
         # backward() accumulates into .grad: starting each step from None spares custom steps a zero_grad().
-        for variable in self.trainable_weights:
+        for variable in weights:
             variable.grad = None
+        # The non-trainable weights are updated by the forward pass, before the loss and the gradients are
+        # known to be finite: a copy (a few numbers per channel) lets a refused step leave them as they were.
+        saved = [(variable, variable.data.copy()) for variable in weights if not variable.trainable]
         try:
             logs = self.train_step(data)
-        except _NonFiniteLoss as error:
-            return error.loss
+        except _RefusedUpdate as refused:
+            for variable, value in saved:
+                variable.data[...] = value
+            return refused
         self._compile_built = True
         return self._step_logs(logs, "train_step")
 
@@ -662,9 +723,11 @@ class Trainer:
                 (shuffle inside each batch); a PyDataset shuffles its batch
                 order; ignored for generators.
             class_weight: ``{class index: weight}``, a sample weight from the
-                targets (single output; training data only).
+                targets (single output; training data only); a list is
+                refused, as Keras 3 requires a dict.
             sample_weight: ``(N,)`` (or per output, or ``(N, T)`` temporal);
-                weighs the loss and the ``weighted_metrics``.
+                weighs the loss and the ``weighted_metrics``. Weights (and
+                class weights) must be finite and non-negative.
             steps_per_epoch: steps per epoch; one pass over the data continues
                 across epochs (see :mod:`clearconv.data.adapters`).
             validation_data: ``(x, y)``, ``(x, y, sample_weight)``, a
@@ -674,6 +737,14 @@ class Trainer:
                 ``batch_size`` of the validation's evaluate.
             validation_freq: validate every n-th epoch (int) or after the
                 listed 1-based epochs (list).
+
+        Data with 0 samples (``x``, ``validation_data``, or one batch that a
+        generator or PyDataset yields) raises ValueError naming it, before
+        any step for arrays; so do ``evaluate``, ``predict`` and the
+        ``*_on_batch`` methods. A step whose loss or some weight's gradient is
+        not finite is not applied: fit prints which, at which epoch and batch,
+        and stops with the weights and the optimizer's state of the previous
+        batch (see :meth:`train_step`).
         """
         self._assert_compiled("fit")
         owner = f"{self.name}: fit"
@@ -696,6 +767,11 @@ class Trainer:
                 (x, y, sample_weight), validation_split)
         if validation_data is not None:
             val_x, val_y, val_sample_weight = unpack_x_y_sample_weight(validation_data)
+            if adapters.can_convert_arrays((val_x, val_y, val_sample_weight)):
+                # Refused now rather than after the first epoch (the iterator is made when first needed).
+                adapters.check_data_cardinality(adapters.to_numpy((val_x, val_y, val_sample_weight)),
+                                                "validation_data")
+                adapters.check_sample_weight(val_sample_weight)
 
         epoch_iterator = adapters.EpochIterator(x, y, sample_weight=sample_weight, batch_size=batch_size,
                                                 steps_per_epoch=steps_per_epoch, shuffle=shuffle,
@@ -715,33 +791,49 @@ class Trainer:
         initial_epoch = self._initial_epoch or initial_epoch
         with _Interrupt() as interrupt:
             for epoch in range(initial_epoch, epochs):
+                # refused: a step of this epoch was refused; refused_logs: the logs after the last step the
+                # epoch applied (None when it applied none).
+                logs_of_epoch, refused, refused_logs = False, False, None
                 self.reset_metrics()
                 callbacks.on_epoch_begin(epoch)
                 with epoch_iterator.catch_stop_iteration():
                     for begin_step, end_step, iterator in epoch_iterator:
                         callbacks.on_train_batch_begin(begin_step)
                         results = self._run_execution(iterator, self._train_function,
-                                                      stop=lambda result: not isinstance(result, dict))
+                                                      stop=lambda result: isinstance(result, _RefusedUpdate))
                         step_logs = results[-1]
-                        if not isinstance(step_logs, dict):  # a non-finite loss: no update was applied
-                            print(f"{self.name}: the loss became {step_logs} at epoch {epoch + 1}, batch "
+                        if isinstance(step_logs, _RefusedUpdate):  # no update was applied, nothing changed
+                            print(f"{self.name}: {step_logs.reason} at epoch {epoch + 1}, batch "
                                   f"{begin_step + len(results)}; training stopped before that update, so the "
                                   f"weights are those of the previous batch")
-                            self.stop_training = True
-                            callbacks.on_train_batch_end(end_step, {"loss": step_logs})
+                            self.stop_training = refused = True
+                            accepted = results[:-1] or ([logs] if logs_of_epoch else [])
+                            refused_logs = _sorted_floats(accepted[-1]) if accepted else None
+                            callbacks.on_train_batch_end(end_step, {"loss": step_logs.loss})
                             break
                         logs = step_logs
+                        logs_of_epoch = True
                         callbacks.on_train_batch_end(end_step, _sorted_floats(logs))
                         if self.stop_training or interrupt.requested:
                             break
-                epoch_logs = self._metrics_result_or_logs(logs) if logs else {}
+                if refused and refused_logs is None:
+                    # The epoch's first step was refused: it trained nothing, so it has no end (and the
+                    # History no entry without values); on_train_end gets the previous epoch's logs.
+                    break
+                if refused:
+                    # The per-output loss trackers saw the refused batch: the logs after the last step
+                    # applied are the epoch's.
+                    epoch_logs = refused_logs
+                else:
+                    epoch_logs = self._metrics_result_or_logs(logs) if logs else {}
                 if validation_data is not None and not interrupt.requested \
                         and self._should_eval(epoch, validation_freq):
                     if eval_iterator is None:
                         eval_iterator = adapters.EpochIterator(
                             val_x, val_y, sample_weight=val_sample_weight,
                             batch_size=validation_batch_size or batch_size, steps_per_epoch=validation_steps,
-                            shuffle=False, steps_per_execution=self.steps_per_execution)
+                            shuffle=False, steps_per_execution=self.steps_per_execution,
+                            argument="validation_data")
                     val_logs = self._evaluate_iterator(eval_iterator, callbacks)
                     epoch_logs.update({f"val_{name}": value for name, value in val_logs.items()})
                 epoch_logs = _sorted_floats(epoch_logs)
@@ -875,9 +967,13 @@ class Trainer:
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
         """One optimizer step on one batch; its loss (and metrics) as a scalar, a list or a dict.
 
-        A non-finite loss raises FloatingPointError and the update is not applied.
+        A loss or a gradient that is not finite raises FloatingPointError
+        naming it; the update is not applied and the weights and the
+        optimizer's state stay as they were (see :meth:`train_step`). A batch
+        of 0 samples raises ValueError.
         """
         self._assert_compiled("train_on_batch")
+        x, y, sample_weight = self._checked_batch("train_on_batch", x, y, sample_weight)
         if class_weight is not None:
             if sample_weight is not None:
                 raise ValueError(f"{self.name}: train_on_batch: `class_weight` and `sample_weight` cannot be "
@@ -888,26 +984,40 @@ class Trainer:
                 raise ValueError(f"{self.name}: `class_weight` is only supported for models with a single output")
             sample_weight = adapters.class_weight_to_sample_weights(targets[0], class_weight)
         self.reset_metrics()
-        data = pack_x_y_sample_weight(*adapters.to_numpy((x, y, sample_weight)))
+        data = pack_x_y_sample_weight(x, y, sample_weight)
         self._build_once_from(data)
         logs = self._train_function(_step_data(data))
-        if not isinstance(logs, dict):
-            raise FloatingPointError(f"{self.name}: the loss is {logs}; the update was not applied")
+        if isinstance(logs, _RefusedUpdate):
+            raise FloatingPointError(f"{self.name}: train_on_batch: {logs.reason}; the update was not applied, "
+                                     f"so the weights are those before this batch")
         logs = _sorted_floats(logs)
         return logs if return_dict else self._flatten_metrics_in_order(logs)
+
+    def _checked_batch(self, method: str, x, y=None, sample_weight=None):
+        """``x``, ``y`` and ``sample_weight`` of a ``*_on_batch`` call as NumPy structures, after refusing an
+        ``x`` of 0 samples and weights that are negative or not finite (as fit does for its data)."""
+        x, y, sample_weight = adapters.to_numpy((x, y, sample_weight))
+        try:
+            adapters.check_has_samples(x)
+            adapters.check_sample_weight(sample_weight)
+        except ValueError as error:
+            raise ValueError(f"{self.name}: {method}: {error}") from None
+        return x, y, sample_weight
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         """Loss (and metrics) of one batch in inference mode, as a scalar, a list or a dict."""
         self._assert_compiled("test_on_batch")
+        x, y, sample_weight = self._checked_batch("test_on_batch", x, y, sample_weight)
         self.reset_metrics()
-        data = pack_x_y_sample_weight(*adapters.to_numpy((x, y, sample_weight)))
+        data = pack_x_y_sample_weight(x, y, sample_weight)
         self._build_once_from(data)
         logs = _sorted_floats(self._step_logs(self.test_step(_step_data(data)), "test_step"))
         return logs if return_dict else self._flatten_metrics_in_order(logs)
 
     def predict_on_batch(self, x):
         """The outputs for one batch as NumPy arrays (a list for a multi-output model)."""
-        outputs = self.predict_step(_step_data((adapters.to_numpy(x),)))
+        x, _, _ = self._checked_batch("predict_on_batch", x)
+        outputs = self.predict_step(_step_data((x,)))
         return self._pack_outputs(_flat_arrays(outputs), outputs)
 
     # --- saving --------------------------------------------------------------------------------
