@@ -3,6 +3,7 @@ finite-difference gradients, numerical stability, label checks, reductions, look
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -268,6 +269,40 @@ def test_gradient_reaches_weights_through_the_tape():
     per_sample = F.cross_entropy(torch.tensor(inputs) @ torch_kernel, torch.tensor(LABELS), reduction="none")
     (per_sample * torch.tensor(WEIGHTS)).mean().backward()
     np.testing.assert_allclose(kernel.grad, torch_kernel.grad.numpy(), rtol=1e-12)
+
+
+@requires_torch
+def test_gradients_at_the_kinks_match_torch():
+    """Logits of exactly 0 (a zero-initialised last layer) and errors of exactly 0: the gradients are
+    torch's, sigmoid(0) - y = 0.5 - y and sign(0) = 0. A composition through max(x, 0) and |x| would
+    give -y at x = 0 (slopes 1/2 + 1/2 - 1)."""
+    logits = np.array([[0.0, 0.0, 2.0], [0.0, -1.5, 0.0]])
+    targets = np.array([[1.0, 0.0, 1.0], [0.3, 1.0, 0.0]])
+    assert_matches_torch(losses.BinaryCrossentropy(from_logits=True), targets, logits,
+                         lambda x: F.binary_cross_entropy_with_logits(x, torch.tensor(targets),
+                                                                      reduction="none").mean(-1), rtol=1e-14)
+    predictions = np.array([[0.5, -1.0, 2.0], [0.25, 3.0, -2.0]])
+    exact = predictions.copy()
+    exact[0, 1], exact[1, 0] = -1.5, 0.25  # two errors of exactly 0
+    assert_matches_torch(losses.MeanAbsoluteError(), exact, predictions,
+                         lambda p: F.l1_loss(p, torch.tensor(exact), reduction="none").mean(-1), rtol=1e-14)
+    assert_matches_torch(losses.Huber(delta=0.5), exact, predictions,
+                         lambda p: F.huber_loss(p, torch.tensor(exact), reduction="none", delta=0.5).mean(-1),
+                         rtol=1e-14)
+
+
+def test_binary_crossentropy_of_confident_logits_keeps_full_precision():
+    """Value and gradient of y = 1 at logit x are softplus(-x) and -sigmoid(-x): tiny numbers, which
+    max(x, 0) - x y + log1p(exp(-|x|)) and sigmoid(x) - y would get from a cancellation (about 1e-7
+    relative at x = 20 in float64). Oracle: the formulas in math's float64, term by term."""
+    logits = np.array([[20.0, 30.0, -25.0]])
+    targets = np.array([[1.0, 1.0, 0.0]])
+    value, grad = ours(losses.BinaryCrossentropy(from_logits=True, reduction="sum"), targets, logits)
+    tail = [math.exp(-20.0), math.exp(-30.0), math.exp(-25.0)]  # exp(-|x|) of each entry
+    expected_value = sum(math.log1p(e) for e in tail) / 3
+    expected_grad = np.array([[-tail[0] / (1 + tail[0]), -tail[1] / (1 + tail[1]), tail[2] / (1 + tail[2])]]) / 3
+    np.testing.assert_allclose(value, expected_value, rtol=1e-14)
+    np.testing.assert_allclose(grad, expected_grad, rtol=1e-14)
 
 
 # --- finite differences (float64) --------------------------------------------------------------

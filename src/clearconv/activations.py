@@ -28,6 +28,7 @@ from .ops import nn as _nn
 from .ops import numpy as _numpy
 from .ops.common import to_array
 from .ops.dispatch import keras_op
+from .serialization_lib import Catalog
 
 # --------------------------------------------------------------------------- the functions
 
@@ -230,23 +231,19 @@ ACTIVATIONS.update(swish=silu, hard_swish=hard_silu)
 _NAMES = {id(function): function.__name__ for function in _BUILTINS}
 
 
-def get(identifier):
+# A name gives the function itself; a callable is itself; None is the identity (linear).
+CATALOG = Catalog("activation", ACTIVATIONS, build=lambda name, function: function, default=linear, error=TypeError)
+
+
+def get(identifier, custom_objects=None):
     """None -> :func:`linear`; a name -> that function; a config dict -> :func:`deserialize`;
     a callable -> itself.
 
     An unknown name is a ValueError listing the accepted ones; anything else a TypeError.
     """
-    if identifier is None:
-        return linear
-    if isinstance(identifier, str):
-        if identifier not in ACTIVATIONS:
-            raise ValueError(f"Unknown activation {identifier!r}. Valid: {', '.join(sorted(ACTIVATIONS))}")
-        return ACTIVATIONS[identifier]
     if isinstance(identifier, dict):
-        return deserialize(identifier)
-    if callable(identifier):
-        return identifier
-    raise TypeError(f"activation must be a name, a config dict or a callable; received {identifier!r}")
+        return deserialize(identifier, custom_objects)
+    return CATALOG.get(identifier, custom_objects)
 
 
 def builtin_name(activation) -> str | None:
@@ -269,7 +266,8 @@ def serialize(activation) -> str:
 def deserialize(config, custom_objects=None):
     """The activation a config names: a name, or Keras's ``{"class_name": "function", "config": name}``.
 
-    ``custom_objects`` (name -> callable) is searched before the built-ins.
+    The name is looked up as by :func:`get`: ``custom_objects`` (name -> callable) and the
+    registered objects first, then the built-ins.
     """
     name = config
     if isinstance(config, dict):
@@ -279,6 +277,4 @@ def deserialize(config, custom_objects=None):
                              f"{{'class_name': 'function', 'config': <name>}}")
     if not isinstance(name, str):
         raise TypeError(f"activation config must be a name or a dict; received {config!r}")
-    if custom_objects and name in custom_objects:
-        return custom_objects[name]
-    return get(name)
+    return CATALOG.get(name, custom_objects)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import config, utils
+from .serialization_lib import Catalog
 
 
 def _axis(axis):
@@ -109,19 +110,23 @@ ALL_OBJECTS: dict[str, type] = {
 }
 
 
-def get(identifier):
+# Any class is instantiated (base None): Keras accepts a class of your own that does not derive from the base.
+CATALOG = Catalog("constraint", ALL_OBJECTS)
+
+
+def get(identifier, custom_objects=None):
     """A constraint from None, a name, a config dict, a class, an instance or a callable.
 
     Unknown names raise ValueError listing the valid ones.
     """
-    return utils.deserialize_object(identifier, ALL_OBJECTS, "constraint")
+    return CATALOG.get(identifier, custom_objects)
 
 
 def serialize(constraint) -> dict | None:
     """``{"class_name": ..., "config": ...}`` (None for None)."""
-    return utils.serialize_object(constraint)
+    return CATALOG.serialize(constraint)
 
 
-def deserialize(config: dict):
+def deserialize(config, custom_objects=None):
     """The constraint described by a :func:`serialize` dict."""
-    return utils.deserialize_object(config, ALL_OBJECTS, "constraint")
+    return CATALOG.deserialize(config, custom_objects)

@@ -22,6 +22,7 @@ import math
 import numpy as np
 
 from . import utils
+from .serialization_lib import Catalog
 
 # Standard deviation of a unit normal truncated to [-2, 2]. VarianceScaling
 # divides by it so that the *truncated* samples have the requested variance.
@@ -340,19 +341,23 @@ ALL_OBJECTS: dict[str, type] = {
 }
 
 
-def get(identifier):
+# Any class is instantiated (base None): Keras accepts a class of your own that does not derive from the base.
+CATALOG = Catalog("initializer", ALL_OBJECTS)
+
+
+def get(identifier, custom_objects=None):
     """An initializer from None, a name, a config dict, a class, an instance or a callable.
 
     Unknown names raise ValueError listing the valid ones.
     """
-    return utils.deserialize_object(identifier, ALL_OBJECTS, "initializer")
+    return CATALOG.get(identifier, custom_objects)
 
 
 def serialize(initializer) -> dict | None:
     """``{"class_name": ..., "config": ...}`` (None for None)."""
-    return utils.serialize_object(initializer)
+    return CATALOG.serialize(initializer)
 
 
-def deserialize(config: dict):
+def deserialize(config, custom_objects=None):
     """The initializer described by a :func:`serialize` dict."""
-    return utils.deserialize_object(config, ALL_OBJECTS, "initializer")
+    return CATALOG.deserialize(config, custom_objects)

@@ -7,6 +7,9 @@ a Tensor the result is a Tensor that carries the gradient.
 
 L2 is ``l2 * sum(x^2)`` with **no** factor 1/2 (Keras's convention; PyTorch's
 ``weight_decay=wd`` corresponds to ``l2 = wd / 2``).
+
+The penalty has x's float dtype: the factor is cast to it before it multiplies
+the sum (NumPy < 2 computes a float32 scalar times a Python float in float64).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import math
 import numpy as np
 
 from . import utils
+from .serialization_lib import Catalog
 
 
 def _penalty_factor(value, name: str, default: float) -> float:
@@ -27,6 +31,12 @@ def _penalty_factor(value, name: str, default: float) -> float:
         raise ValueError(f"Invalid value for argument {name}: expected a non-negative float; "
                          f"received {name}={value!r}")
     return float(value)
+
+
+def _in_dtype_of(x, factor: float):
+    """``factor`` as a scalar of x's float dtype (a Python float for other inputs)."""
+    dtype = getattr(x, "dtype", None)
+    return dtype.type(factor) if dtype is not None and np.issubdtype(dtype, np.floating) else factor
 
 
 def _zero_like(x):
@@ -48,7 +58,7 @@ class L1(Regularizer):
         self.l1 = _penalty_factor(l1, "l1", 0.01)
 
     def __call__(self, x):
-        return self.l1 * abs(x).sum()
+        return abs(x).sum() * _in_dtype_of(x, self.l1)  # the Tensor (or array) on the left keeps the tape
 
     def get_config(self) -> dict:
         return {"l1": self.l1}
@@ -61,7 +71,7 @@ class L2(Regularizer):
         self.l2 = _penalty_factor(l2, "l2", 0.01)
 
     def __call__(self, x):
-        return self.l2 * (x * x).sum()
+        return (x * x).sum() * _in_dtype_of(x, self.l2)
 
     def get_config(self) -> dict:
         return {"l2": self.l2}
@@ -83,9 +93,9 @@ class L1L2(Regularizer):
     def __call__(self, x):
         terms = []
         if self.l1:
-            terms.append(self.l1 * abs(x).sum())
+            terms.append(abs(x).sum() * _in_dtype_of(x, self.l1))
         if self.l2:
-            terms.append(self.l2 * (x * x).sum())
+            terms.append((x * x).sum() * _in_dtype_of(x, self.l2))
         if not terms:
             return _zero_like(x)
         return terms[0] if len(terms) == 1 else terms[0] + terms[1]
@@ -108,19 +118,24 @@ ALL_OBJECTS: dict[str, type] = {
 _NAME_ARGUMENTS = {"l1_l2": {"l1": 0.01, "l2": 0.01}}
 
 
-def get(identifier):
+# Any class is instantiated (base None): Keras accepts a regularizer class of your own that does not
+# derive from Regularizer.
+CATALOG = Catalog("regularizer", ALL_OBJECTS, build=lambda name, cls: cls(**_NAME_ARGUMENTS.get(name, {})))
+
+
+def get(identifier, custom_objects=None):
     """A regularizer from None, a name, a config dict, a class, an instance or a callable.
 
     Unknown names raise ValueError listing the valid ones.
     """
-    return utils.deserialize_object(identifier, ALL_OBJECTS, "regularizer", _NAME_ARGUMENTS)
+    return CATALOG.get(identifier, custom_objects)
 
 
 def serialize(regularizer) -> dict | None:
     """``{"class_name": ..., "config": ...}`` (None for None)."""
-    return utils.serialize_object(regularizer)
+    return CATALOG.serialize(regularizer)
 
 
-def deserialize(config: dict):
+def deserialize(config, custom_objects=None):
     """The regularizer described by a :func:`serialize` dict."""
-    return utils.deserialize_object(config, ALL_OBJECTS, "regularizer")
+    return CATALOG.deserialize(config, custom_objects)

@@ -8,11 +8,6 @@ clearconv never draws from NumPy's legacy global state (``np.random.seed``);
 Keras's :func:`set_random_seed` seeds it too, with Python's ``random``, for
 the user's own code.
 
-Lookup: initializers, regularizers and constraints are named the way Keras
-names them and are resolved by :func:`deserialize_object`, which accepts the
-same identifiers as ``keras.<module>.get`` (None, a name, a config dict, a
-class, an instance or a callable).
-
 Keras's utilities: :func:`to_categorical`, :func:`normalize`,
 :func:`set_random_seed`, :func:`get_file` (which reads its cache and never
 downloads), :func:`plot_model` and :func:`model_to_dot` (with pydot and
@@ -66,31 +61,6 @@ def valid_names(registry: Mapping[str, Any]) -> str:
     return ", ".join(sorted(registry, key=lambda name: (name.lower(), name)))
 
 
-def deserialize_object(identifier, registry: Mapping[str, type], kind: str,
-                       name_kwargs: Mapping[str, dict] | None = None):
-    """Resolve a Keras-style identifier to an object (or None).
-
-    identifier: None -> None; a name in ``registry`` -> a new instance built
-    with ``name_kwargs.get(name, {})``; ``{"class_name": ..., "config": ...}``
-    -> ``cls.from_config(config)``; a class -> a default instance; any other
-    callable (an instance, a function) -> itself.
-    kind: the word used in error messages, e.g. "initializer".
-    """
-    if identifier is None:
-        return None
-    if isinstance(identifier, str):
-        cls = _lookup(identifier, registry, kind)
-        return cls(**(name_kwargs or {}).get(identifier, {}))
-    if isinstance(identifier, Mapping):
-        return _from_config_dict(identifier, registry, kind)
-    if inspect.isclass(identifier):
-        return identifier()
-    if callable(identifier):
-        return identifier
-    raise ValueError(f"Could not interpret {kind} identifier: {identifier!r}. Expected None, a name "
-                     f"({valid_names(registry)}), a dict with 'class_name' and 'config', or a callable.")
-
-
 def serialize_object(obj) -> dict | None:
     """``{"class_name": ..., "config": ...}`` for an object with ``get_config``; None stays None."""
     if obj is None:
@@ -99,32 +69,6 @@ def serialize_object(obj) -> dict | None:
         raise ValueError(f"Cannot serialize {obj!r}: it has no get_config(); give it by name or as a class "
                          f"with get_config/from_config.")
     return {"class_name": type(obj).__name__, "config": obj.get_config()}
-
-
-def _lookup(name: str, registry: Mapping[str, type], kind: str) -> type:
-    if name not in registry:
-        raise ValueError(f"Unknown {kind} {name!r}. Valid: {valid_names(registry)}")
-    return registry[name]
-
-
-def _from_config_dict(identifier: Mapping, registry: Mapping[str, type], kind: str):
-    if "class_name" not in identifier:
-        raise ValueError(f"A {kind} config dict needs the keys 'class_name' and 'config'; "
-                         f"received keys {sorted(identifier)}")
-    cls = _lookup(identifier["class_name"], registry, kind)
-    return cls.from_config(dict(identifier.get("config") or {}))
-
-
-def rebuild_function_wrapper(cls, config: Mapping, functions: Mapping, custom_objects, kind: str):
-    """``cls(function, **rest)`` from a config whose "fn" names a function in ``functions``
-    (or in ``custom_objects``); a wrapper's config stores the function by name only."""
-    config = dict(config)
-    fn = config.pop("fn", None)
-    known = {**functions, **dict(custom_objects or {})}
-    if not isinstance(fn, str) or fn not in known:
-        raise ValueError(f"{cls.__name__}: cannot rebuild the {kind} function {fn!r}; pass it in "
-                         f"custom_objects. Known functions: {valid_names(functions)}")
-    return cls(known[fn], **config)
 
 
 class Configurable:

@@ -138,14 +138,16 @@ def relu(x, max_value: float | None = None, negative_slope: float = 0.0, thresho
     including a negative threshold, gives Keras's value.
     """
     x = _float_array(x)
+    # Constants in x's dtype: before NumPy 2 (NEP 50), a 0-d float32 array met with a Python float became float64.
+    zero, threshold = x.dtype.type(0), x.dtype.type(threshold)
     if threshold != 0:
         y = x * _as(x > threshold, x)  # multiply, not where: NaN * 0 stays NaN
     else:
-        y = np.maximum(x, 0)
+        y = np.maximum(x, zero)
     if max_value is not None:
-        y = np.clip(y, 0, max_value)
+        y = np.clip(y, zero, x.dtype.type(max_value))
     if negative_slope != 0:
-        y = y - negative_slope * np.maximum(threshold - x, 0)
+        y = y - x.dtype.type(negative_slope) * np.maximum(threshold - x, zero)
     return y
 
 

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Mapping, Sequence
+from typing import Sequence
+
+from .. import utils
+from ..serialization_lib import Catalog
 
 
-
-class LearningRateSchedule:
+class LearningRateSchedule(utils.Configurable):
     """Base class: ``schedule(step) -> learning rate`` (a float), with ``get_config``/``from_config``.
 
     The optimizer calls it with its ``iterations`` counter (0 for the first update).
+    ``from_config`` and the repr are :class:`clearconv.utils.Configurable`'s.
     """
 
     def __call__(self, step: int) -> float:
@@ -25,20 +28,13 @@ class LearningRateSchedule:
         raise NotImplementedError(f"Learning rate schedule '{type(self).__name__}' must override get_config() "
                                   f"to be serializable")
 
-    @classmethod
-    def from_config(cls, config: dict):
-        return cls(**config)
-
-    def __repr__(self):
-        arguments = ", ".join(f"{key}={value!r}" for key, value in self.get_config().items())
-        return f"{type(self).__name__}({arguments})"
-
 
 def _schedule_error(schedule: str, argument: str, value, accepted: str) -> ValueError:
     return ValueError(f"{schedule}: `{argument}` must be {accepted}; received {argument}={value!r}")
 
 
-def _is_number(value) -> bool:
+def is_number(value) -> bool:
+    """A finite real number (not a bool)."""
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
@@ -47,11 +43,11 @@ class ExponentialDecay(LearningRateSchedule):
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase: bool = False,
                  name: str = "ExponentialDecay"):
-        if not _is_number(decay_steps) or decay_steps <= 0:
+        if not is_number(decay_steps) or decay_steps <= 0:
             raise _schedule_error("ExponentialDecay", "decay_steps", decay_steps, "a number > 0")
-        if not _is_number(initial_learning_rate):
+        if not is_number(initial_learning_rate):
             raise _schedule_error("ExponentialDecay", "initial_learning_rate", initial_learning_rate, "a number")
-        if not _is_number(decay_rate):
+        if not is_number(decay_rate):
             raise _schedule_error("ExponentialDecay", "decay_rate", decay_rate, "a number")
         self.initial_learning_rate = initial_learning_rate
         self.decay_steps = decay_steps
@@ -107,15 +103,15 @@ class CosineDecay(LearningRateSchedule):
 
     def __init__(self, initial_learning_rate, decay_steps, alpha=0.0, name: str = "CosineDecay",
                  warmup_target=None, warmup_steps=0):
-        if not _is_number(decay_steps) or decay_steps <= 0:
+        if not is_number(decay_steps) or decay_steps <= 0:
             raise _schedule_error("CosineDecay", "decay_steps", decay_steps, "a number > 0")
-        if not _is_number(warmup_steps) or warmup_steps < 0:
+        if not is_number(warmup_steps) or warmup_steps < 0:
             raise _schedule_error("CosineDecay", "warmup_steps", warmup_steps, "a number >= 0")
-        if not _is_number(initial_learning_rate):
+        if not is_number(initial_learning_rate):
             raise _schedule_error("CosineDecay", "initial_learning_rate", initial_learning_rate, "a number")
-        if not _is_number(alpha):
+        if not is_number(alpha):
             raise _schedule_error("CosineDecay", "alpha", alpha, "a number")
-        if warmup_target is not None and not _is_number(warmup_target):
+        if warmup_target is not None and not is_number(warmup_target):
             raise _schedule_error("CosineDecay", "warmup_target", warmup_target, "a number or None")
         self.initial_learning_rate = initial_learning_rate
         self.decay_steps = decay_steps
@@ -145,21 +141,18 @@ class CosineDecay(LearningRateSchedule):
 
 _SCHEDULES: dict[str, type] = {cls.__name__: cls for cls in (ExponentialDecay, PiecewiseConstantDecay, CosineDecay)}
 
+CATALOG = Catalog("learning-rate schedule", _SCHEDULES, base=LearningRateSchedule, callables=False)
+
 
 def serialize_schedule(schedule: LearningRateSchedule) -> dict:
     """``{"class_name": ..., "config": ...}``."""
-    return {"class_name": type(schedule).__name__, "config": schedule.get_config()}
+    return CATALOG.serialize(schedule)
 
 
-def deserialize_schedule(config: Mapping) -> LearningRateSchedule:
-    """The schedule described by a :func:`serialize_schedule` dict."""
-    if not isinstance(config, Mapping) or "class_name" not in config:
-        raise ValueError(f"A learning-rate schedule config must be a dict with 'class_name' and 'config'; "
-                         f"received {config!r}")
-    name = config["class_name"]
-    if name not in _SCHEDULES:
-        raise ValueError(f"Unknown learning-rate schedule {name!r}. Valid: {', '.join(sorted(_SCHEDULES))}")
-    return _SCHEDULES[name].from_config(dict(config.get("config") or {}))
+def deserialize_schedule(config, custom_objects=None) -> LearningRateSchedule:
+    """The schedule described by a :func:`serialize_schedule` dict (a schedule of your own is found
+    when registered or passed in ``custom_objects``)."""
+    return CATALOG.deserialize(config, custom_objects)
 
 
 serialize = serialize_schedule
