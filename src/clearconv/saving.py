@@ -82,6 +82,7 @@ def save_model(model, filepath, overwrite: bool = True, **kwargs) -> None:
 
 
 def load_model(filepath, custom_objects=None, compile: bool = True, safe_mode: bool = True):
-    """Rebuild a saved model; see :func:`clearconv.io.native.load_model`."""
+    """Rebuild a saved model; see :func:`clearconv.io.native.load_model`. A file it cannot load raises
+    :class:`clearconv.io.ModelFileError` (a ValueError naming the file, the member and the reason)."""
     from .io.native import load_model as load
     return load(filepath, custom_objects=custom_objects, compile=compile, safe_mode=safe_mode)

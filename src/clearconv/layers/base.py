@@ -44,6 +44,8 @@ _call_training: list = [None]
 _call_depth: list = [0]
 # The names of the layers whose calls are in progress, outermost first (see name_scope).
 _name_scope: list = []
+# True while a model file is being loaded (see weights_from_file): add_weight makes placeholders.
+_weights_from_file: list = [False]
 # Attributes that hold bookkeeping, never sub-layers or weights of their own.
 _UNTRACKED = frozenset({"_inbound_nodes", "_nodes", "_weights", "_regularizers", "_activity_losses",
                         "_call_losses", "_init_arguments"})
@@ -95,6 +97,34 @@ def name_scope(name: str):
     finally:
         if pushed:
             _name_scope.pop()
+
+
+@contextlib.contextmanager
+def weights_from_file():
+    """Within the block, ``add_weight`` neither calls the initializer nor allocates the weight: the
+    variable holds a placeholder of the right shape and dtype, to be replaced by the stored array.
+
+    A model file supplies every weight, so loading builds the layers only to learn the shapes their
+    configs imply. Initialising them would draw from the global generator (a resumed training would
+    no longer match an uninterrupted one) and allocate whatever the config declares before the shapes
+    are checked against the stored arrays (a 10 KB config with ``units: 10000000`` would take 4 GB).
+    The loader (:mod:`clearconv.io.native`) replaces every placeholder before the model is used.
+    """
+    previous = _weights_from_file[0]
+    _weights_from_file[0] = True
+    try:
+        yield
+    finally:
+        _weights_from_file[0] = previous
+
+
+def _placeholder(shape: tuple, dtype: str) -> np.ndarray:
+    """An array of ``shape`` and ``dtype`` backed by a single element: every index is the same cell
+    (all strides 0), so it costs one element whatever its shape. It accepts writes, since a layer
+    may assign values from its config while it builds (Normalization's mean and variance); they land
+    in that one cell and are overwritten by the file's arrays."""
+    cell = np.zeros(1, dtype=dtype)
+    return np.lib.stride_tricks.as_strided(cell, shape=shape, strides=(0,) * len(shape), writeable=True)
 
 
 def unique_name(base: str) -> str:
@@ -178,10 +208,17 @@ class Layer:
         dtype = np.dtype(dtype or self.dtype).name
         if name is None:
             name = "variable" if not self._weights else f"variable_{len(self._weights)}"
-        value = initializers_module.get(initializer or "glorot_uniform")(shape, dtype=dtype)
+        if _weights_from_file[0]:
+            # Loading a model file: no initializer runs and nothing of the weight's size is allocated
+            # (see weights_from_file); the Variable is made on a scalar, then given the placeholder.
+            value = np.zeros((), dtype=dtype)
+        else:
+            value = initializers_module.get(initializer or "glorot_uniform")(shape, dtype=dtype)
         scope = _name_scope if _name_scope and _name_scope[-1] == self.name else [*_name_scope, self.name]
         variable = Variable(np.asarray(value, dtype=dtype), name=name, trainable=trainable and self._trainable,
                             constraint=constraints_module.get(constraint), path="/".join([*scope, name]))
+        if _weights_from_file[0]:
+            variable.data = _placeholder(shape, dtype)
         variable._layer_trainable = trainable
         self._weights.append(variable)
         regularizer = regularizers_module.get(regularizer)

@@ -34,6 +34,11 @@ def layer_config(layer: Layer) -> dict:
 
 
 def layer_from_config(entry: dict) -> Layer:
+    """The layer (or model) of a ``{"class_name", "config"}`` entry; ValueError for an unknown class or an
+    entry of another shape, and the class's own ValueError or TypeError for arguments it refuses."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("config", {}), dict):
+        raise ValueError(f"a layer entry must be {{'class_name': str, 'config': {{...}}}}; received "
+                         f"{entry!r}"[:300])
     classes = registry()
     name = entry.get("class_name")
     cls = saving.get_registered_object(name, module_objects=classes) if isinstance(name, str) else None
@@ -69,20 +74,55 @@ def functional_config(model) -> dict:
 
 
 def functional_from_config(cls, config: dict):
+    """Replay the calls of :func:`functional_config`. Before each call, the shapes of its inputs are
+    checked (:func:`clearconv.io.validation.check_shape`), so that a layer inferring its output by a
+    trial run (an op node) never runs on a tensor too large to compute; an op node that cannot run on
+    its inputs is a ValueError naming it."""
+    from ..io.validation import check_shape, check_trial_run
+    from ..layers.core import InputLayer
     layers = {}
     for entry in config["layers"]:
         layer = layer_from_config(entry)
         layers[entry.get("name", layer.name)] = layer
-    from ..layers.core import InputLayer
-    inputs = [SymbolicTensor(layer.batch_input_shape, layer.dtype, layer, [])
+    inputs = [SymbolicTensor(check_shape(layer.batch_input_shape, f"input '{layer.name}': shape"), layer.dtype,
+                             layer, [])
               for layer in layers.values() if isinstance(layer, InputLayer)]
     tensors = list(inputs)
     for call in config["calls"]:
         if call["layer"] not in layers:
             raise ValueError(f"The model file calls an unknown layer {call['layer']!r}")
-        tensors.append(layers[call["layer"]](_resolve(call["args"], tensors), **dict(call.get("kwargs", {}))))
+        layer, arguments = layers[call["layer"]], _resolve(call["args"], tensors)
+        for tensor in _flat(arguments):
+            check_shape(tensor.shape, f"the input of '{layer.name}' ({tensor.layer.name}'s output): shape")
+        kwargs = dict(call.get("kwargs", {}))
+        if isinstance(layer, Operation):
+            check_trial_run([t.shape for t in _flat(arguments)], f"op node '{layer.name}' ({layer.op})")
+            tensors.append(_call_operation(layer, arguments, kwargs))
+        else:
+            tensors.append(layer(arguments, **kwargs))
     return cls(_resolve(config["inputs"], tensors), _resolve(config["outputs"], tensors),
                name=config.get("name"), trainable=config.get("trainable", True))
+
+
+def _flat(structure) -> list:
+    if isinstance(structure, list):
+        return [item for part in structure for item in _flat(part)]
+    if isinstance(structure, dict):
+        return [item for part in structure.values() for item in _flat(part)]
+    return [structure]
+
+
+def _call_operation(layer: Operation, arguments, kwargs: dict):
+    """An op node's output, found by running the op on zeros of its inputs' shapes. The op and its
+    constant arguments come from the file, and a registered op given arguments it does not take may fail
+    with any exception (TypeError, IndexError, ...): each is reported as the ValueError of a file that
+    describes an op that cannot run."""
+    try:
+        return layer(arguments, **kwargs)
+    except Exception as error:  # noqa: BLE001 -- see the docstring: any failure of the op is the file's
+        raise ValueError(f"op node '{layer.name}' ({layer.op}) cannot run on inputs of shape(s) "
+                         f"{[t.shape for t in _flat(arguments)]} with the arguments the file gives it: "
+                         f"{type(error).__name__}: {error}") from error
 
 
 def _refs(structure, index):
