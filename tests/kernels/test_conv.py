@@ -177,6 +177,25 @@ def test_single_channel_columns_match_the_direct_loops(rank, stride, dilation):
     np.testing.assert_allclose(dkernel, want_dkernel, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("samples_per_chunk", [1, 2, 5])
+def test_one_channel_forward_in_batch_chunks_matches_the_direct_loops(samples_per_chunk, monkeypatch):
+    """The tap-major forward gathers and multiplies a few samples at a time, and keeps every sample's columns."""
+    from clearconv.kernels.conv import im2col
+    from clearconv.kernels.conv.reference import conv_reference_backward
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((5, 9, 9, 1))
+    weights = rng.standard_normal((3, 3, 1, 4))
+    strides, dilation, pads = (1, 1), (1, 1), [(1, 1), (1, 1)]
+    monkeypatch.setattr(im2col, "TAP_MAJOR_CHUNK_BYTES", samples_per_chunk * 9 * 81 * x.itemsize)  # K * cells
+    y, ctx = conv_ops.conv(x, weights, None, strides, pads, dilation, keep_for_backward=True)
+    assert ctx.columns is not None and ctx.blocking is None
+    np.testing.assert_allclose(y, conv_reference(x, weights, None, strides, pads, dilation), rtol=1e-12, atol=1e-12)
+    grad = rng.standard_normal(y.shape)
+    _, dkernel, _ = conv_ops.conv_backward(grad, ctx, need_input=False)  # from the kept columns
+    want = conv_reference_backward(grad, x, weights, strides, pads, dilation)[1]
+    np.testing.assert_allclose(dkernel, want, rtol=1e-12, atol=1e-12)
+
+
 # --------------------------------------------------------------------------- row blocking
 
 def test_row_blocking_takes_the_largest_block_that_fits():

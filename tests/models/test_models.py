@@ -300,3 +300,24 @@ def test_ctrl_c_stops_after_the_current_batch_and_keeps_weights_and_history():
     assert history.epoch == [0] and len(history.history["loss"]) == 1
     assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+
+
+def test_a_sequential_of_many_layers_builds_its_graph_once(monkeypatch):
+    """Sequential(layers) and Sequential.from_config add every layer with rebuild=False, as Keras's
+    constructor does, so a stack of n layers is built once, not n times (loading was quadratic)."""
+    builds = []
+    original = Sequential._build_graph
+    monkeypatch.setattr(Sequential, "_build_graph", lambda self: (builds.append(self.name), original(self))[1])
+    stack = [L.Input(shape=(4,))] + [L.Dense(4) for _ in range(30)]
+    model = Sequential(stack)
+    assert len(builds) == 1
+    builds.clear()
+    copy = Sequential.from_config(model.get_config())
+    assert len(builds) == 1
+    assert [layer.name for layer in copy.layers] == [layer.name for layer in model.layers]
+    x = np.random.default_rng(0).random((2, 4), dtype=np.float32)
+    copy.set_weights(model.get_weights())
+    np.testing.assert_array_equal(copy.predict(x, verbose=0), model.predict(x, verbose=0))
+    builds.clear()
+    model.add(L.Dense(2))  # add() alone still rebuilds at once, as in Keras
+    assert len(builds) == 1 and model.output_shape == (None, 2)

@@ -27,10 +27,15 @@ class Sequential(Model):
         self._input_shape = None  # batch shape, (batch or None, ...)
         self._input_tensor = None  # the Input the graph starts from, kept across rebuilds as Keras keeps it
         for layer in layers or []:
-            self.add(layer)
+            self.add(layer, rebuild=False)
+        self._maybe_rebuild()
 
-    def add(self, layer) -> None:
-        """Append a layer (or set the input with an ``Input``/``InputLayer`` placed first)."""
+    def add(self, layer, rebuild: bool = True) -> None:
+        """Append a layer (or set the input with an ``Input``/``InputLayer`` placed first).
+
+        ``rebuild=False`` (Keras's argument) defers building the graph to the next ``add`` or
+        ``build``: a stack of n layers added that way is built once, not n times.
+        """
         if isinstance(layer, InputLayer):
             layer = SymbolicTensor(layer.batch_input_shape, layer.dtype, layer, [])
         if isinstance(layer, SymbolicTensor) and isinstance(layer.layer, InputLayer):
@@ -44,6 +49,10 @@ class Sequential(Model):
         else:
             raise TypeError(f"{self.name}: add() takes a Layer; received {layer!r}")
         self.built = False
+        if rebuild:
+            self._maybe_rebuild()
+
+    def _maybe_rebuild(self) -> None:
         if self._input_shape is not None and self._stack:
             self._build_graph()
 
@@ -101,7 +110,8 @@ class Sequential(Model):
         if config.get("batch_input_shape") is not None:
             model._input_shape = tuple(config["batch_input_shape"])
         for entry in config["layers"]:
-            model.add(layer_from_config(entry))
+            model.add(layer_from_config(entry), rebuild=False)
+        model._maybe_rebuild()
         return model
 
 

@@ -26,7 +26,8 @@ from numpy.lib.stride_tricks import as_strided
 from .. import compiled
 from ..shapes import conv_output_shape
 from ..tuning import (COL2IM_ONE_GEMM_MAX_CHANNELS, COL2IM_ONE_GEMM_MAX_CHANNELS_STRIDED, REDUCTION_BLOCK,
-                      ROW_BLOCK_MAX_FILTERS, ROW_BLOCK_MAX_SPAN, ROW_BLOCK_MAX_WIDTH, SMALL_KERNEL_GRAD)
+                      ROW_BLOCK_MAX_FILTERS, ROW_BLOCK_MAX_SPAN, ROW_BLOCK_MAX_WIDTH, SMALL_KERNEL_GRAD,
+                      TAP_MAJOR_CHUNK_BYTES)
 from ..windows import window_slices
 from .im2col_compiled import col2im
 
@@ -40,13 +41,17 @@ def im2col(xp: np.ndarray, kernel_size, strides, dilation, groups: int) -> np.nd
     """Gather every receptive field of ``xp`` into rows: (G, M, K * C // G).
 
     The gather is a strided view (no copy) turned contiguous by one reshape,
-    which copies runs of a kernel row (kw * C floats). One channel takes it
-    too: a tap-major gather for one-channel inputs, in runs of whole output
-    rows, measured -17% to +31% (LeNet's conv1 slower, training steps
-    -13% to +14%), under the 15% a special path must gain, and is gone.
+    which copies runs of a kernel row (kw * C floats); a one-channel input
+    whose output rows are longer than its kernel rows is gathered tap-major,
+    in runs of an output row, instead.
     """
     batch, *padded, channels = xp.shape
     out = output_shape(padded, kernel_size, strides, dilation)
+    if _tap_major(channels, kernel_size, out):
+        columns = np.empty((*kernel_size, batch, *out), dtype=xp.dtype)
+        columns[...] = _tap_view(xp, kernel_size, strides, dilation, out)
+        # (*k, N, *out) -> (K, M) -> (1, M, K): the transposed view, as _correlate_tap_major keeps them
+        return columns.reshape(int(np.prod(kernel_size)), -1).T[None]
     group_channels = channels // groups
     step_n, *step_spatial, step_c = xp.strides
     # View (G, N, *out, *k, C//G): group axis first so each group's columns are contiguous.
@@ -64,6 +69,28 @@ def im2col(xp: np.ndarray, kernel_size, strides, dilation, groups: int) -> np.nd
         view = view[..., 0]
     # (G, N, *out, *k, Cg) -> (G, M, K*Cg); a view when the kernel is 1x1 at stride 1.
     return view.reshape(groups, rows, int(np.prod(kernel_size)) * group_channels)
+
+
+def _tap_major(channels: int, kernel_size, out) -> bool:
+    """Whether a one-channel input gathers its columns tap-major, (K, M), in runs of whole output rows.
+
+    With one channel the general gather copies runs of only ``kw`` floats,
+    while one tap's cells are a strided slice whose rows are whole output
+    rows: LeNet's conv1 forward (64 x 28x28x1, 5x5, 6 filters) took 0.65 ms
+    this way against 1.35-1.39 ms through the general gather (2 threads,
+    benchmarks/run.py --cases lenet-conv1). BLAS takes the (M, K) transposed
+    view as is.
+    """
+    return channels == 1 and out[-1] > kernel_size[-1]
+
+
+def _tap_view(xp, kernel_size, strides, dilation, out) -> np.ndarray:
+    """The taps of a one-channel input (N, *P, 1) as a view (*k, N, *out); copying it is one pass."""
+    step_n, *step_spatial, _ = xp.strides
+    return as_strided(xp, shape=(*kernel_size, xp.shape[0], *out),
+                      strides=(*(d * st for d, st in zip(dilation, step_spatial)), step_n,
+                               *(s * st for s, st in zip(strides, step_spatial))),
+                      writeable=False)
 
 
 # --- Row blocking: b outputs of a row per column row --------------------------------------------
@@ -200,10 +227,35 @@ def correlate(xp: np.ndarray, kernel: np.ndarray, strides, dilation, groups: int
     """
     kernel_size = kernel.shape[:-2]
     out = output_shape(xp.shape[1:-1], kernel_size, strides, dilation)
+    if _tap_major(xp.shape[-1], kernel_size, out):
+        y, cols = _correlate_tap_major(xp, kernel, strides, dilation, out)
+        return y, (cols if keep_columns else None)
     cols = im2col(xp, kernel_size, strides, dilation, groups)
     rows = np.matmul(cols, grouped_kernel(kernel, groups))  # (G, M, F//G)
     y = ungroup_rows(rows, (xp.shape[0], *out))
     return y, (cols if keep_columns else None)
+
+
+def _correlate_tap_major(xp, kernel, strides, dilation, out):
+    """:func:`correlate` of a one-channel input -> (y (N, *out, F), the whole (1, M, K) columns).
+
+    The columns are gathered and multiplied TAP_MAJOR_CHUNK_BYTES of them at a
+    time (whole samples), so each chunk is still in cache for its GEMM.
+    """
+    kernel_size, filters = kernel.shape[:-2], kernel.shape[-1]
+    batch, cells, taps = xp.shape[0], int(np.prod(out)), int(np.prod(kernel_size))
+    view = _tap_view(xp, kernel_size, strides, dilation, out)
+    columns = np.empty(view.shape, dtype=xp.dtype)
+    rows = columns.reshape(taps, batch * cells)  # (*k, N, *out) -> (K, M)
+    y = np.empty((batch * cells, filters), dtype=np.result_type(xp, kernel))
+    weights = kernel.reshape(taps, filters)  # (*k, 1, F) -> (K, F)
+    samples = max(1, TAP_MAJOR_CHUNK_BYTES // (taps * cells * xp.itemsize))
+    for first in range(0, batch, samples):
+        chunk = (slice(None),) * len(kernel_size) + (slice(first, first + samples),)
+        columns[chunk] = view[chunk]
+        cells_of_chunk = slice(first * cells, (first + samples) * cells)
+        np.matmul(rows[:, cells_of_chunk].T, weights, out=y[cells_of_chunk])  # (m, K) @ (K, F)
+    return y.reshape(batch, *out, filters), rows.T[None]
 
 
 def correlate_kernel_grad(cols: np.ndarray, grad: np.ndarray, kernel_shape, groups: int) -> np.ndarray:
