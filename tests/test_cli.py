@@ -138,3 +138,14 @@ def test_evaluate_a_model_saved_without_compile(trained, tmp_path, capsys):
     _, (x_test, y_test) = load("digits", seed=0)
     accuracy = np.mean(np.argmax(model.predict(x_test, verbose=0), axis=1) == y_test)
     assert f"test accuracy {accuracy:.4f}" in captured.out
+
+
+def test_evaluate_takes_the_training_seed_so_the_test_split_is_the_same(tmp_path, capsys):
+    """digits draws its test split from --seed: evaluate with the training seed scores the same samples."""
+    from clearconv.data import load
+    assert not np.array_equal(load("digits", seed=3)[1][1], load("digits", seed=0)[1][1])  # other test samples
+    path = str(tmp_path / "seeded.clearconv")
+    assert cli.main(["train", "--epochs", "1", "--seed", "3", "--output", path, "--quiet"]) == 0
+    trained_accuracy = re.search(r"test accuracy ([0-9.]+)", capsys.readouterr().out).group(1)
+    assert cli.main(["evaluate", path, "--data", "digits", "--seed", "3"]) == 0
+    assert f"test accuracy {trained_accuracy}" in capsys.readouterr().out

@@ -662,3 +662,11 @@ def test_config_has_keras_keys_and_round_trips(keras, name, kwargs):
     for key, value in kwargs.items():
         assert config[key] == (list(value) if name in ("UnitNormalization", "LayerNormalization")
                                and key == "axis" else value)
+
+
+def test_algorithm_for_takes_a_keras_shape_with_an_unknown_batch():
+    """algorithm_for((None, ...)) reads the batch as one sample, as the FFT cost model needs a number."""
+    from clearconv import layers as layers_module
+    layer = layers_module.Conv2D(8, 9)
+    assert layer.algorithm_for((None, 64, 64, 16)) == layer.algorithm_for((1, 64, 64, 16))
+    assert layer.algorithm_for((None, 64, 64, 16)) in ("im2col", "fft")

@@ -303,3 +303,14 @@ def test_negative_class_weights_are_refused():
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
     with pytest.raises(ValueError, match=r"`class_weight`.*non-negative.*-1.0"):
         model.fit(X, np.array([0, 1, 0, 1]), class_weight={0: 1.0, 1: -1.0}, verbose=0)
+
+
+def test_a_step_copies_only_the_weights_its_forward_pass_can_change():
+    """The copy that lets a refused step restore the moving statistics leaves out a frozen layer's weights."""
+    from clearconv.models.training import _updated_by_forward
+    frozen = L.Dense(64, name="frozen")
+    model = Sequential([L.Input(shape=(8,)), frozen, L.BatchNormalization(name="bn"), L.Dense(2)])
+    frozen.trainable = False
+    assert not frozen.kernel.trainable  # frozen: non-trainable, yet never changed by the forward pass
+    bn = model.get_layer("bn")
+    assert _updated_by_forward(model.weights) == [bn.moving_mean, bn.moving_variance]

@@ -133,6 +133,9 @@ def parser() -> Parser:
     evaluate.add_argument("path", help="a model file written by `clearconv train` or model.save()")
     evaluate.add_argument("--data", required=True, type=dataset, help="dataset name or IDX folder, as for train")
     evaluate.add_argument("--batch-size", type=positive_integer, default=256, help="samples per step (default 256)")
+    evaluate.add_argument("--seed", type=seed, default=0,
+                          help="the --seed the model was trained with: digits and signals draw their test split "
+                               "from it, so another seed would score training samples (default 0)")
 
     predict = commands.add_parser(
         "predict", help="classify image files with a saved model",

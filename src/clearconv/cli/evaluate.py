@@ -9,7 +9,7 @@ from .files import dataset_name, load_dataset, load_model_file
 def run(args) -> int:
     model = load_model_file(args.path, compile=True)
     name = dataset_name(args.data)
-    _, (x_test, y_test) = load_dataset(args.data, 0)
+    _, (x_test, y_test) = load_dataset(args.data, args.seed)
     expected = tuple(model.inputs[0].shape[1:]) if len(model.inputs) == 1 else None
     given = tuple(x_test.shape[1:])
     if expected is None or len(expected) != len(given) or any(e not in (None, g) for e, g in zip(expected, given)):

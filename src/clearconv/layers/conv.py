@@ -210,13 +210,15 @@ class _Conv(_BaseConv):
     def algorithm_for(self, input_shape) -> str:
         """The algorithm this layer's convolution runs on inputs of ``input_shape`` (layer's data_format).
 
-        The same whether or not a backward pass follows.
+        The same whether or not a backward pass follows. A batch size of None
+        (Keras's ``(None, ...)`` shapes) counts as one sample.
         """
         spatial = self._spatial(input_shape)
         padded = tuple(length + before + after for length, (before, after) in zip(spatial, self._pads(spatial)))
         channels = self._input_channels(input_shape)
         kernel_shape = (*self.kernel_size, channels // self.groups, self.filters)
-        return conv_ops.resolve_algorithm(self.algorithm, (input_shape[0], *padded, channels), kernel_shape,
+        batch = 1 if input_shape[0] is None else input_shape[0]
+        return conv_ops.resolve_algorithm(self.algorithm, (batch, *padded, channels), kernel_shape,
                                           self.strides, self.dilation_rate, self.groups)
 
     def call(self, inputs, training=None):

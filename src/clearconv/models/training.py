@@ -163,6 +163,13 @@ def first_non_finite_gradient(variables):
     return None
 
 
+def _updated_by_forward(weights) -> list:
+    """The weights a training forward pass may change: those a layer declared non-trainable (moving
+    statistics). The weights of a frozen layer (``layer.trainable = False``) are left out: nothing
+    changes them, and a frozen backbone's kernels would be a large copy per step."""
+    return [variable for variable in weights if not getattr(variable, "_layer_trainable", variable.trainable)]
+
+
 def _input_tensor(leaf):
     """A numeric array of ``x`` as a Tensor, as Keras hands its steps backend tensors: calling the model
     on it records the operations, so a custom train_step can call ``backward()``."""
@@ -655,9 +662,10 @@ class Trainer:
         # backward() accumulates into .grad: starting each step from None spares custom steps a zero_grad().
         for variable in weights:
             variable.grad = None
-        # The non-trainable weights are updated by the forward pass, before the loss and the gradients are
-        # known to be finite: a copy (a few numbers per channel) lets a refused step leave them as they were.
-        saved = [(variable, variable.data.copy()) for variable in weights if not variable.trainable]
+        # Weights declared non-trainable (BatchNormalization's moving statistics) are updated by the forward
+        # pass, before the loss and the gradients are known to be finite: a copy (a few numbers per channel)
+        # lets a refused step leave them as they were.
+        saved = [(variable, variable.data.copy()) for variable in _updated_by_forward(weights)]
         try:
             logs = self.train_step(data)
         except _RefusedUpdate as refused:
