@@ -321,3 +321,19 @@ def test_a_sequential_of_many_layers_builds_its_graph_once(monkeypatch):
     builds.clear()
     model.add(L.Dense(2))  # add() alone still rebuilds at once, as in Keras
     assert len(builds) == 1 and model.output_shape == (None, 2)
+
+
+def test_a_model_saved_compiled_but_never_fitted_loads_and_fits_as_the_original(tmp_path):
+    """Its optimizer was never built, so the file holds no slots: loading restores it unbuilt, and the first
+    step of both models (from the same weights) gives the same weights."""
+    utils.set_seed(0)
+    model = Sequential([L.Input(shape=(4,)), L.Dense(2)])
+    model.compile(optimizer=optimizers.Adam(learning_rate=0.01), loss="mse")
+    model.save(tmp_path / "unfitted.clearconv")
+    loaded = load_model(tmp_path / "unfitted.clearconv")
+    x, y = np.ones((4, 4), np.float32), np.zeros((4, 2), np.float32)
+    model.train_on_batch(x, y)
+    loaded.train_on_batch(x, y)
+    for want, got in zip(model.get_weights(), loaded.get_weights()):
+        np.testing.assert_array_equal(got, want)
+    assert loaded.optimizer.iterations == 1

@@ -271,6 +271,13 @@ class Optimizer(utils.Configurable):
         """
         owner = type(self).__name__
         variables = list(variables)
+        if int(np.asarray(state.get("iterations", -1))) == 0 and \
+                not any(key.startswith(f"{self._state_prefix}/") for key in state):
+            # Saved before its first update (compiled, never fitted): the optimizer was not built yet, so
+            # the state holds no slots; it builds, with fresh slots, at its first step, as it would have.
+            if "learning_rate" in state and isinstance(self._learning_rate, float):
+                self._learning_rate = float(np.asarray(state["learning_rate"]))
+            return
         fresh = copy.copy(self)  # built aside, so a failure leaves self untouched
         fresh._variables, fresh._index, fresh._slots = [], {}, []
         fresh.build(variables)
