@@ -34,7 +34,11 @@ _grad_mode = _GradMode()
 
 @contextlib.contextmanager
 def no_grad():
-    """Run operations without recording them (inference), in the calling thread only."""
+    """Run operations without recording them (inference), in the calling thread only.
+
+    ``backward()`` called inside it still gives every gradient the graph recorded: whether an input
+    takes a gradient is decided when its operation is recorded, as in torch.
+    """
     previous, _grad_mode.enabled = _grad_mode.enabled, False
     try:
         yield

@@ -25,20 +25,20 @@ def conv(x, kernel, bias, strides, pads, dilation, groups: int = 1, algorithm: s
     ``algorithm`` None means the global default; ``activation`` "relu" is fused
     into the convolution's output pass (and its mask into the backward).
     """
-    keep = needs_grad(x, kernel, bias)
+    keep, need_input = needs_grad(x, kernel, bias), needs_grad(x)  # decided now, not at backward time
     y, ctx = conv_ops.conv(data_of(x), data_of(kernel), data_of(bias), strides, pads, dilation,
                            groups, algorithm=algorithm, activation=activation, keep_for_backward=keep)
     return record(y, (x, kernel, bias),
-                  lambda g: conv_ops.conv_backward(g, ctx, need_input=needs_grad(x)))
+                  lambda g: conv_ops.conv_backward(g, ctx, need_input=need_input))
 
 
 def conv_transpose(x, kernel, bias, strides, dilation, crops, output_shape) -> Tensor:
     """N-d transposed convolution (Keras semantics); see :func:`clearconv.kernels.conv.conv_transpose`."""
-    keep = needs_grad(x, kernel, bias)
+    keep, need_input = needs_grad(x, kernel, bias), needs_grad(x)  # decided now, not at backward time
     y, ctx = conv_ops.conv_transpose(data_of(x), data_of(kernel), data_of(bias), strides, dilation,
                                      crops, output_shape, keep_for_backward=keep)
     return record(y, (x, kernel, bias),
-                  lambda g: conv_ops.conv_transpose_backward(g, ctx, need_input=needs_grad(x)))
+                  lambda g: conv_ops.conv_transpose_backward(g, ctx, need_input=need_input))
 
 
 def activation(x, name: str, **params) -> Tensor:

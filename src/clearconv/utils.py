@@ -20,11 +20,13 @@ library import it when called.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import inspect
 import os
 import random
 import re
+import threading
 from typing import Any, Mapping
 
 import numpy as np
@@ -41,9 +43,41 @@ def set_seed(seed: int | None) -> None:
     _global_rng = np.random.default_rng(seed)
 
 
+class _ThreadGenerator(threading.local):
+    """A generator that stands in for the global one in one thread only (None: none does)."""
+
+    generator = None
+
+
+_thread_generator = _ThreadGenerator()
+
+
 def global_rng() -> np.random.Generator:
-    """The generator used by every unseeded random draw in clearconv."""
-    return _global_rng
+    """The generator used by every unseeded random draw in clearconv (in a thread inside
+    :func:`private_global_rng`, that block's copy)."""
+    generator = _thread_generator.generator
+    return _global_rng if generator is None else generator
+
+
+@contextlib.contextmanager
+def private_global_rng():
+    """Within the block, :func:`global_rng` in the calling thread is a copy of the global generator:
+    the block's draws are those the global generator would give, but they leave it as it was, and the
+    draws other threads make meanwhile are theirs alone (never repeated). Loading a model file uses it
+    (see :func:`clearconv.layers.base.weights_from_file`). A block nested in another keeps its copy."""
+    if _thread_generator.generator is not None:
+        yield
+        return
+    source = _global_rng
+    with source.bit_generator.lock:
+        state = source.bit_generator.state
+    copy = np.random.Generator(type(source.bit_generator)())
+    copy.bit_generator.state = state
+    _thread_generator.generator = copy
+    try:
+        yield
+    finally:
+        _thread_generator.generator = None
 
 
 def snake_case(class_name: str) -> str:

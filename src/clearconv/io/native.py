@@ -251,25 +251,15 @@ def _opened(path, formats: tuple):
         file.close()
 
 
-@contextlib.contextmanager
-def _global_rng_kept():
-    """Leave clearconv's global generator as it was, whatever the block draws (a layer class of your own
-    may draw in its constructor, e.g. a SeedGenerator made with seed=None)."""
-    from .. import utils
-    state = utils.global_rng().bit_generator.state
-    try:
-        yield
-    finally:
-        utils.global_rng().bit_generator.state = state
-
-
 def _build(file: _ModelFile, config: dict, custom_objects: dict):
     """The model of ``config``, its weights placeholders (see weights_from_file) until they are assigned."""
     from .. import saving
     from ..layers.base import weights_from_file
     from ..models.serialization import layer_from_config
     try:
-        with _global_rng_kept(), saving.custom_object_scope(custom_objects), weights_from_file():
+        # weights_from_file also gives the constructors that draw (a SeedGenerator made with seed=None)
+        # a private copy of the global generator: the global one is neither advanced nor rewound.
+        with saving.custom_object_scope(custom_objects), weights_from_file():
             model = layer_from_config(config["model"])
     except (ValueError, TypeError) as error:   # the layers' own checks of their arguments
         raise ModelFileError(file.path, "config.json", f"cannot build the model: {error}") from error

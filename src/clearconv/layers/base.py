@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import inspect
+import threading
 from collections import defaultdict
 
 import numpy as np
@@ -34,18 +35,31 @@ from .. import initializers as initializers_module
 from .. import regularizers as regularizers_module
 from ..autograd import Tensor, Variable, no_grad
 from ..nested import flatten, map_structure, pack_sequence_as
-from ..utils import serialize_object, snake_case
+from ..utils import private_global_rng, serialize_object, snake_case
 
 _name_counts: defaultdict = defaultdict(int)
 _FLOAT_DTYPES = ("float16", "float32", "float64")
-# The `training` value of the layer call in progress, inherited by calls nested in it.
-_call_training: list = [None]
-# How many layer calls are in progress (0: the next call is an outermost one).
-_call_depth: list = [0]
-# The names of the layers whose calls are in progress, outermost first (see name_scope).
-_name_scope: list = []
-# True while a model file is being loaded (see weights_from_file): add_weight makes placeholders.
-_weights_from_file: list = [False]
+
+
+class _ThreadState(threading.local):
+    """What the layer calls in progress and a model load share, per thread (as autograd's grad mode):
+    a thread predicting while another trains must not see its ``training`` value or name scopes, and a
+    layer built while another thread loads a model file must get real weights.
+
+    ``call_training``: the `training` value of each layer call in progress, innermost last (inherited
+    by the calls nested in it); ``call_depth``: how many layer calls are in progress (0: the next is an
+    outermost one); ``name_scope``: the names of the scopes entered, outermost first (see name_scope);
+    ``weights_from_file``: True while a model file is being loaded (add_weight makes placeholders).
+    """
+
+    def __init__(self):
+        self.call_training: list = [None]
+        self.call_depth = 0
+        self.name_scope: list = []
+        self.weights_from_file = False
+
+
+_state = _ThreadState()
 # Attributes that hold bookkeeping, never sub-layers or weights of their own.
 _UNTRACKED = frozenset({"_inbound_nodes", "_nodes", "_weights", "_regularizers", "_activity_losses",
                         "_call_losses", "_init_arguments"})
@@ -89,14 +103,15 @@ def name_scope(name: str):
     """Within the block, weights created get ``name`` in their path, after the enclosing scopes:
     a layer built while a subclassed model calls it has the path ``model/block/conv2d/kernel``,
     as in Keras 3. Entering the scope already innermost adds nothing."""
-    pushed = not _name_scope or _name_scope[-1] != name
+    scopes = _state.name_scope
+    pushed = not scopes or scopes[-1] != name
     if pushed:
-        _name_scope.append(name)
+        scopes.append(name)
     try:
         yield
     finally:
         if pushed:
-            _name_scope.pop()
+            scopes.pop()
 
 
 @contextlib.contextmanager
@@ -109,13 +124,19 @@ def weights_from_file():
     no longer match an uninterrupted one) and allocate whatever the config declares before the shapes
     are checked against the stored arrays (a 10 KB config with ``units: 10000000`` would take 4 GB).
     The loader (:mod:`clearconv.io.native`) replaces every placeholder before the model is used.
+
+    What a constructor still draws (a SeedGenerator made with ``seed=None`` in a layer class of your
+    own) comes from a copy of the global generator (:func:`clearconv.utils.private_global_rng`), so
+    the global one is left as it was without being rewound over the draws other threads make
+    meanwhile; the file's random state then replaces those seeds. Both hold in the calling thread only.
     """
-    previous = _weights_from_file[0]
-    _weights_from_file[0] = True
+    previous = _state.weights_from_file
+    _state.weights_from_file = True
     try:
-        yield
+        with private_global_rng():
+            yield
     finally:
-        _weights_from_file[0] = previous
+        _state.weights_from_file = previous
 
 
 def _placeholder(shape: tuple, dtype: str) -> np.ndarray:
@@ -208,16 +229,18 @@ class Layer:
         dtype = np.dtype(dtype or self.dtype).name
         if name is None:
             name = "variable" if not self._weights else f"variable_{len(self._weights)}"
-        if _weights_from_file[0]:
+        loading = _state.weights_from_file
+        if loading:
             # Loading a model file: no initializer runs and nothing of the weight's size is allocated
             # (see weights_from_file); the Variable is made on a scalar, then given the placeholder.
             value = np.zeros((), dtype=dtype)
         else:
             value = initializers_module.get(initializer or "glorot_uniform")(shape, dtype=dtype)
-        scope = _name_scope if _name_scope and _name_scope[-1] == self.name else [*_name_scope, self.name]
+        scopes = _state.name_scope
+        scope = scopes if scopes and scopes[-1] == self.name else [*scopes, self.name]
         variable = Variable(np.asarray(value, dtype=dtype), name=name, trainable=trainable and self._trainable,
                             constraint=constraints_module.get(constraint), path="/".join([*scope, name]))
-        if _weights_from_file[0]:
+        if loading:
             variable.data = _placeholder(shape, dtype)
         variable._layer_trainable = trainable
         self._weights.append(variable)
@@ -246,16 +269,17 @@ class Layer:
 
     # --- calling -------------------------------------------------------------
     def __call__(self, *args, **kwargs):
-        if _call_depth[0] == 0:
+        state = _state
+        if state.call_depth == 0:
             # An outermost call starts the loss terms afresh; the calls nested in it (a shared layer
             # called twice, as in a siamese network) each add theirs, as in Keras.
             self._clear_losses()
-        _call_depth[0] += 1
+        state.call_depth += 1
         try:
             with name_scope(self.name):
                 return self._call(*args, **kwargs)
         finally:
-            _call_depth[0] -= 1
+            state.call_depth -= 1
 
     def _clear_losses(self) -> None:
         self._call_losses, self._activity_losses = [], []
@@ -292,15 +316,16 @@ class Layer:
 
     def _call_in_context(self, inputs, extra, kwargs, training):
         """Run ``call`` with ``training`` resolved (explicit, else the outer call's) and passed when accepted."""
+        stack = _state.call_training
         if training is None:
-            training = _call_training[-1]
+            training = stack[-1]
         if _call_accepts(type(self), "training"):
             kwargs = {**kwargs, "training": training}
-        _call_training.append(training)
+        stack.append(training)
         try:
             return self.call(inputs, *extra, **kwargs)
         finally:
-            _call_training.pop()
+            stack.pop()
 
     def _call_symbolic(self, inputs, extra=(), kwargs=None):
         """Shape inference only: record this call as a node of a functional graph."""

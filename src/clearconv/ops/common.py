@@ -40,7 +40,11 @@ def to_array(value, dtype=None) -> np.ndarray:
 
 
 def needs(value) -> bool:
-    """Whether ``value`` is a Tensor the tape must send a gradient to."""
+    """Whether ``value`` is a Tensor the tape must send a gradient to.
+
+    Ask it when the op runs and keep the answer for the backward: the grad mode of the thread
+    that later calls ``backward()`` (perhaps inside ``no_grad``) must not change the gradients.
+    """
     return needs_grad(value)
 
 
@@ -54,12 +58,13 @@ def record_op(data, inputs: Sequence, vjp: Callable) -> Tensor:
     data = np.asarray(data)
     if not needs_grad(*inputs):
         return Tensor(data)
+    wanted = [needs(value) for value in inputs]  # decided now, not by the grad mode at backward time
 
     def cast_vjp(grad):
         grads = vjp(grad)
         result = []
-        for value, gradient in zip(inputs, grads):
-            if gradient is None or not needs(value) or value.dtype.kind != "f":
+        for value, want, gradient in zip(inputs, wanted, grads):
+            if gradient is None or not want or value.dtype.kind != "f":
                 result.append(None)
                 continue
             gradient = np.asarray(gradient)

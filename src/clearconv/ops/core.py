@@ -127,12 +127,14 @@ def slice_update(inputs, start_indices, updates):
     y = a.copy()
     y[index] = u
 
+    need_inputs, need_updates = needs(inputs), needs(updates)
+
     def vjp(g):
         grad_inputs = None
-        if needs(inputs):
+        if need_inputs:
             grad_inputs = g.copy()
             grad_inputs[index] = 0
-        return grad_inputs, (g[index] if needs(updates) else None)
+        return grad_inputs, (g[index] if need_updates else None)
     return record_op(y, (inputs, updates), vjp)
 
 
@@ -190,13 +192,15 @@ def scatter_update(inputs, indices, updates, reduction=None):
     owner[key] = position
     won = owner[key] == position  # (updates' leading shape): True for the update that stayed
 
+    need_inputs, need_updates = needs(inputs), needs(updates)
+
     def vjp(g):
         grad_inputs = None
-        if needs(inputs):
+        if need_inputs:
             grad_inputs = g.copy()
             grad_inputs[key] = 0
         grad_updates = None
-        if needs(updates):
+        if need_updates:
             picked = g[key]
             grad_updates = picked * won.reshape(won.shape + (1,) * (picked.ndim - won.ndim))
         return grad_inputs, grad_updates

@@ -69,9 +69,11 @@ def _binary(x1, x2, forward, derivatives=None, dtype=None) -> Tensor:
     if derivatives is None:
         return constant(y)
 
+    need1, need2 = needs(x1), needs(x2)
+
     def vjp(g):
         with np.errstate(all="ignore"):
-            da, db = derivatives(g, a, b, y, needs(x1), needs(x2))
+            da, db = derivatives(g, a, b, y, need1, need2)
         return (None if da is None else unbroadcast(np.broadcast_to(da, y.shape), a.shape),
                 None if db is None else unbroadcast(np.broadcast_to(db, y.shape), b.shape))
     return record_op(y, (x1, x2), vjp)
@@ -527,10 +529,11 @@ def where(condition, x1=None, x2=None):
     dtype = result_type(x1, x2)
     a, b = to_array(x1, dtype), to_array(x2, dtype)
     y = np.where(cond, a, b)
+    need1, need2 = needs(x1), needs(x2)
 
     def vjp(g):
-        return (unbroadcast(np.where(cond, g, 0), a.shape) if needs(x1) else None,
-                unbroadcast(np.where(cond, 0, g), b.shape) if needs(x2) else None)
+        return (unbroadcast(np.where(cond, g, 0), a.shape) if need1 else None,
+                unbroadcast(np.where(cond, 0, g), b.shape) if need2 else None)
     return record_op(y, (x1, x2), vjp)
 
 
@@ -550,11 +553,12 @@ def matmul(x1, x2):
     y2 = np.matmul(a2, b2)
     squeeze = tuple(axis for axis, vector in ((-2, a.ndim == 1), (-1, b.ndim == 1)) if vector)
     y = y2.reshape(tuple(n for i, n in enumerate(y2.shape) if i - y2.ndim not in squeeze))
+    need1, need2 = needs(x1), needs(x2)
 
     def vjp(g):
         g2 = g.reshape(y2.shape)
-        ga = unbroadcast(np.matmul(g2, np.swapaxes(b2, -1, -2)), a2.shape).reshape(a.shape) if needs(x1) else None
-        gb = unbroadcast(np.matmul(np.swapaxes(a2, -1, -2), g2), b2.shape).reshape(b.shape) if needs(x2) else None
+        ga = unbroadcast(np.matmul(g2, np.swapaxes(b2, -1, -2)), a2.shape).reshape(a.shape) if need1 else None
+        gb = unbroadcast(np.matmul(np.swapaxes(a2, -1, -2), g2), b2.shape).reshape(b.shape) if need2 else None
         return ga, gb
     return record_op(y, (x1, x2), vjp)
 
@@ -655,8 +659,9 @@ def _einsum(terms, output, operands, dtype) -> Tensor:
         np.einsum(term + "->" + unique, full)[...] = grad  # the diagonal view of `full` takes the gradient
         return full
 
+    wanted = [needs(o) for o in operands]
     return record_op(y, tuple(operands),
-                     lambda g: tuple(operand_grad(g, i) if needs(o) else None for i, o in enumerate(operands)))
+                     lambda g: tuple(operand_grad(g, i) if want else None for i, want in enumerate(wanted)))
 
 
 def _axes_letters(rank_a: int, rank_b: int, axes_a, axes_b) -> tuple[str, str, str]:
