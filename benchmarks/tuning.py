@@ -18,15 +18,14 @@ median over ``--rounds`` rounds is reported. On a machine other work shares,
 use ``--threads 1`` and more rounds, and trust only clear gains.
 
 ``float32_bounds`` is not a speed threshold: it measures each algorithm's
-float32 error against the float64 direct loops, the bounds the README and
-clearconv.kernels.conv.choice state.
+float32 error against the float64 direct loops, next to the bounds of
+clearconv.kernels.conv.choice.FLOAT32_BOUNDS (the README states the same).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import sys
 import time
 
@@ -38,18 +37,17 @@ if __name__ == "__main__":
     PARSER.add_argument("--quick", action="store_true", help="smallest shapes, one round: a smoke test")
     PARSER.add_argument("--list", action="store_true", help="list the probes and exit")
     ARGS = PARSER.parse_args()
-    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[variable] = str(ARGS.threads)  # before NumPy loads its BLAS
+    from clearconv_bench.threads import set_thread_environment  # benchmarks/ is this script's directory
+    set_thread_environment(ARGS.threads)                             # before NumPy: OpenBLAS reads it at load time
 
 import numpy as np  # noqa: E402
 
-_SOURCE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
-if os.path.isdir(os.path.join(_SOURCE, "clearconv")) and _SOURCE not in sys.path:
-    sys.path.insert(0, _SOURCE)  # this checkout, not another installed copy
+from clearconv_bench.checkout import use_this_checkout  # noqa: E402
 
+use_this_checkout()                                                  # this checkout, not another installed copy
 from clearconv.kernels import compiled, pooling, pooling_compiled, tuning  # noqa: E402
-from clearconv.kernels.conv import (convolution, fft, im2col, output, reference, winograd,  # noqa: E402
-                                    winograd_compiled)
+from clearconv.kernels.conv import (choice, convolution, fft, im2col, output, reference,  # noqa: E402
+                                    winograd, winograd_compiled)
 
 GAIN = 0.15            # a special path must save at least this share of the time it replaces
 BLOCK_SECONDS = 0.05   # one timing sample lasts about this long
@@ -177,7 +175,7 @@ def probe_float32_bounds():
         print(f"  C = {channels:<4} " + "  ".join(f"{name} {error:.1e}" for name, error in worst.items()))
         worst_of = {name: max(worst_of[name], worst[name]) for name in names}
     verdict("float32 error (max over channels)", {n: f"{e:.1e}" for n, e in worst_of.items()},
-            "README / conv.choice: 1e-5 each, 3e-5 for winograd4")
+            "conv.choice.FLOAT32_BOUNDS: " + ", ".join(f"{n} {choice.float32_bound(n, 2):g}" for n in names))
 
 
 def probe_winograd_min_channels():

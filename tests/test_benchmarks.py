@@ -247,20 +247,22 @@ def test_compiled_kernels_state_without_a_switch_says_unknown():
     assert text.startswith("unknown") and "CLEARCONV_COMPILED=1" in text
 
 
-def test_malloc_setting_is_applied_by_an_explicit_call():
+def test_malloc_setting_is_applied_by_an_explicit_call_and_described_by_the_allocator():
     calls = []
     allocator = types.SimpleNamespace(keep_freed_memory=lambda: calls.append(1) or True,
-                                      MMAP_THRESHOLD=256 * 2**20, TRIM_THRESHOLD=512 * 2**20, TOP_PAD=64 * 2**20)
-    text = header.apply_malloc_setting(allocator, environ={})
+                                      describe=lambda: "malloc keeps freed memory for reuse")
+    text = header.apply_malloc_setting(allocator)
     assert calls == [1]
-    assert "keep_freed_memory()" in text and "applied" in text and "256 MiB" in text
+    assert "keep_freed_memory()" in text and text.endswith("malloc keeps freed memory for reuse")
 
-    refused = types.SimpleNamespace(keep_freed_memory=lambda: False)
-    assert "not applied" in header.apply_malloc_setting(refused, environ={})
 
-    calls.clear()
-    text = header.apply_malloc_setting(allocator, environ={"CLEARCONV_KEEP_FREED_MEMORY": "0"})
-    assert calls == [] and "CLEARCONV_KEEP_FREED_MEMORY=0" in text
+def test_malloc_opt_out_is_the_allocators_own(monkeypatch):
+    from clearconv import allocator
+
+    monkeypatch.setattr(allocator, "_state", allocator._state)     # restored after the test
+    monkeypatch.setenv(allocator.OPT_OUT_VARIABLE, "0")
+    text = header.apply_malloc_setting()
+    assert "not applied" in text and "CLEARCONV_KEEP_FREED_MEMORY=0" in text
 
 
 def test_header_names_everything_that_changes_timings(tmp_path):
@@ -306,14 +308,17 @@ def test_bench_extra_installs_everything_the_benchmarks_import():
 
 # --------------------------------------------------------------------------- parity and PyTorch's two memory formats
 
-def test_every_winograd_tile_gets_the_winograd_parity_tolerance():
-    parity = _load("parity")
-    assert parity.tolerance("winograd2") == parity.tolerance("winograd4") == parity.PARITY_TOLERANCES["winograd"]
-    assert parity.tolerance("im2col") == parity.tolerance(None) == parity.PARITY_TOLERANCE
+def test_parity_tolerance_is_twice_the_float32_bound_of_the_row():
+    from clearconv.kernels.conv.choice import float32_bound
 
-def test_cases_are_the_names_run_py_accepts():
-    names = _load("names")
-    assert list(_load("cases").standard_cases()) == [name for name in names.CASE_NAMES if name != names.EPOCH_CASE]
+    parity = _load("parity")
+    for algorithm in ("im2col", "fft", "winograd2", "winograd4", "auto"):
+        for rank in (1, 2):
+            assert parity.tolerance(algorithm, rank) == 2 * float32_bound(algorithm, rank), (algorithm, rank)
+    # By tile and rank: F(4, 3) keeps 1D's tighter bound, and F(2x2, 3x3) not F(4x4, 3x3)'s.
+    assert parity.tolerance("winograd4", 1) < parity.tolerance("winograd4", 2)
+    assert parity.tolerance("winograd2", 2) < parity.tolerance("winograd4", 2)
+    assert parity.tolerance(None, 2) == parity.tolerance("im2col", 2)   # no dispatcher: transposed, pooling
 
 
 def test_cases_offer_channels_last_wherever_torch_has_it():

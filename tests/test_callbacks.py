@@ -10,6 +10,7 @@ import pytest
 
 from clearconv import callbacks as C
 from clearconv.callbacks import progbar as progbar_module
+from clearconv.callbacks.monitor_callback import MonitorCallback
 
 
 # ------------------------------------------------------------------------------------------------
@@ -329,6 +330,20 @@ def test_reduce_lr_longer_cooldown_and_max_mode(capsys):
     run_fit(C.ReduceLROnPlateau(monitor="val_accuracy", patience=1), [0.5, 0.6, 0.7], monitor="val_accuracy",
             model=model)
     assert model.optimizer.learning_rate == 1.0
+
+
+def test_reduce_lr_shares_the_monitor_callbacks_comparison():
+    assert isinstance(C.ReduceLROnPlateau(), MonitorCallback)                # as in Keras 3
+    # min_delta counts in absolute value: -0.2 is 0.2, so 0.9 after 1.0 is no improvement and the rate drops.
+    model = StubModel(learning_rate=1.0)
+    run_fit(C.ReduceLROnPlateau(patience=1, min_delta=-0.2), [1.0, 0.9], model=model)
+    assert model.optimizer.learning_rate == pytest.approx(0.1)
+    # An improvement by more than min_delta keeps the rate.
+    model = StubModel(learning_rate=1.0)
+    run_fit(C.ReduceLROnPlateau(patience=1, min_delta=0.05), [1.0, 0.9], model=model)
+    assert model.optimizer.learning_rate == 1.0
+    with pytest.warns(UserWarning, match="ReduceLROnPlateau mode 'upward' is unknown"):
+        assert C.ReduceLROnPlateau(mode="upward").mode == "auto"
 
 
 def test_reduce_lr_rejects_factor_at_least_one_and_warns_on_missing_monitor():

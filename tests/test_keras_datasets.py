@@ -20,15 +20,27 @@ import pytest
 from clearconv.datasets import fashion_mnist, mnist
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
-MNIST_TEST_DIR = Path("/work/shared/data/mnist")
 TEST_IMAGES, TEST_LABELS = "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"
 ENVIRONMENT = ("CLEARCONV_MNIST", "CLEARCONV_FASHION_MNIST", "KERAS_HOME")
+
+
+def _mnist_test_dir() -> Path:
+    """A local copy of the MNIST test set (its two t10k IDX files): the folder CLEARCONV_MNIST names when
+    it holds them (read here, before the fixture below clears the variable), else the default local copy."""
+    named = os.environ.get("CLEARCONV_MNIST")
+    if named and (Path(named) / TEST_IMAGES).is_file() and (Path(named) / TEST_LABELS).is_file():
+        return Path(named)
+    return Path("/work/shared/data/mnist")
+
+
+MNIST_TEST_DIR = _mnist_test_dir()
 
 needs_fashion = pytest.mark.skipif(not (FASHION_DIR / TEST_IMAGES).exists(),
                                    reason=f"Fashion-MNIST not installed in {FASHION_DIR} "
                                           "(apt-get install dataset-fashion-mnist)")
 needs_mnist_test = pytest.mark.skipif(not (MNIST_TEST_DIR / TEST_IMAGES).exists(),
-                                      reason=f"the MNIST test set is not in {MNIST_TEST_DIR}")
+                                      reason=f"no local copy of the MNIST test set in {MNIST_TEST_DIR} "
+                                             "(CLEARCONV_MNIST may name a folder holding its t10k files)")
 
 
 @pytest.fixture(autouse=True)
@@ -138,9 +150,13 @@ def test_mnist_from_an_idx_directory(monkeypatch, tmp_path):
 
 @needs_mnist_test
 def test_mnist_directory_without_train_files_is_an_error(tmp_path):
+    directory = tmp_path / "test_only"
+    directory.mkdir()
+    for name in (TEST_IMAGES, TEST_LABELS):
+        (directory / name).symlink_to(MNIST_TEST_DIR / name)
     with pytest.raises(FileNotFoundError, match="lacks the IDX file\\(s\\) train-images-idx3-ubyte, "
                                                 "train-labels-idx1-ubyte.*needs the train and the test files"):
-        mnist.load_data(path=str(MNIST_TEST_DIR))
+        mnist.load_data(path=str(directory))
 
 
 # ---- MNIST from Keras's mnist.npz --------------------------------------------------------------------------

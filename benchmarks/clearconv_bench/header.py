@@ -10,8 +10,8 @@
   switch ``enabled()`` of the first module of COMPILED_MODULES that has one;
 - the malloc setting: the benchmarks call
   ``clearconv.allocator.keep_freed_memory()`` themselves
-  (:func:`apply_malloc_setting`) and say what it did, so a run never depends
-  on whether importing clearconv changes the allocator.
+  (:func:`apply_malloc_setting`) and print its ``describe()``, so a run never
+  depends on whether importing clearconv changes the allocator.
 
 Every probe is an argument, so the fields can be checked with fakes.
 """
@@ -87,20 +87,13 @@ def compiled_kernels(import_module: Callable = importlib.import_module, environ=
             f"numba {numba or 'not installed'}")
 
 
-def apply_malloc_setting(allocator=None, environ=os.environ) -> str:
-    """Call ``clearconv.allocator.keep_freed_memory()`` (unless CLEARCONV_KEEP_FREED_MEMORY=0); say what it did."""
-    if environ.get("CLEARCONV_KEEP_FREED_MEMORY") == "0":
-        return "keep_freed_memory() not called (CLEARCONV_KEEP_FREED_MEMORY=0): the C library's own settings"
+def apply_malloc_setting(allocator=None) -> str:
+    """Call ``clearconv.allocator.keep_freed_memory()`` (a no-op under CLEARCONV_KEEP_FREED_MEMORY=0);
+    what it did, in the allocator's own words (``describe()``)."""
     if allocator is None:
         from clearconv import allocator
-    applied = allocator.keep_freed_memory()
-    if not applied:
-        return ("clearconv.allocator.keep_freed_memory() called by the benchmark: not applied "
-                "(the C library has no mallopt): its own settings")
-    settings = [(label, getattr(allocator, attribute, None)) for label, attribute in
-                (("mmap threshold", "MMAP_THRESHOLD"), ("trim threshold", "TRIM_THRESHOLD"), ("top pad", "TOP_PAD"))]
-    details = ", ".join(f"{label} {value / 2**20:g} MiB" for label, value in settings if value is not None)
-    return f"clearconv.allocator.keep_freed_memory() called by the benchmark: applied ({details or 'glibc mallopt'})"
+    allocator.keep_freed_memory()
+    return f"keep_freed_memory() called by the benchmark: {allocator.describe()}"
 
 
 def cpu_model(cpuinfo_path: str = "/proc/cpuinfo") -> str:

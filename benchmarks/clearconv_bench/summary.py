@@ -37,7 +37,7 @@ def summarize(prepared, found: Measurements, peak_gflops: float) -> list[dict]:
         row = {"case": case.name, "implementation": implementation, "algorithm": algorithm,
                "row": case.name if implementation == MAIN else f"{case.name} [{algorithm}]",
                "label": ("-" if algorithm is None else f"auto={algorithm}") if implementation == MAIN else algorithm,
-               "parity": prepared.parity[implementation], "tolerance": tolerance(algorithm)}
+               "parity": prepared.parity[implementation], "tolerance": tolerance(algorithm, case.rank)}
         for mode in MODES:
             row[mode] = compare(found, case.name, mode, implementation, prepared.torch_keys)
             gflops = None

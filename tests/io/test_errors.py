@@ -240,6 +240,14 @@ def test_a_functional_config_referring_to_missing_tensors_is_refused(model_files
     _refused(path, "config.json", "999")
 
 
+@pytest.mark.parametrize("refs", [[[2, -1]], [[2, "x"]], [{"a": 2.0}], [[2, None]]])
+def test_a_functional_call_naming_a_tensor_other_than_by_its_index_is_refused(model_files, tmp_path, refs):
+    def edit(config):
+        config["model"]["config"]["calls"][3]["args"] = refs
+    path = mutated(model_files["functional"], tmp_path / "refs.clearconv", config=edit)
+    _refused(path, "config.json", "calls[3]", "by their index")
+
+
 def _operation(config):
     return _layer(config, "Operation")["config"]
 

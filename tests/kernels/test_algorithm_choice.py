@@ -7,10 +7,8 @@ import pytest
 
 from clearconv import Tensor, layers
 from clearconv.kernels import conv as conv_ops
+from clearconv.kernels.conv.choice import AUTO_CHOICES, FLOAT32_BOUNDS, float32_bound
 from clearconv.kernels.conv.reference import conv_reference
-
-# The README's float32 bounds, max |y - float64 reference| / max |reference|, up to 512 channels.
-FLOAT32_BOUND = {"auto": 1e-5, "im2col": 1e-5, "fft": 1e-5, "winograd2": 1e-5, "winograd4": 3e-5}
 
 
 def wide_3x3_case(channels, filters=32, seed=0, dtype=np.float64):
@@ -24,7 +22,7 @@ def wide_3x3_case(channels, filters=32, seed=0, dtype=np.float64):
 
 
 @pytest.mark.parametrize("channels", [64, 128, 256, 512])
-@pytest.mark.parametrize("algorithm", sorted(FLOAT32_BOUND))
+@pytest.mark.parametrize("algorithm", ["auto", "im2col", "fft", "winograd2", "winograd4"])
 def test_every_algorithm_keeps_its_float32_bound_on_wide_3x3_layers(algorithm, channels):
     worst = 0.0
     for seed in range(3):
@@ -33,13 +31,28 @@ def test_every_algorithm_keeps_its_float32_bound_on_wide_3x3_layers(algorithm, c
         assert y.dtype == np.float32
         worst = max(worst, np.abs(y - reference).max() / np.abs(reference).max())
     chosen = conv_ops.resolve_algorithm(algorithm, (2, 10, 10, channels), kernel.shape, (1, 1), (1, 1), 1)
-    assert worst <= FLOAT32_BOUND[algorithm], f"{algorithm} ({chosen}) at {channels} channels: {worst:.2e}"
+    assert worst <= float32_bound(algorithm, 2), f"{algorithm} ({chosen}) at {channels} channels: {worst:.2e}"
+
+
+def test_the_float32_bounds_by_algorithm_and_rank():
+    assert set(FLOAT32_BOUNDS) == set(conv_ops.ALGORITHMS)
+    for rank in (1, 2, 3):
+        for name in ("im2col", "fft", "direct", "auto"):
+            assert float32_bound(name, rank) == 1e-5, (name, rank)
+    assert float32_bound("winograd2", 1) == float32_bound("winograd2", 2) == 1e-5
+    assert float32_bound("winograd4", 1) == 1e-5 and float32_bound("winograd4", 2) == 3e-5
+    assert float32_bound("winograd", 2) == float32_bound("winograd4", 2)  # the alias
+    with pytest.raises(ValueError, match="3 spatial axes"):
+        float32_bound("winograd4", 3)
+    with pytest.raises(ValueError, match="`algorithm` must be one of"):
+        float32_bound("winograd8", 2)
 
 
 def test_auto_picks_winograd_only_with_the_small_tile():
     for channels in (16, 64, 512):
         chosen = conv_ops.choose_algorithm((8, 34, 34, channels), (3, 3, channels, channels), (1, 1), (1, 1), 1)
         assert chosen in ("im2col", "winograd2"), (channels, chosen)
+        assert chosen in AUTO_CHOICES  # whose bounds float32_bound("auto", rank) keeps
     assert conv_ops.choose_algorithm((8, 34, 34, 512), (3, 3, 512, 512), (1, 1), (1, 1), 1) == "winograd2"
 
 

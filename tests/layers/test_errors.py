@@ -1,6 +1,6 @@
 """Bad inputs are refused at the API boundary with a message a user can act on.
 
-DESIGN.md: a ``ValueError``/``TypeError`` whose message names the layer, the
+docs/architecture.md (Conventions): a ``ValueError``/``TypeError`` whose message names the layer, the
 argument, the value received and the values accepted; never a NumPy
 broadcasting traceback. Each test below is one case and checks the exception
 type and all four parts of the message (``pytest.raises(match=...)`` searches

@@ -1,7 +1,7 @@
 """Layer behaviour: shapes, parameter counts, weight layouts, configs, known numbers, semantics.
 
 Oracles, all independent of the layer code under test:
-* Keras facts (/work/shared/reference/keras-pytorch-semantics.md): parameter
+* Keras facts, from a reference note on Keras and PyTorch semantics: parameter
   formulas, weight layouts, padding split, transposed-conv output sizes, the
   small worked examples of its section 1.2;
 * hand-computed numbers, and NumPy formulas written out in the test;

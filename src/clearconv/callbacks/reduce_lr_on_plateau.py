@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-import math
 import warnings
 
 import numpy as np
 
-from .callback import Callback, Logs, print_message
-from .monitor_callback import checked_mode, infer_mode
+from .callback import Logs, print_message
+from .monitor_callback import MonitorCallback
 
 
-class ReduceLROnPlateau(Callback):
+class ReduceLROnPlateau(MonitorCallback):
     """Multiply the learning rate by ``factor`` when ``monitor`` has not improved for ``patience`` epochs.
 
     Per epoch end (Keras 3 order): ``learning_rate`` is added to the logs; in
     cooldown the cooldown counter drops by one and ``wait`` resets; an
-    improvement (``value < best - min_delta`` in min mode, ``value > best +
-    min_delta`` in max mode) records the best and resets ``wait``; otherwise,
+    improvement (:class:`.MonitorCallback`'s: ``value + min_delta < best`` in
+    min mode, ``value - min_delta > best`` in max mode, ``min_delta`` taken in
+    absolute value) records the best and resets ``wait``; otherwise,
     when not (or no longer) in cooldown, ``wait`` grows and at ``patience`` the
     rate becomes ``max(lr * factor, min_lr)`` (only while ``lr > min_lr`` in float32),
     then cooldown starts and ``wait`` resets.
@@ -26,29 +26,22 @@ class ReduceLROnPlateau(Callback):
     def __init__(self, monitor: str = "val_loss", factor: float = 0.1, patience: int = 10, verbose: int = 0,
                  mode: str = "auto", min_delta: float = 1e-4, cooldown: int = 0, min_lr: float = 0.0,
                  **kwargs) -> None:
-        super().__init__()
         if kwargs:
             raise TypeError(f"ReduceLROnPlateau: unexpected keyword arguments {sorted(kwargs)}")
         if factor >= 1.0:
             raise ValueError(f"ReduceLROnPlateau does not support a factor >= 1.0. Received factor={factor}")
-        self.monitor = monitor
+        super().__init__(monitor, mode, min_delta)
         self.factor = factor
         self.min_lr = min_lr
-        self.min_delta = min_delta
         self.patience = patience
         self.verbose = verbose
         self.cooldown = cooldown
-        self.mode = checked_mode(mode, "Learning rate reduction")
         self._reset()
 
     def _reset(self) -> None:
-        direction = self.mode if self.mode != "auto" else infer_mode(self.monitor, self.model)
-        if direction == "min":
-            self.monitor_op = lambda value, best: np.less(value, best - self.min_delta)
-            self.best = math.inf
-        else:
-            self.monitor_op = lambda value, best: np.greater(value, best + self.min_delta)
-            self.best = -math.inf
+        """The direction (from the model's metrics once it is set), the worst best value, both counters at 0."""
+        self._set_monitor_op()
+        self.best = self._worst_value()
         self.cooldown_counter = 0
         self.wait = 0
 
@@ -69,7 +62,7 @@ class ReduceLROnPlateau(Callback):
         if self.in_cooldown():
             self.cooldown_counter -= 1
             self.wait = 0
-        if self.monitor_op(current, self.best):
+        if self._is_improvement(current, self.best):
             self.best = current
             self.wait = 0
         elif not self.in_cooldown():

@@ -16,12 +16,10 @@ An image is made into what the model takes, saying so at each step that changes 
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from .errors import FileError, report
-from .files import load_model_file
+from .files import _check_readable, load_model_file
 
 GRAYSCALE_MODES = ("1", "L", "I;16", "I;16B", "I;16L", "I", "F")
 SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I")
@@ -86,12 +84,7 @@ def prepare_image(path: str, input_shape: tuple, resize: bool = False, invert: b
     from ..data._optional import import_optional
     pil_image = import_optional("PIL.Image", "pillow", "data", "clearconv predict")
     height, width, channels = input_shape
-    if not os.path.exists(path):
-        raise FileError(f"{path}: no such file")
-    if os.path.isdir(path):
-        raise FileError(f"{path}: is a folder, not an image")
-    if os.path.getsize(path) == 0:
-        raise FileError(f"{path}: the file is empty, not an image")
+    _check_readable(path, "an image")
     notes: list[str] = []
     try:
         with pil_image.open(path) as image:

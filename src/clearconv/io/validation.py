@@ -36,7 +36,7 @@ from .errors import ModelFileError
 MAX_SIZE = 2**31 - 1          # largest size, count or integer argument; most elements in one sample's tensor
 MAX_SEED = 2**64              # seeds are unsigned 64-bit at most
 MAX_TRIAL_ELEMENTS = 2**28   # elements of the zeros an op node is run on to infer its output (1 GiB float32)
-MAX_LAYERS = 4096             # layer entries in one file (ResNet-152 has about 520), so building stays quick
+MAX_LAYERS = 4096             # layer entries in one file (ResNet-152 has about 520): bounds what a file builds
 MAX_CALLS = 4 * MAX_LAYERS    # layer calls of the functional models in one file
 FLOAT_DTYPES = ("float16", "float32", "float64")
 _SHAPE_KEYS = ("batch_shape", "batch_input_shape", "input_shape")
@@ -147,20 +147,9 @@ def check_trial_run(shapes: list, what: str) -> None:
                          f"elements, more than the {MAX_TRIAL_ELEMENTS:,} loading allocates for a trial run")
 
 
-def _check_refs(refs, where: str) -> None:
-    """A structure of tensor indices (ints >= 0 in lists and string-keyed dicts)."""
-    stack = [refs]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, list):
-            stack.extend(item)
-        elif isinstance(item, dict):
-            stack.extend(item.values())
-        elif not (_is_int(item) and item >= 0):
-            raise ValueError(f"{where} must name tensors by their index (integers >= 0); received {item!r}")
-
-
-def _check_plain(value, where: str) -> None:
+def _check_leaves(value, accept, complaint: str) -> None:
+    """Walk lists and dict values down to the leaves (everything else); a ValueError, ``complaint`` followed
+    by the leaf's repr, at the first leaf ``accept`` refuses."""
     stack = [value]
     while stack:
         item = stack.pop()
@@ -168,8 +157,20 @@ def _check_plain(value, where: str) -> None:
             stack.extend(item)
         elif isinstance(item, dict):
             stack.extend(item.values())
-        elif not (item is None or isinstance(item, (bool, int, float, str))):
-            raise ValueError(f"{where} must hold plain values; received {item!r}")
+        elif not accept(item):
+            raise ValueError(f"{complaint}{item!r}")
+
+
+def _check_refs(refs, where: str) -> None:
+    """A structure of tensor indices (ints >= 0 in lists and string-keyed dicts)."""
+    _check_leaves(refs, lambda item: _is_int(item) and item >= 0,
+                  f"{where} must name tensors by their index (integers >= 0); received ")
+
+
+def _check_plain(value, where: str) -> None:
+    """A structure of plain JSON values (None, bools, numbers, strings) in lists and dicts."""
+    _check_leaves(value, lambda item: item is None or isinstance(item, (bool, int, float, str)),
+                  f"{where} must hold plain values; received ")
 
 
 def _check_op_argument(value, where: str) -> int:
