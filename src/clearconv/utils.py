@@ -180,7 +180,7 @@ def to_categorical(x, num_classes=None):
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
         bad = labels[(labels < 0) | (labels >= num_classes)][0]
         raise ValueError(f"to_categorical: class index {bad} is outside [0, {num_classes}) "
-                         f"(num_classes={num_classes}); class indices must be in [0, num_classes)")
+                         f"(num_classes={num_classes}); the class indices in `x` must be in [0, num_classes)")
     one_hot = np.zeros((labels.size, int(num_classes)))            # (n, C) float64, as Keras
     one_hot[np.arange(labels.size), labels] = 1
     one_hot = one_hot.reshape(shape + (int(num_classes),))          # (n, C) -> (..., C)

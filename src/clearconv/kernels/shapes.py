@@ -21,6 +21,7 @@ from typing import Sequence, Union
 
 PaddingSpec = Union[str, int, Sequence]
 PADDING_MODES = ("valid", "same", "causal")
+MAX_SIZE = 2**63 - 1  # the largest array dimension NumPy accepts (np.intp on 64-bit)
 
 
 def effective_kernel(kernel: int, dilation: int) -> int:
@@ -172,4 +173,6 @@ def normalize_tuple(value, rank: int, name: str, owner: str = "", allow_zero: bo
     if any(v < lowest for v in values):
         accepted = "non-negative" if allow_zero else "positive"
         raise ValueError(f"{prefix}`{name}` must contain only {accepted} integers; received {name}={value!r}")
+    if any(v > MAX_SIZE for v in values):
+        raise ValueError(f"{prefix}`{name}` must contain integers of at most 2**63 - 1; received {name}={value!r}")
     return tuple(int(v) for v in values)

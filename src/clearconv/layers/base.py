@@ -296,6 +296,10 @@ class Layer:
         if contains_symbolic((args, kwargs)):
             return self._call_symbolic(inputs, extra, kwargs)
         recording = any(isinstance(x, Tensor) for x in flatten((args, kwargs)))
+        if isinstance(inputs, (list, tuple)) and any(isinstance(x, (bool, int, float, complex, str))
+                                                     for x in flatten(inputs)):
+            raise TypeError(f"{self.name}: `inputs` must be an array or a list of arrays; received a nested list "
+                            f"of Python values. Convert it first, e.g. np.asarray(inputs, dtype='float32')")
         tensors = map_structure(self._as_tensor, inputs)
         if not self.built:
             self.build(map_structure(lambda t: t.shape, tensors))

@@ -11,6 +11,8 @@ Kernel layouts (Keras):
 
 from __future__ import annotations
 
+import numpy as np
+
 from .. import activations
 from .. import functional as F
 from ..config import image_data_format
@@ -28,9 +30,15 @@ def _check_choice(owner: str, name: str, value, accepted) -> str:
 
 
 def _check_positive_int(owner: str, name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= shapes.MAX_SIZE:
         raise ValueError(f"{owner}: `{name}` must be a positive integer; received {name}={value!r}")
     return value
+
+
+def _check_flag(owner: str, name: str, value) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{owner}: `{name}` must be True or False; received {name}={value!r}")
+    return bool(value)
 
 
 class _SpatialLayer(Layer):
@@ -95,7 +103,7 @@ class _BaseConv(_SpatialLayer):
             raise ValueError(f"{owner}: `strides > 1` not supported in conjunction with `dilation_rate > 1`; "
                              f"received strides={self.strides} and dilation_rate={self.dilation_rate}")
         self.activation = resolve_identifier(owner, "activation", activations.get, activation)
-        self.use_bias = bool(use_bias)
+        self.use_bias = _check_flag(owner, "use_bias", use_bias)
         self.kernel_initializer = kernel_initializer
         self.bias_initializer = bias_initializer
         self.kernel_regularizer = kernel_regularizer
@@ -120,6 +128,9 @@ class _BaseConv(_SpatialLayer):
         channels = input_shape[self._channel_axis()]
         if channels is None:
             raise ValueError(f"{self.name}: the channel dimension of the inputs must be known; "
+                             f"received shape {tuple(input_shape)}")
+        if channels < 1:
+            raise ValueError(f"{self.name}: the inputs must have at least 1 channel; "
                              f"received shape {tuple(input_shape)}")
         return int(channels)
 

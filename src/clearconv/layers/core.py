@@ -8,6 +8,7 @@ from .. import activations, constraints, initializers, regularizers, utils
 from .. import functional as F
 from ..config import image_data_format
 from .base import Layer, SymbolicTensor, resolve_identifier, serialize
+from .conv import _check_flag
 
 
 class InputLayer(Layer):
@@ -17,7 +18,18 @@ class InputLayer(Layer):
         if batch_shape is None:
             if shape is None:
                 raise ValueError("Input: give `shape` (one sample's shape, without the batch axis) or `batch_shape`")
+            if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
+                shape = (shape,)
+            if not isinstance(shape, (tuple, list)):
+                raise TypeError(f"Input: `shape` must be a tuple of non-negative integers (or None); "
+                                f"received shape={shape!r}")
             batch_shape = (batch_size, *tuple(shape))
+        name_arg = "shape" if shape is not None else "batch_shape"
+        if not isinstance(batch_shape, (tuple, list)) or any(
+                d is not None and (isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 0)
+                for d in batch_shape):
+            raise ValueError(f"Input: `{name_arg}` must hold non-negative integers or None; "
+                             f"received {name_arg}={shape if shape is not None else batch_shape!r}")
         super().__init__(name=name, dtype=dtype, batch_input_shape=batch_shape, **kwargs)
         self.built = True
 
@@ -44,11 +56,11 @@ class Dense(Layer):
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
                  activity_regularizer=None, kernel_constraint=None, bias_constraint=None, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units <= 0:
+        if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or not 0 < units < 2**63:
             raise ValueError(f"{self.name}: `units` must be a positive integer; received units={units!r}")
         self.units = int(units)
         self.activation = resolve_identifier(self.name, "activation", activations.get, activation)
-        self.use_bias = bool(use_bias)
+        self.use_bias = _check_flag(self.name, "use_bias", use_bias)
         self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
         self.kernel_regularizer, self.bias_regularizer = kernel_regularizer, bias_regularizer
         self.kernel_constraint, self.bias_constraint = kernel_constraint, bias_constraint
@@ -118,7 +130,12 @@ class Reshape(Layer):
 
     def __init__(self, target_shape, **kwargs):
         super().__init__(**kwargs)
-        self.target_shape = tuple(int(d) for d in target_shape)
+        entries = (target_shape,) if isinstance(target_shape, (int, np.integer)) else target_shape
+        if not isinstance(entries, (tuple, list)) or any(isinstance(d, bool) or not isinstance(d, (int, np.integer))
+                                                          for d in entries):
+            raise TypeError(f"{self.name}: `target_shape` must be a tuple of integers; "
+                            f"received target_shape={target_shape!r}")
+        self.target_shape = tuple(int(d) for d in entries)
         if sum(d == -1 for d in self.target_shape) > 1 or any(d == 0 or d < -1 for d in self.target_shape):
             raise ValueError(f"{self.name}: `target_shape` takes positive sizes and at most one -1; "
                              f"received target_shape={target_shape!r}")
@@ -155,6 +172,13 @@ class Dropout(Layer):
         super().__init__(**kwargs)
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
             raise ValueError(f"{self.name}: `rate` must be a number in [0, 1]; received rate={rate!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+            raise ValueError(f"{self.name}: `seed` must be None or a non-negative integer; received seed={seed!r}")
+        if noise_shape is not None and (not isinstance(noise_shape, (tuple, list)) or not all(
+                d is None or (isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d > 0)
+                for d in noise_shape)):
+            raise ValueError(f"{self.name}: `noise_shape` must be None or a tuple of positive integers (or None); "
+                             f"received noise_shape={noise_shape!r}")
         self.rate, self.noise_shape, self.seed = float(rate), noise_shape, seed
         self._rng = np.random.default_rng(seed) if seed is not None else None
 

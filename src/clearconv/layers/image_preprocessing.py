@@ -52,7 +52,7 @@ def interpolation_matrix(length: int, size: int, interpolation: str, antialias: 
 
 
 def _check_size(owner: str, name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 < value < 2**63:
         raise ValueError(f"{owner}: `{name}` must be a positive integer; received {name}={value!r}")
     return int(value)
 

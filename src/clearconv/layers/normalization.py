@@ -30,6 +30,7 @@ from .. import constraints, initializers, regularizers
 from ..autograd import data_of, record
 from ..kernels import normalization as norm_ops
 from .base import Layer, resolve_identifier, serialize
+from .conv import _check_flag
 
 
 class BatchNormalization(Layer):
@@ -42,12 +43,12 @@ class BatchNormalization(Layer):
         super().__init__(**kwargs)
         if isinstance(axis, bool) or not isinstance(axis, int):
             raise TypeError(f"{self.name}: `axis` must be an int; received axis={axis!r}")
-        if not 0.0 <= float(momentum) <= 1.0:
-            raise ValueError(f"{self.name}: `momentum` must be in [0, 1]; received momentum={momentum!r}")
-        if float(epsilon) <= 0.0:
-            raise ValueError(f"{self.name}: `epsilon` must be positive; received epsilon={epsilon!r}")
-        self.axis, self.momentum, self.epsilon = axis, float(momentum), float(epsilon)
-        self.center, self.scale = bool(center), bool(scale)
+        if isinstance(momentum, bool) or not isinstance(momentum, numbers.Real) or not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"{self.name}: `momentum` must be a number in [0, 1]; received momentum={momentum!r}")
+        if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real) or not 0.0 < epsilon < float("inf"):
+            raise ValueError(f"{self.name}: `epsilon` must be a positive finite number; received epsilon={epsilon!r}")
+        self.axis, self.momentum, self.epsilon = int(axis), float(momentum), float(epsilon)
+        self.center, self.scale = _check_flag(self.name, "center", center), _check_flag(self.name, "scale", scale)
         self.beta_initializer, self.gamma_initializer = beta_initializer, gamma_initializer
         self.moving_mean_initializer = moving_mean_initializer
         self.moving_variance_initializer = moving_variance_initializer

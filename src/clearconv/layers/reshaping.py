@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from .. import functional as F
 from ..kernels import shapes
 from .conv import _check_choice, _SpatialLayer
@@ -9,16 +11,23 @@ from .conv import _check_choice, _SpatialLayer
 
 def _pairs(value, rank: int, name: str, owner: str) -> tuple:
     """Keras's forms: int (same on every side), one int per axis, or (before, after) per axis."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = ((value, value),) * rank
-    elif rank == 1 and len(value) == 2 and all(isinstance(v, int) for v in value):
-        value = (tuple(value),)
-    else:
-        value = tuple((v, v) if isinstance(v, int) else tuple(v) for v in value)
-    if len(value) != rank or any(len(p) != 2 or min(p) < 0 for p in value):
+    def is_int(v):
+        return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+    received = value
+    pairs = None
+    if is_int(value):
+        pairs = ((value, value),) * rank
+    elif isinstance(value, (tuple, list)):
+        if rank == 1 and len(value) == 2 and all(is_int(v) for v in value):
+            pairs = (tuple(value),)
+        elif all(is_int(v) or (isinstance(v, (tuple, list)) and len(v) == 2 and all(is_int(w) for w in v))
+                 for v in value):
+            pairs = tuple((v, v) if is_int(v) else tuple(v) for v in value)
+    if pairs is None or len(pairs) != rank or any(min(p) < 0 for p in pairs):
         raise ValueError(f"{owner}: `{name}` must be an int, {rank} ints, or {rank} (before, after) pairs of "
-                         f"non-negative ints; received {name}={value!r}")
-    return tuple((int(a), int(b)) for a, b in value)
+                         f"non-negative ints; received {name}={received!r}")
+    return tuple((int(a), int(b)) for a, b in pairs)
 
 
 class _ZeroPadding(_SpatialLayer):

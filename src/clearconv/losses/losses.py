@@ -69,6 +69,12 @@ def _smoothed(y_true: np.ndarray, smoothing: float, share: float) -> np.ndarray:
     return y_true * cast(1.0 - smoothing) + cast(smoothing * share)
 
 
+def _check_from_logits(value, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}: `from_logits` must be True or False; received from_logits={value!r}")
+    return bool(value)
+
+
 def _check_label_smoothing(value, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
             or not (0.0 <= float(value) <= 1.0):
@@ -307,7 +313,7 @@ class BinaryCrossentropy(Loss):
     def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1, reduction="sum_over_batch_size",
                  name="binary_crossentropy", dtype=None):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
-        self.from_logits = bool(from_logits)
+        self.from_logits = _check_from_logits(from_logits, self.name)
         self.label_smoothing = _check_label_smoothing(label_smoothing, self.name)
         self.axis = _check_axis(axis, self.name)
 
@@ -325,7 +331,7 @@ class CategoricalCrossentropy(Loss):
     def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1, reduction="sum_over_batch_size",
                  name="categorical_crossentropy", dtype=None):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
-        self.from_logits = bool(from_logits)
+        self.from_logits = _check_from_logits(from_logits, self.name)
         self.label_smoothing = _check_label_smoothing(label_smoothing, self.name)
         self.axis = _check_axis(axis, self.name)
 
@@ -347,7 +353,7 @@ class SparseCategoricalCrossentropy(Loss):
     def __init__(self, from_logits=False, ignore_class=None, reduction="sum_over_batch_size",
                  name="sparse_categorical_crossentropy", dtype=None):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
-        self.from_logits = bool(from_logits)
+        self.from_logits = _check_from_logits(from_logits, self.name)
         if ignore_class is not None and (isinstance(ignore_class, bool)
                                          or not isinstance(ignore_class, (int, np.integer))):
             raise ValueError(f"{self.name}: ignore_class must be an int or None; received {ignore_class!r}")

@@ -26,6 +26,9 @@ class Sequential(Model):
         self._stack: list[Layer] = []
         self._input_shape = None  # batch shape, (batch or None, ...)
         self._input_tensor = None  # the Input the graph starts from, kept across rebuilds as Keras keeps it
+        if isinstance(layers, (str, bytes, Layer)) or (layers is not None and not hasattr(layers, "__iter__")):
+            raise TypeError(f"{self.name}: `layers` must be a list of Layer objects (or None); "
+                            f"received layers={layers!r}")
         for layer in layers or []:
             self.add(layer, rebuild=False)
         self._maybe_rebuild()
@@ -47,7 +50,7 @@ class Sequential(Model):
                 self._input_shape = _declared_input_shape(layer)
             self._stack.append(layer)
         else:
-            raise TypeError(f"{self.name}: add() takes a Layer; received {layer!r}")
+            raise TypeError(f"{self.name}: add() takes a Layer; received layer={layer!r}")
         self.built = False
         if rebuild:
             self._maybe_rebuild()

@@ -774,6 +774,14 @@ class Trainer:
             (x, y, sample_weight), validation_data = adapters.train_validation_split(
                 (x, y, sample_weight), validation_split)
         if validation_data is not None:
+            if isinstance(validation_data, (tuple, list)) and len(validation_data) not in (2, 3):
+                raise ValueError(f"{owner}: `validation_data` must be (x, y) or (x, y, sample_weight); received a "
+                                 f"{type(validation_data).__name__} of length {len(validation_data)}")
+            if not isinstance(validation_data, (tuple, list)) and (
+                    isinstance(validation_data, (np.ndarray, str, bytes, dict))
+                    or not (hasattr(validation_data, "__iter__") or hasattr(validation_data, "__getitem__"))):
+                raise TypeError(f"{owner}: `validation_data` must be (x, y), (x, y, sample_weight), a generator "
+                                f"or a PyDataset; received validation_data of type {type(validation_data).__name__}")
             val_x, val_y, val_sample_weight = unpack_x_y_sample_weight(validation_data)
             if adapters.can_convert_arrays((val_x, val_y, val_sample_weight)):
                 # Refused now rather than after the first epoch (the iterator is made when first needed).

@@ -24,6 +24,8 @@ def to_array(value, dtype=None) -> np.ndarray:
     A Tensor gives its data, an array itself; a Python number or nested list
     becomes int32, float32 or bool (Keras's defaults).
     """
+    if dtype is not None:
+        dtype = dtypes_module.standardize_dtype(dtype)
     if isinstance(value, Tensor):
         array = value.data
     elif isinstance(value, np.ndarray):

@@ -54,6 +54,15 @@ def _float_unary(x, forward, derivative=None) -> Tensor:
     return _unary(x, forward, derivative, dtype=float_type(x))
 
 
+def _check_broadcast(op: str, shape1: tuple, shape2: tuple) -> None:
+    """A ValueError naming both arguments when their shapes do not broadcast."""
+    try:
+        np.broadcast_shapes(shape1, shape2)
+    except ValueError:
+        raise ValueError(f"{op}: `x1` of shape {shape1} and `x2` of shape {shape2} cannot be broadcast together; "
+                         f"sizes aligned from the right must be equal or 1") from None
+
+
 def _binary(x1, x2, forward, derivatives=None, dtype=None) -> Tensor:
     """A broadcasting element-wise op of two arguments, computed in ``dtype``
     (default: Keras's promotion of the two).
@@ -65,7 +74,11 @@ def _binary(x1, x2, forward, derivatives=None, dtype=None) -> Tensor:
     dtype = dtype or result_type(x1, x2)
     a, b = to_array(x1, dtype), to_array(x2, dtype)
     with np.errstate(all="ignore"):
-        y = forward(a, b)
+        try:
+            y = forward(a, b)
+        except ValueError:  # checked only on failure: the shapes are the usual cause, and checking is not free
+            _check_broadcast(getattr(forward, "__name__", "op"), a.shape, b.shape)
+            raise
     if derivatives is None:
         return constant(y)
 
@@ -102,13 +115,13 @@ def _reduced_shape(shape, axes, keepdims: bool) -> tuple:
     return tuple(n for i, n in enumerate(shape) if i not in axes)
 
 
-def _shape_tuple(shape, name: str = "shape") -> tuple[int, ...]:
+def _shape_tuple(shape, name: str = "shape", minimum: int | None = None) -> tuple[int, ...]:
     """An int or a sequence of ints -> a tuple of ints."""
     if isinstance(shape, (Tensor, np.ndarray)):
         shape = to_array(shape).tolist()
     if isinstance(shape, (list, tuple)):
-        return tuple(check_int(d, name) for d in shape)
-    return (check_int(shape, name),)
+        return tuple(check_int(d, name, minimum) for d in shape)
+    return (check_int(shape, name, minimum),)
 
 
 # --------------------------------------------------------------------------- arithmetic
@@ -328,6 +341,9 @@ def clip(x, x_min, x_max):
 
     Booleans are clipped as int32; a Python-float bound with an integer x gives float32.
     """
+    for name, bound in (("x_min", x_min), ("x_max", x_max)):
+        if not isinstance(bound, Tensor) and np.asarray(bound).dtype.kind not in "biuf":
+            raise TypeError(f"clip: `{name}` must be a number or a numeric array; received {name}={bound!r}")
     if to_array(x).dtype == np.bool_:
         x = cast_to(x, "int32")
     return minimum(maximum(x, x_min), x_max)
@@ -550,7 +566,14 @@ def matmul(x1, x2):
     # A vector is a (1, k) row on the left, a (k, 1) column on the right; the added axes are dropped again.
     a2 = a[None, :] if a.ndim == 1 else a
     b2 = b[:, None] if b.ndim == 1 else b
-    y2 = np.matmul(a2, b2)
+    if a2.shape[-1] != b2.shape[-2]:
+        raise ValueError(f"matmul: the last axis of `x1` must match the {'first' if b.ndim == 1 else 'second-to-last'} "
+                         f"axis of `x2`; received shapes {a.shape} and {b.shape}")
+    try:
+        y2 = np.matmul(a2, b2)
+    except ValueError:
+        raise ValueError(f"matmul: the batch axes of `x1` and `x2` cannot be broadcast together; "
+                         f"received shapes {a.shape} and {b.shape}") from None
     squeeze = tuple(axis for axis, vector in ((-2, a.ndim == 1), (-1, b.ndim == 1)) if vector)
     y = y2.reshape(tuple(n for i, n in enumerate(y2.shape) if i - y2.ndim not in squeeze))
     need1, need2 = needs(x1), needs(x2)
@@ -1374,13 +1397,13 @@ def _dtype_or(dtype, default) -> str:
 @keras_op("numpy")
 def zeros(shape, dtype=None):
     """An array of zeros (default floatx)."""
-    return constant(np.zeros(_shape_tuple(shape), _dtype_or(dtype, floatx())))
+    return constant(np.zeros(_shape_tuple(shape, minimum=0), _dtype_or(dtype, floatx())))
 
 
 @keras_op("numpy")
 def ones(shape, dtype=None):
     """An array of ones (default floatx)."""
-    return constant(np.ones(_shape_tuple(shape), _dtype_or(dtype, floatx())))
+    return constant(np.ones(_shape_tuple(shape, minimum=0), _dtype_or(dtype, floatx())))
 
 
 @keras_op("numpy")
@@ -1393,7 +1416,7 @@ def empty(shape, dtype=None):
 def full(shape, fill_value, dtype=None):
     """An array filled with ``fill_value`` (default floatx); the fill value's gradient is the sum."""
     dtype = _dtype_or(dtype, floatx())
-    shape = _shape_tuple(shape)
+    shape = _shape_tuple(shape, minimum=0)
     y = np.broadcast_to(to_array(fill_value, dtype), shape).copy()
     return record_op(y, (fill_value,), lambda g: (unbroadcast(g, to_array(fill_value).shape),))
 
