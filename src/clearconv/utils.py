@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import html
 import inspect
+import numbers
 import os
 import random
 import re
@@ -88,6 +89,15 @@ def snake_case(class_name: str) -> str:
     """
     spaced = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", class_name)
     return re.sub(r"([a-z])([A-Z])", r"\1_\2", spaced).lower()
+
+
+def check_flag(owner: str, name: str, value) -> bool:
+    """A boolean argument: True, False, NumPy's booleans, or the integers 0 and 1 (Keras keeps such values as
+    given and reads them as truth values); anything else is a TypeError naming the argument."""
+    if isinstance(value, (bool, np.bool_)) or (isinstance(value, numbers.Integral) and value in (0, 1)):
+        return bool(value)
+    prefix = f"{owner}: " if owner else ""
+    raise TypeError(f"{prefix}`{name}` must be True or False; received {name}={value!r}")
 
 
 def valid_names(registry: Mapping[str, Any]) -> str:

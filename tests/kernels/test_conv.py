@@ -187,7 +187,11 @@ def test_one_channel_forward_in_batch_chunks_matches_the_direct_loops(samples_pe
     weights = rng.standard_normal((3, 3, 1, 4))
     strides, dilation, pads = (1, 1), (1, 1), [(1, 1), (1, 1)]
     monkeypatch.setattr(im2col, "TAP_MAJOR_CHUNK_BYTES", samples_per_chunk * 9 * 81 * x.itemsize)  # K * cells
+    taken = []
+    original = im2col._correlate_tap_major
+    monkeypatch.setattr(im2col, "_correlate_tap_major", lambda *args: taken.append(1) or original(*args))
     y, ctx = conv_ops.conv(x, weights, None, strides, pads, dilation, keep_for_backward=True)
+    assert taken, "a one-channel input must take the tap-major path"
     assert ctx.columns is not None and ctx.blocking is None
     np.testing.assert_allclose(y, conv_reference(x, weights, None, strides, pads, dilation), rtol=1e-12, atol=1e-12)
     grad = rng.standard_normal(y.shape)

@@ -338,3 +338,10 @@ def test_a_model_saved_compiled_but_never_fitted_loads_and_fits_as_the_original(
     for want, got in zip(model.get_weights(), loaded.get_weights()):
         np.testing.assert_array_equal(got, want)
     assert loaded.optimizer.iterations == 1
+
+
+def test_adding_to_a_built_sequential_updates_its_graph_even_with_rebuild_false():
+    model = Sequential([L.Input(shape=(4,)), L.Dense(3)])
+    model.add(L.Dense(2), rebuild=False)
+    assert model.output_shape == (None, 2) and model.input_shape == (None, 4)
+    assert [layer.name for layer in model.layers][-1] == model.outputs[0].layer.name

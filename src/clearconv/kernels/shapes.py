@@ -17,6 +17,7 @@ is written (and tested) once. Conventions follow Keras/TensorFlow:
 
 from __future__ import annotations
 
+import numbers
 from typing import Sequence, Union
 
 PaddingSpec = Union[str, int, Sequence]
@@ -160,15 +161,17 @@ def normalize_tuple(value, rank: int, name: str, owner: str = "", allow_zero: bo
     prefix = f"{owner}: " if owner else ""
     if isinstance(value, bool):
         raise TypeError(f"{prefix}`{name}` must be an int or a tuple of {rank} ints; received {value!r}")
-    if isinstance(value, int):
-        values = (value,) * rank
+    if isinstance(value, numbers.Integral):  # Python's and NumPy's integers, as Keras's int() takes them
+        values = (int(value),) * rank
     else:
         try:
             values = tuple(value)
         except TypeError:
             raise TypeError(f"{prefix}`{name}` must be an int or a tuple of {rank} ints; received {value!r}") from None
-        if len(values) != rank or not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        if len(values) != rank or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool)
+                                          for v in values):
             raise ValueError(f"{prefix}`{name}` must be an int or a tuple of {rank} ints; received {value!r}")
+        values = tuple(int(v) for v in values)
     lowest = 0 if allow_zero else 1
     if any(v < lowest for v in values):
         accepted = "non-negative" if allow_zero else "positive"

@@ -38,6 +38,7 @@ from ..nested import flatten, map_structure, pack_sequence_as
 from ..utils import private_global_rng, serialize_object, snake_case
 
 _name_counts: defaultdict = defaultdict(int)
+_name_lock = threading.Lock()
 _FLOAT_DTYPES = ("float16", "float32", "float64")
 
 
@@ -150,8 +151,9 @@ def _placeholder(shape: tuple, dtype: str) -> np.ndarray:
 
 def unique_name(base: str) -> str:
     """Keras-style automatic names: conv2d, conv2d_1, conv2d_2, ..."""
-    count = _name_counts[base]
-    _name_counts[base] += 1
+    with _name_lock:  # two threads creating layers at once must not get the same name (weight paths)
+        count = _name_counts[base]
+        _name_counts[base] += 1
     return base if count == 0 else f"{base}_{count}"
 
 

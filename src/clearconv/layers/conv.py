@@ -11,13 +11,14 @@ Kernel layouts (Keras):
 
 from __future__ import annotations
 
-import numpy as np
+import numbers
 
 from .. import activations
 from .. import functional as F
 from ..config import image_data_format
 from ..kernels import conv as conv_ops
 from ..kernels import shapes
+from ..utils import check_flag
 from .base import Layer, resolve_identifier, serialize
 
 DATA_FORMATS = ("channels_last", "channels_first")
@@ -30,15 +31,9 @@ def _check_choice(owner: str, name: str, value, accepted) -> str:
 
 
 def _check_positive_int(owner: str, name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= shapes.MAX_SIZE:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 < value <= shapes.MAX_SIZE:
         raise ValueError(f"{owner}: `{name}` must be a positive integer; received {name}={value!r}")
-    return value
-
-
-def _check_flag(owner: str, name: str, value) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{owner}: `{name}` must be True or False; received {name}={value!r}")
-    return bool(value)
+    return int(value)
 
 
 class _SpatialLayer(Layer):
@@ -103,7 +98,7 @@ class _BaseConv(_SpatialLayer):
             raise ValueError(f"{owner}: `strides > 1` not supported in conjunction with `dilation_rate > 1`; "
                              f"received strides={self.strides} and dilation_rate={self.dilation_rate}")
         self.activation = resolve_identifier(owner, "activation", activations.get, activation)
-        self.use_bias = _check_flag(owner, "use_bias", use_bias)
+        self.use_bias = check_flag(owner, "use_bias", use_bias)
         self.kernel_initializer = kernel_initializer
         self.bias_initializer = bias_initializer
         self.kernel_regularizer = kernel_regularizer

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from .. import activations, constraints, initializers, regularizers, utils
 from .. import functional as F
 from ..config import image_data_format
 from .base import Layer, SymbolicTensor, resolve_identifier, serialize
-from .conv import _check_flag
 
 
 class InputLayer(Layer):
@@ -30,6 +31,7 @@ class InputLayer(Layer):
                 for d in batch_shape):
             raise ValueError(f"Input: `{name_arg}` must hold non-negative integers or None; "
                              f"received {name_arg}={shape if shape is not None else batch_shape!r}")
+        batch_shape = tuple(None if d is None else int(d) for d in batch_shape)  # NumPy ints -> JSON-ready ints
         super().__init__(name=name, dtype=dtype, batch_input_shape=batch_shape, **kwargs)
         self.built = True
 
@@ -60,7 +62,7 @@ class Dense(Layer):
             raise ValueError(f"{self.name}: `units` must be a positive integer; received units={units!r}")
         self.units = int(units)
         self.activation = resolve_identifier(self.name, "activation", activations.get, activation)
-        self.use_bias = _check_flag(self.name, "use_bias", use_bias)
+        self.use_bias = utils.check_flag(self.name, "use_bias", use_bias)
         self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
         self.kernel_regularizer, self.bias_regularizer = kernel_regularizer, bias_regularizer
         self.kernel_constraint, self.bias_constraint = kernel_constraint, bias_constraint
@@ -170,7 +172,7 @@ class Dropout(Layer):
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
+        if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not 0 <= rate <= 1:
             raise ValueError(f"{self.name}: `rate` must be a number in [0, 1]; received rate={rate!r}")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
             raise ValueError(f"{self.name}: `seed` must be None or a non-negative integer; received seed={seed!r}")

@@ -34,6 +34,7 @@ import numpy as np
 
 from .. import config
 from ..ops import image as image_ops
+from ..utils import check_flag
 from .base import Layer
 from .conv import DATA_FORMATS, _check_choice
 
@@ -55,12 +56,6 @@ def _check_size(owner: str, name: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 < value < 2**63:
         raise ValueError(f"{owner}: `{name}` must be a positive integer; received {name}={value!r}")
     return int(value)
-
-
-def _check_flag(owner: str, name: str, value) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{owner}: `{name}` must be True or False; received {name}={value!r}")
-    return bool(value)
 
 
 class _ImageLayer(Layer):
@@ -116,8 +111,8 @@ class Resizing(_ImageLayer):
             raise ValueError(f"{self.name}: `interpolation` must be one of {INTERPOLATIONS}{known}; "
                              f"received interpolation={interpolation!r}")
         self.interpolation = interpolation
-        self.crop_to_aspect_ratio = _check_flag(self.name, "crop_to_aspect_ratio", crop_to_aspect_ratio)
-        self.pad_to_aspect_ratio = _check_flag(self.name, "pad_to_aspect_ratio", pad_to_aspect_ratio)
+        self.crop_to_aspect_ratio = check_flag(self.name, "crop_to_aspect_ratio", crop_to_aspect_ratio)
+        self.pad_to_aspect_ratio = check_flag(self.name, "pad_to_aspect_ratio", pad_to_aspect_ratio)
         if self.crop_to_aspect_ratio and self.pad_to_aspect_ratio:
             raise ValueError(f"{self.name}: only one of `crop_to_aspect_ratio` and `pad_to_aspect_ratio` can be "
                              f"True; received both True")
@@ -127,7 +122,7 @@ class Resizing(_ImageLayer):
         if isinstance(fill_value, bool) or not isinstance(fill_value, numbers.Real):
             raise ValueError(f"{self.name}: `fill_value` must be a number; received fill_value={fill_value!r}")
         self.fill_mode, self.fill_value = fill_mode, float(fill_value)
-        self.antialias = _check_flag(self.name, "antialias", antialias)
+        self.antialias = check_flag(self.name, "antialias", antialias)
 
     def call(self, inputs, training=None):
         return image_ops.resize(inputs, (self.height, self.width), interpolation=self.interpolation,

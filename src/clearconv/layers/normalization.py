@@ -29,8 +29,8 @@ from .. import functional as F
 from .. import constraints, initializers, regularizers
 from ..autograd import data_of, record
 from ..kernels import normalization as norm_ops
+from ..utils import check_flag
 from .base import Layer, resolve_identifier, serialize
-from .conv import _check_flag
 
 
 class BatchNormalization(Layer):
@@ -41,14 +41,14 @@ class BatchNormalization(Layer):
                  moving_variance_initializer="ones", beta_regularizer=None, gamma_regularizer=None,
                  beta_constraint=None, gamma_constraint=None, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(axis, bool) or not isinstance(axis, int):
+        if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
             raise TypeError(f"{self.name}: `axis` must be an int; received axis={axis!r}")
         if isinstance(momentum, bool) or not isinstance(momentum, numbers.Real) or not 0.0 <= momentum <= 1.0:
             raise ValueError(f"{self.name}: `momentum` must be a number in [0, 1]; received momentum={momentum!r}")
         if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real) or not 0.0 < epsilon < float("inf"):
             raise ValueError(f"{self.name}: `epsilon` must be a positive finite number; received epsilon={epsilon!r}")
         self.axis, self.momentum, self.epsilon = int(axis), float(momentum), float(epsilon)
-        self.center, self.scale = _check_flag(self.name, "center", center), _check_flag(self.name, "scale", scale)
+        self.center, self.scale = check_flag(self.name, "center", center), check_flag(self.name, "scale", scale)
         self.beta_initializer, self.gamma_initializer = beta_initializer, gamma_initializer
         self.moving_mean_initializer = moving_mean_initializer
         self.moving_variance_initializer = moving_variance_initializer

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from .. import functional as F
 from ..kernels import shapes
-from .conv import _check_choice, _check_flag, _SpatialLayer
+from ..utils import check_flag
+from .conv import _check_choice, _SpatialLayer
 
 
 class _Pooling(_SpatialLayer):
@@ -106,7 +107,7 @@ class _GlobalPooling(_SpatialLayer):
         super().__init__(**kwargs)
         self.rank = rank
         self._init_spatial(data_format)
-        self.keepdims = _check_flag(self.name, "keepdims", keepdims)
+        self.keepdims = check_flag(self.name, "keepdims", keepdims)
 
     def compute_output_shape(self, input_shape) -> tuple:
         self._check_rank(input_shape)

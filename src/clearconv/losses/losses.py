@@ -32,6 +32,7 @@ import numpy as np
 
 from .. import ops, serialization_lib
 from ..autograd import Tensor, data_of
+from ..utils import check_flag
 from .loss import Loss, as_prediction, as_target, reshaped, same_rank_shapes
 
 
@@ -67,12 +68,6 @@ def _smoothed(y_true: np.ndarray, smoothing: float, share: float) -> np.ndarray:
     """Label smoothing ``y (1 - s) + s * share``, with both factors in y_true's dtype."""
     cast = y_true.dtype.type
     return y_true * cast(1.0 - smoothing) + cast(smoothing * share)
-
-
-def _check_from_logits(value, name: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name}: `from_logits` must be True or False; received from_logits={value!r}")
-    return bool(value)
 
 
 def _check_label_smoothing(value, name: str) -> float:
@@ -313,7 +308,7 @@ class BinaryCrossentropy(Loss):
     def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1, reduction="sum_over_batch_size",
                  name="binary_crossentropy", dtype=None):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
-        self.from_logits = _check_from_logits(from_logits, self.name)
+        self.from_logits = check_flag(self.name, "from_logits", from_logits)
         self.label_smoothing = _check_label_smoothing(label_smoothing, self.name)
         self.axis = _check_axis(axis, self.name)
 
@@ -331,7 +326,7 @@ class CategoricalCrossentropy(Loss):
     def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1, reduction="sum_over_batch_size",
                  name="categorical_crossentropy", dtype=None):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
-        self.from_logits = _check_from_logits(from_logits, self.name)
+        self.from_logits = check_flag(self.name, "from_logits", from_logits)
         self.label_smoothing = _check_label_smoothing(label_smoothing, self.name)
         self.axis = _check_axis(axis, self.name)
 
@@ -353,7 +348,7 @@ class SparseCategoricalCrossentropy(Loss):
     def __init__(self, from_logits=False, ignore_class=None, reduction="sum_over_batch_size",
                  name="sparse_categorical_crossentropy", dtype=None):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
-        self.from_logits = _check_from_logits(from_logits, self.name)
+        self.from_logits = check_flag(self.name, "from_logits", from_logits)
         if ignore_class is not None and (isinstance(ignore_class, bool)
                                          or not isinstance(ignore_class, (int, np.integer))):
             raise ValueError(f"{self.name}: ignore_class must be an int or None; received {ignore_class!r}")

@@ -36,8 +36,10 @@ class Sequential(Model):
     def add(self, layer, rebuild: bool = True) -> None:
         """Append a layer (or set the input with an ``Input``/``InputLayer`` placed first).
 
-        ``rebuild=False`` (Keras's argument) defers building the graph to the next ``add`` or
-        ``build``: a stack of n layers added that way is built once, not n times.
+        ``rebuild=False`` (Keras's argument) defers building the graph while the model has none
+        yet, so a stack of n layers (the constructor's list, a config) is built once, not n times;
+        a model that has a graph rebuilds it at once, so its inputs, outputs and summary are never
+        those of a previous stack.
         """
         if isinstance(layer, InputLayer):
             layer = SymbolicTensor(layer.batch_input_shape, layer.dtype, layer, [])
@@ -52,7 +54,7 @@ class Sequential(Model):
         else:
             raise TypeError(f"{self.name}: add() takes a Layer; received layer={layer!r}")
         self.built = False
-        if rebuild:
+        if rebuild or self._graph:
             self._maybe_rebuild()
 
     def _maybe_rebuild(self) -> None:

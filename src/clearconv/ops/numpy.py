@@ -337,16 +337,18 @@ def minimum(x1, x2):
 
 @keras_op("numpy")
 def clip(x, x_min, x_max):
-    """``minimum(maximum(x, x_min), x_max)``: the bounds may be arrays and get gradients too.
+    """``minimum(maximum(x, x_min), x_max)``: the bounds may be arrays (and get gradients) or None (open).
 
     Booleans are clipped as int32; a Python-float bound with an integer x gives float32.
     """
     for name, bound in (("x_min", x_min), ("x_max", x_max)):
-        if not isinstance(bound, Tensor) and np.asarray(bound).dtype.kind not in "biuf":
+        if bound is not None and not isinstance(bound, Tensor) and np.asarray(bound).dtype.kind not in "biuf":
             raise TypeError(f"clip: `{name}` must be a number or a numeric array; received {name}={bound!r}")
     if to_array(x).dtype == np.bool_:
         x = cast_to(x, "int32")
-    return minimum(maximum(x, x_min), x_max)
+    # A bound of None leaves that side open, as NumPy's clip and Keras's backends do.
+    lower = x if x_min is None else maximum(x, x_min)
+    return lower if x_max is None else minimum(lower, x_max)
 
 
 def cast_to(x, dtype) -> Tensor:

@@ -6,7 +6,8 @@ import math
 
 import numpy as np
 
-from .optimizer import Optimizer, check_bool, check_range
+from ..utils import check_flag
+from .optimizer import Optimizer, check_range
 
 
 class Adam(Optimizer):
@@ -26,7 +27,7 @@ class Adam(Optimizer):
         check_range(owner, "beta_1", beta_1, 0.0, 1.0, high_open=True)
         check_range(owner, "beta_2", beta_2, 0.0, 1.0, high_open=True)
         check_range(owner, "epsilon", epsilon, 0.0)
-        check_bool(owner, "amsgrad", amsgrad)
+        amsgrad = check_flag(owner, "amsgrad", amsgrad)
         self.beta_1 = beta_1
         self.beta_2 = beta_2
         self.epsilon = epsilon

@@ -28,11 +28,6 @@ def check_range(owner: str, argument: str, value, low: float, high: float = math
     raise ValueError(f"{owner}: `{argument}` must be {accepted}; received {argument}={value!r}")
 
 
-def check_bool(owner: str, argument: str, value) -> None:
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{owner}: `{argument}` must be True or False; received {argument}={value!r}")
-
-
 # Keras arguments clearconv does not implement, with the value that means "off".
 _KERAS_ONLY_NEUTRAL = {"use_ema": False, "ema_overwrite_frequency": None, "loss_scale_factor": None,
                        "gradient_accumulation_steps": None}
@@ -271,17 +266,15 @@ class Optimizer(utils.Configurable):
         """
         owner = type(self).__name__
         variables = list(variables)
-        if int(np.asarray(state.get("iterations", -1))) == 0 and \
-                not any(key.startswith(f"{self._state_prefix}/") for key in state):
-            # Saved before its first update (compiled, never fitted): the optimizer was not built yet, so
-            # the state holds no slots; it builds, with fresh slots, at its first step, as it would have.
-            if "learning_rate" in state and isinstance(self._learning_rate, float):
-                self._learning_rate = float(np.asarray(state["learning_rate"]))
-            return
         fresh = copy.copy(self)  # built aside, so a failure leaves self untouched
         fresh._variables, fresh._index, fresh._slots = [], {}, []
         fresh.build(variables)
         expected = fresh.get_state()
+        if int(np.asarray(state.get("iterations", -1))) == 0 and \
+                not any(key.startswith(f"{self._state_prefix}/") for key in state):
+            # Saved before its first update (compiled, never fitted): the optimizer was not built, so the
+            # state holds no slots; they are the initial ones a first step would have built.
+            state = {**expected, **state}
         missing = sorted(set(expected) - set(state) - {"learning_rate"})
         unexpected = sorted(set(state) - set(expected) - {"learning_rate"})
         if missing or unexpected:

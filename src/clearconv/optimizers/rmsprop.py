@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .optimizer import Optimizer, check_bool, check_range
+from ..utils import check_flag
+from .optimizer import Optimizer, check_range
 
 
 class RMSprop(Optimizer):
@@ -25,7 +26,7 @@ class RMSprop(Optimizer):
         check_range("RMSprop", "rho", rho, 0.0, 1.0)
         check_range("RMSprop", "momentum", momentum, 0.0, 1.0)
         check_range("RMSprop", "epsilon", epsilon, 0.0)
-        check_bool("RMSprop", "centered", centered)
+        centered = check_flag("RMSprop", "centered", centered)
         self.rho = rho
         self.momentum = momentum
         self.epsilon = epsilon

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .optimizer import Optimizer, check_bool, check_range
+from ..utils import check_flag
+from .optimizer import Optimizer, check_range
 
 
 class SGD(Optimizer):
@@ -18,7 +19,7 @@ class SGD(Optimizer):
                  clipvalue=None, global_clipnorm=None, name="SGD", **kwargs):
         super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm, name, **kwargs)
         check_range("SGD", "momentum", momentum, 0.0, 1.0)
-        check_bool("SGD", "nesterov", nesterov)
+        nesterov = check_flag("SGD", "nesterov", nesterov)
         self.momentum = momentum
         self.nesterov = bool(nesterov)
 

@@ -249,7 +249,7 @@ def _correlate_tap_major(xp, kernel, strides, dilation, out):
     rows = columns.reshape(taps, batch * cells)  # (*k, N, *out) -> (K, M)
     y = np.empty((batch * cells, filters), dtype=np.result_type(xp, kernel))
     weights = kernel.reshape(taps, filters)  # (*k, 1, F) -> (K, F)
-    samples = max(1, TAP_MAJOR_CHUNK_BYTES // (taps * cells * xp.itemsize))
+    samples = max(1, TAP_MAJOR_CHUNK_BYTES // max(1, taps * cells * xp.itemsize))  # cells may be 0
     for first in range(0, batch, samples):
         chunk = (slice(None),) * len(kernel_size) + (slice(first, first + samples),)
         columns[chunk] = view[chunk]
