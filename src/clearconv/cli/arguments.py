@@ -100,6 +100,27 @@ def file_path(text: str) -> str:
     return text
 
 
+def input_shape(text: str) -> tuple:
+    """--input-shape: positive integers separated by commas or x, such as 32,32,3."""
+    accepted = "positive integers separated by commas, such as 32,32,3"
+    parts = text.replace("x", ",").split(",")
+    try:
+        values = tuple(int(part) for part in parts)
+    except ValueError:
+        raise _received(text, accepted) from None
+    if not values or any(value < 1 for value in values):
+        raise _received(text, accepted)
+    return values
+
+
+def filter_kernel(text: str) -> str:
+    """--kernel: a kernel name or a .npy file holding a 2D array."""
+    from ..explain.filters import KERNELS
+    if text in KERNELS or text.endswith(".npy"):
+        return text
+    raise _received(text, f"one of {', '.join(KERNELS)}, or a FILE.npy holding a 2D kernel")
+
+
 def parser() -> Parser:
     from .. import __version__
     top = Parser(prog="clearconv", description="Train, evaluate and inspect CNNs in NumPy.", epilog=MALLOC_NOTE)
@@ -152,4 +173,20 @@ def parser() -> Parser:
 
     summary = commands.add_parser("summary", help="print the layer table of a model file or a zoo model")
     summary.add_argument("target", help="a model file or a zoo model name")
+
+    shapes = commands.add_parser("shapes", help="per layer: output shape, parameters, MACs and receptive field")
+    shapes.add_argument("target", help="a model file or a zoo model name")
+    shapes.add_argument("--input-shape", type=input_shape,
+                        help="build the zoo model for this input shape, without the batch axis (e.g. 32,32,3)")
+
+    filtering = commands.add_parser("filter", help="apply a classic image kernel with a depthwise Conv2D")
+    filtering.add_argument("image", help="a PNG, JPEG, BMP, ... file")
+    filtering.add_argument("--kernel", required=True, type=filter_kernel,
+                           help="sharpen | blur | box | gaussian | edge | sobel-x | sobel-y | emboss | laplacian "
+                                "| a FILE.npy holding a 2D kernel")
+    filtering.add_argument("--padding", choices=("same", "valid"), default="same",
+                           help="same: output as large as the image (zeros around); valid: no padding")
+    filtering.add_argument("-o", "--output", type=file_path,
+                           help="the image to write (default: IMAGE-KERNEL.png in the current folder); a .npy "
+                                "path gets the unclipped float result for pixels in [0, 1]")
     return top

@@ -169,13 +169,20 @@ class Model(Trainer, Layer):
         if not self._graph:
             raise NotImplementedError(f"{type(self).__name__} ({self.name}): a subclassed Model defines "
                                       f"call(self, inputs, training=None)")
-        flat = self._flat_inputs(inputs)
-        values = {id(symbol): value for symbol, value in zip(self.inputs, flat)}
+        values = self.run_graph(inputs, training)
+        return self._as_given([values[id(output)] for output in self.outputs], self._output_structure)
+
+    def run_graph(self, inputs, training=None, force_training: bool = False) -> dict:
+        """Every graph tensor's value for ``inputs``, keyed by ``id`` of its symbolic tensor: the layer
+        calls in graph order. ``training`` is what a call that sets none receives; ``force_training``
+        gives it to every call (clearconv.explain replays a model in inference this way)."""
+        values = {id(symbol): value for symbol, value in zip(self.inputs, self._flat_inputs(inputs))}
         for node in self._nodes:
             arguments = map_structure(lambda symbol: values[id(symbol)], node.call_inputs)
-            kwargs = {"training": training, **node.call_kwargs}
+            kwargs = {**node.call_kwargs, "training": training} if force_training else \
+                {"training": training, **node.call_kwargs}
             values[id(node)] = node.layer(arguments, *node.call_args, **kwargs)
-        return self._as_given([values[id(output)] for output in self.outputs], self._output_structure)
+        return values
 
     def _flat_inputs(self, inputs) -> list:
         """The input values in ``self.inputs`` order: from one value, a list, or a dict keyed by input name."""

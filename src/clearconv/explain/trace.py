@@ -1,0 +1,510 @@
+"""Trace one output value of one layer back to the numbers it was computed from.
+
+    t = trace(model, x, "conv2d", (3, 4, 0))     # row 3, column 4, filter 0 of example 0
+    t.patch, t.kernel, t.products, t.bias         # sum(products) + bias == pre_activation
+    t.value                                       # the layer's output in the model's forward pass
+    t.receptive_field                             # ((start, stop), ...) per spatial axis of the input
+
+The layer's input and output for ``x`` come from replaying the model's graph
+node by node with ``training=False`` (as :meth:`Model.call` does), so ``value``
+is the model's own output, bit for bit. The arithmetic (``products``, ``bias``,
+``pre_activation``) is recomputed in float64 from the stored float32 arrays, so
+``sum(products) + bias == pre_activation`` holds in float64 and
+``activation(pre_activation)`` equals ``value`` within float32 rounding.
+Nothing is written to the model or its weights.
+
+Supported layer kinds (:data:`SUPPORTED_LAYERS`; any other raises NotImplementedError):
+
+* Conv1D, Conv2D, Conv3D: strides, dilation, groups, 'valid'/'same'/'causal'
+  padding, channels_last and channels_first. ``patch`` has the kernel's shape
+  ``(*kernel_size, in_channels // groups)``; padded cells hold 0 and are True
+  in the boolean ``padding`` mask.
+* DepthwiseConv1D, DepthwiseConv2D: the same options; ``patch`` is the window of
+  one input channel, ``kernel`` that channel's filter for the output's multiplier.
+* Dense: ``patch`` is the input vector, ``kernel`` the kernel's column.
+* MaxPooling1D/2D/3D: ``patch`` is the window, ``input_index`` the winner.
+* AveragePooling1D/2D/3D: ``kernel`` is 1/count on the window's data cells and 0
+  on padded cells (which Keras leaves out of the mean).
+* GlobalMaxPooling1D/2D/3D, GlobalAveragePooling1D/2D/3D.
+* BatchNormalization (inference): ``kernel`` the channel's scale
+  gamma / sqrt(moving_variance + epsilon), ``bias`` its shift beta - moving_mean * scale.
+* Activation, ReLU, LeakyReLU, ELU (element-wise): ``pre_activation`` is the input cell.
+* Flatten, Reshape, Dropout, InputLayer: ``input_index`` is where the value was before.
+* Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate: ``source``
+  is the input the value came from (Concatenate; the winner for Maximum and
+  Minimum), else every input; ``patch`` holds the inputs' cells that were combined.
+
+``receptive_field``: for each spatial axis of the model's input, the half-open
+range ``(start, stop)`` from the first to the last input cell the value depends
+on (dilation may leave cells inside it unread). Each layer's
+(kernel, stride, dilation, padding before) is composed back to the model's input
+along every graph path (the union over a merge's inputs). Ranges at the model's
+input keep the cells that the first layer's padding adds (start may be negative,
+stop may pass the input's size). Padding of inner layers reads no input, so
+ranges are clipped to each inner tensor. A layer kind on the path whose geometry
+is not modelled (say ZeroPadding2D) counts as reading all of its input: a bound
+that holds, not the least one. Layers that mix every position (Flatten
+then Dense, global pooling) give the whole input. A model whose input has no
+spatial axes gives ``()``; a model of several inputs gives one entry per input
+(None for an input the value does not depend on).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .. import activations
+from ..config import image_data_format
+from ..kernels.shapes import pool_padding
+from ..layers import conv as conv_layers
+from ..layers import core, merge, normalization, pooling, regularization
+from ..layers.core import InputLayer
+from ..nested import flatten
+
+_CONV = (conv_layers.Conv1D, conv_layers.Conv2D, conv_layers.Conv3D)
+_ELEMENTWISE_ACTIVATIONS = (core.Activation, core.ReLU, core.LeakyReLU, core.ELU)
+_PASS_THROUGH = (core.Dropout, InputLayer, regularization.GaussianNoise, regularization.GaussianDropout,
+                 regularization.SpatialDropout1D, regularization.SpatialDropout2D, regularization.SpatialDropout3D)
+_DEPTHWISE = conv_layers._DepthwiseConv
+_ARITHMETIC_MERGE = (merge.Add, merge.Subtract, merge.Multiply, merge.Average, merge.Maximum, merge.Minimum)
+_ELEMENTWISE = (normalization.BatchNormalization, core.PReLU) + _ELEMENTWISE_ACTIVATIONS + _PASS_THROUGH
+
+SUPPORTED_LAYERS = (
+    "Conv1D", "Conv2D", "Conv3D", "DepthwiseConv1D", "DepthwiseConv2D", "Dense",
+    "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D", "AveragePooling2D", "AveragePooling3D",
+    "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D",
+    "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D",
+    "BatchNormalization", "Activation", "ReLU", "LeakyReLU", "ELU", "Flatten", "Reshape", "Dropout",
+    "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
+)
+
+
+@dataclass(frozen=True, eq=False)
+class Trace:
+    """How one value of one layer's output (example 0) was computed; see the module docstring.
+
+    Arithmetic layers fill ``patch``, ``kernel``, ``products`` and ``bias`` with
+    ``sum(products) + bias == pre_activation`` in float64; the others leave what
+    does not apply as None.
+    """
+
+    layer: Any
+    index: tuple
+    value: Any
+    rule: str
+    inputs: Any                 # the layer's input for example 0 (a list for a merge layer)
+    receptive_field: tuple
+    pre_activation: Any = None
+    bias: Any = None
+    patch: Any = None
+    padding: Any = None         # boolean mask, the shape of `patch`: True where the cell is padding
+    kernel: Any = None
+    products: Any = None
+    input_index: Any = None     # where in `inputs` the patch (or the copied value / the winner) lies
+    source: Any = None          # for merges: the input(s) the value came from
+
+
+# --- the forward pass ----------------------------------------------------------
+
+def _forward(model, x) -> dict:
+    """Every graph tensor's value for ``x``, keyed by id of its SymbolicTensor: the layer calls of
+    :meth:`Model.call`, replayed in the same order with training=False, keeping each output."""
+    if not getattr(model, "_graph", False):
+        raise ValueError(f"{model.name}: trace needs a model built from symbolic tensors (functional, or "
+                         f"Sequential with a known input shape)")
+    values = model.run_graph(x, training=False, force_training=True)
+    return {key: np.asarray(value) for key, value in values.items()}
+
+
+def _find_node(model, layer):
+    if isinstance(layer, str):
+        layer = model.get_layer(layer)
+    for symbol in model.inputs:
+        if symbol.layer is layer:
+            return symbol
+    for node in model._nodes:
+        if node.layer is layer:
+            return node
+    raise ValueError(f"{model.name}: layer {getattr(layer, 'name', layer)!r} is not in this model")
+
+
+def _weight(variable):
+    return None if variable is None else np.asarray(variable.data, dtype=np.float64)
+
+
+def _activation_name(function) -> str:
+    return activations.builtin_name(function) or getattr(function, "__name__", repr(function))
+
+
+def _then(function) -> str:
+    name = _activation_name(function)
+    return "" if name == "linear" else f", then {name}"
+
+
+# --- per-layer rules ------------------------------------------------------------
+
+def _check_index(index, shape, layer) -> tuple:
+    index = tuple(int(i) for i in (index if isinstance(index, (tuple, list)) else (index,)))
+    if len(index) != len(shape) or any(not 0 <= i < n for i, n in zip(index, shape)):
+        raise IndexError(f"{layer.name}: index {index} is not in the layer's output of shape {tuple(shape)} "
+                         f"(batch axis left out)")
+    return index
+
+
+def _split(layer, index):
+    """(spatial index, channel) of an index into a spatial layer's output, whatever the data_format."""
+    if layer.data_format == "channels_first":
+        return index[1:], index[0]
+    return index[:-1], index[-1]
+
+
+def _channels_last(layer, x):
+    return np.moveaxis(x, 0, -1) if layer.data_format == "channels_first" else x
+
+
+def _window(x_last, starts, size, dilation):
+    """Cells of x_last (*S, C) at starts + k * dilation: values (0 where padded), padding mask, indices."""
+    spatial = x_last.shape[:-1]
+    positions = [s + np.arange(k) * d for s, k, d in zip(starts, size, dilation)]
+    grids = np.meshgrid(*positions, indexing="ij")
+    inside = np.ones(tuple(size), dtype=bool)
+    for grid, n in zip(grids, spatial):
+        inside &= (grid >= 0) & (grid < n)
+    patch = np.zeros((*size, x_last.shape[-1]), dtype=np.float64)
+    clipped = tuple(np.clip(g, 0, n - 1) for g, n in zip(grids, spatial))
+    patch[inside] = x_last[clipped][inside].astype(np.float64)
+    padding = np.broadcast_to(~inside[..., None], patch.shape).copy()
+    return patch, padding, grids
+
+
+def _trace_conv(layer, x, index):
+    spatial_index, f = _split(layer, index)
+    x_last = _channels_last(layer, x)
+    spatial = x_last.shape[:-1]
+    pads = layer._pads(spatial)
+    starts = [i * s - p[0] for i, s, p in zip(spatial_index, layer.strides, pads)]
+    per_group = layer.kernel.shape[-2]
+    group = f // (layer.filters // layer.groups)
+    channels = slice(group * per_group, (group + 1) * per_group)
+    patch, padding, _ = _window(x_last[..., channels], starts, layer.kernel_size, layer.dilation_rate)
+    kernel = _weight(layer.kernel)[..., f]
+    bias = 0.0 if layer.bias is None else float(_weight(layer.bias)[f])
+    products = patch * kernel
+    pre = float(products.sum() + bias)
+    rule = "cross-correlation: sum of patch * kernel + bias" + _then(layer.activation)
+    if layer.groups > 1:
+        rule += f" (group {group}: input channels {channels.start}..{channels.stop - 1})"
+    input_index = (tuple(starts), tuple(layer.dilation_rate), channels)
+    return dict(rule=rule, pre_activation=pre, bias=bias, patch=patch, padding=padding, kernel=kernel,
+                products=products, input_index=input_index)
+
+
+def _is_depthwise(layer) -> bool:
+    return isinstance(layer, _DEPTHWISE) and not isinstance(layer, conv_layers._SeparableConv)
+
+
+def _trace_depthwise(layer, x, index):
+    spatial_index, o = _split(layer, index)
+    c, m = divmod(o, layer.depth_multiplier)
+    x_last = _channels_last(layer, x)
+    pads = layer._pads(x_last.shape[:-1])
+    starts = [i * s - p[0] for i, s, p in zip(spatial_index, layer.strides, pads)]
+    patch, padding, _ = _window(x_last[..., c:c + 1], starts, layer.kernel_size, layer.dilation_rate)
+    patch, padding = patch[..., 0], padding[..., 0]
+    kernel = _weight(layer.depthwise_kernel)[..., c, m]
+    bias = 0.0 if layer.bias is None else float(_weight(layer.bias)[o])
+    products = patch * kernel
+    rule = (f"depthwise cross-correlation: sum of patch (input channel {c}) * kernel (multiplier {m}) + bias"
+            + _then(layer.activation))
+    return dict(rule=rule, pre_activation=float(products.sum() + bias), bias=bias, patch=patch, padding=padding,
+                kernel=kernel, products=products, input_index=(tuple(starts), tuple(layer.dilation_rate), c))
+
+
+def _trace_dense(layer, x, index):
+    vector = x[index[:-1]].astype(np.float64)
+    kernel = _weight(layer.kernel)[:, index[-1]]
+    bias = 0.0 if layer.bias is None else float(_weight(layer.bias)[index[-1]])
+    products = vector * kernel
+    return dict(rule="dense: sum of inputs * kernel column + bias" + _then(layer.activation),
+                pre_activation=float(products.sum() + bias), bias=bias, patch=vector,
+                padding=np.zeros(vector.shape, dtype=bool), kernel=kernel, products=products,
+                input_index=(*index[:-1], slice(None)))
+
+
+def _trace_pool(layer, x, index):
+    spatial_index, c = _split(layer, index)
+    x_last = _channels_last(layer, x)[..., c:c + 1]
+    pads = [pool_padding(n, p, s, layer.padding) for n, p, s in zip(x_last.shape[:-1], layer.pool_size, layer.strides)]
+    starts = [i * s - p[0] for i, s, p in zip(spatial_index, layer.strides, pads)]
+    patch, padding, grids = _window(x_last, starts, layer.pool_size, (1,) * layer.rank)
+    patch, padding = patch[..., 0], padding[..., 0]
+    if isinstance(layer, pooling._MaxPooling):
+        masked = np.where(padding, -np.inf, patch)
+        winner = np.unravel_index(int(np.argmax(masked)), patch.shape)
+        spot = tuple(int(g[winner]) for g in grids)
+        where = (c, *spot) if layer.data_format == "channels_first" else (*spot, c)
+        return dict(rule="max pooling: the largest data cell of the window (padding never wins)",
+                    pre_activation=float(masked[winner]), patch=patch, padding=padding, input_index=where)
+    count = int((~padding).sum())
+    kernel = np.where(padding, 0.0, 1.0 / count)
+    products = patch * kernel
+    return dict(rule=f"average pooling: mean of the window's {count} data cells (padding left out)",
+                pre_activation=float(products.sum()), bias=0.0, patch=patch, padding=padding, kernel=kernel,
+                products=products)
+
+
+def _trace_global_pool(layer, x, index):
+    c = index[0] if layer.data_format == "channels_first" else index[-1]
+    patch = _channels_last(layer, x)[..., c].astype(np.float64)
+    padding = np.zeros(patch.shape, dtype=bool)
+    if isinstance(layer, pooling._GlobalMax):
+        winner = np.unravel_index(int(np.argmax(patch)), patch.shape)
+        where = (c, *winner) if layer.data_format == "channels_first" else (*winner, c)
+        return dict(rule="global max pooling: the largest cell of the channel", pre_activation=float(patch[winner]),
+                    patch=patch, padding=padding, input_index=tuple(int(i) for i in where))
+    kernel = np.full(patch.shape, 1.0 / patch.size)
+    products = patch * kernel
+    return dict(rule="global average pooling: mean of the channel's cells", pre_activation=float(products.sum()),
+                bias=0.0, patch=patch, padding=padding, kernel=kernel, products=products)
+
+
+def _trace_batch_norm(layer, x, index):
+    axis = layer._resolved_axis((None, *x.shape)) - 1
+    c = index[axis]
+    mean, var = _weight(layer.moving_mean)[c], _weight(layer.moving_variance)[c]
+    gamma = 1.0 if layer.gamma is None else _weight(layer.gamma)[c]
+    beta = 0.0 if layer.beta is None else _weight(layer.beta)[c]
+    scale = gamma / np.sqrt(var + layer.epsilon)
+    shift = float(beta - mean * scale)
+    patch = np.array([float(x[index])])
+    kernel = np.array([scale])
+    products = patch * kernel
+    return dict(rule="batch normalization (inference): input * scale + shift, scale = gamma / sqrt(moving_variance"
+                     " + epsilon), shift = beta - moving_mean * scale",
+                pre_activation=float(products.sum() + shift), bias=shift, patch=patch,
+                padding=np.zeros(1, dtype=bool), kernel=kernel, products=products, input_index=index)
+
+
+def _trace_activation(layer, x, index):
+    name = _activation_name(layer.activation) if isinstance(layer, core.Activation) else type(layer).__name__
+    return dict(rule=f"element-wise activation: {name} of the input cell", pre_activation=float(x[index]),
+                input_index=index)
+
+
+def _trace_reshape(layer, x, index, out_shape):
+    flat = int(np.ravel_multi_index(index, out_shape))
+    if isinstance(layer, core.Flatten) and layer.data_format == "channels_first" and x.ndim > 1:
+        last = np.moveaxis(x, 0, -1)
+        where = np.unravel_index(flat, last.shape)
+        where = (where[-1], *where[:-1])
+    else:
+        where = np.unravel_index(flat, x.shape)
+    where = tuple(int(i) for i in where)
+    return dict(rule=f"{type(layer).__name__.lower()}: the value of input cell {where}, moved",
+                pre_activation=float(x[where]), input_index=where)
+
+
+def _trace_concatenate(layer, xs, index):
+    axis = layer.axis % (xs[0].ndim + 1) - 1
+    if axis < 0:
+        raise NotImplementedError(f"{layer.name}: tracing a Concatenate along the batch axis")
+    offset = index[axis]
+    for k, x in enumerate(xs):
+        if offset < x.shape[axis]:
+            where = (*index[:axis], offset, *index[axis + 1:])
+            return dict(rule=f"concatenate: the value of input {k} at {where}", pre_activation=float(x[where]),
+                        input_index=where, source=k)
+        offset -= x.shape[axis]
+    raise AssertionError("index outside the concatenation")
+
+
+def _trace_merge(layer, xs, index, out_shape):
+    spots = []
+    for x in xs:  # broadcasting: an axis of size 1 is read at 0
+        pad = (1,) * (len(out_shape) - x.ndim)
+        full = x.reshape(pad + x.shape)
+        spots.append(tuple(0 if n == 1 else i for i, n in zip(index, full.shape)))
+    cells = np.array([float(x.reshape((1,) * (len(out_shape) - x.ndim) + x.shape)[s]) for x, s in zip(xs, spots)])
+    kind = type(layer).__name__.lower()
+    combine = {"add": np.sum, "multiply": np.prod, "average": np.mean, "maximum": np.max, "minimum": np.min,
+               "subtract": lambda v: v[0] - v[1]}[kind]
+    source = int(np.argmax(cells)) if kind == "maximum" else int(np.argmin(cells)) if kind == "minimum" else None
+    return dict(rule=f"{kind} of the inputs' cells", pre_activation=float(combine(cells)), patch=cells,
+                input_index=spots, source=source if source is not None else tuple(range(len(xs))))
+
+
+# --- receptive field --------------------------------------------------------------
+
+def _spatial_axes(shape, data_format) -> list:
+    """The (non-batch) spatial axes of a tensor of rank len(shape) + 1."""
+    rank = len(shape)
+    if rank < 2:
+        return []
+    return list(range(1, rank)) if data_format == "channels_first" else list(range(rank - 1))
+
+
+def _input_format(model, symbol) -> str:
+    for node in model._nodes:
+        if any(s is symbol for s in flatten(node.call_inputs)) and hasattr(node.layer, "data_format"):
+            return node.layer.data_format
+    return image_data_format()
+
+
+def _full(shape):
+    return tuple(np.arange(n) for n in shape)
+
+
+def _clip(region, shape):
+    return tuple(cells[(cells >= 0) & (cells < n)] for cells, n in zip(region, shape))
+
+
+def _cells_of(region, out_shape, in_shape, channels_first_flatten=False):
+    """Per input axis, the positions of the cells that ``region`` of a reshaped tensor holds."""
+    flat = np.ravel_multi_index(np.meshgrid(*region, indexing="ij"), out_shape)
+    if channels_first_flatten:
+        cells = np.unravel_index(flat.ravel(), (*in_shape[1:], in_shape[0]))
+        cells = (cells[-1], *cells[:-1])
+    else:
+        cells = np.unravel_index(flat.ravel(), in_shape)
+    return tuple(np.unique(c) for c in cells)
+
+
+def _back(layer, region, in_shapes, out_shape):
+    """Per input of ``layer``, the cells (a sorted array of positions per axis, no batch axis) that
+    ``region`` of its output reads, or None where it reads none of that input."""
+    in_shape = in_shapes[0]
+    if isinstance(layer, (conv_layers._Conv, conv_layers._DepthwiseConv, pooling._Pooling)):
+        spatial_axes = _spatial_axes(in_shape, layer.data_format)
+        spatial = [in_shape[a] for a in spatial_axes]
+        if not isinstance(layer, pooling._Pooling):
+            kernel, dilation, pads = layer.kernel_size, layer.dilation_rate, layer._pads(spatial)
+        else:
+            kernel, dilation = layer.pool_size, (1,) * layer.rank
+            pads = [pool_padding(n, p, s, layer.padding) for n, p, s in zip(spatial, layer.pool_size, layer.strides)]
+        out = list(_full(in_shape))
+        for axis, k, s, d, p in zip(spatial_axes, kernel, layer.strides, dilation, pads):
+            out[axis] = np.unique((region[axis][:, None] * s - p[0] + np.arange(k)[None, :] * d).ravel())
+        c = len(in_shape) - 1 if layer.data_format == "channels_last" else 0
+        if isinstance(layer, pooling._Pooling):
+            out[c] = region[c]
+        elif isinstance(layer, conv_layers._DepthwiseConv) and not isinstance(layer, conv_layers._SeparableConv):
+            out[c] = np.unique(region[c] // layer.depth_multiplier)
+        return [tuple(out)]
+    if isinstance(layer, pooling._GlobalPooling):
+        out = list(_full(in_shape))
+        c = len(in_shape) - 1 if layer.data_format == "channels_last" else 0
+        out[c] = region[c] if layer.keepdims else region[0]
+        return [tuple(out)]
+    if isinstance(layer, core.Dense):
+        return [(*region[:-1], np.arange(in_shape[-1]))]
+    if isinstance(layer, (core.Flatten, core.Reshape)):
+        cf = isinstance(layer, core.Flatten) and layer.data_format == "channels_first" and len(in_shape) > 1
+        return [_cells_of(region, out_shape, in_shape, cf)]
+    if isinstance(layer, merge.Concatenate):
+        axis = layer.axis % (len(out_shape) + 1) - 1
+        regions, offset = [], 0
+        for shape in in_shapes:
+            cells = region[axis] - offset
+            cells = cells[(cells >= 0) & (cells < shape[axis])]
+            regions.append((*region[:axis], cells, *region[axis + 1:]) if cells.size else None)
+            offset += shape[axis]
+        return regions
+    if isinstance(layer, _ARITHMETIC_MERGE):
+        regions = []
+        for shape in in_shapes:
+            lead = len(out_shape) - len(shape)
+            regions.append(tuple(np.zeros(1, dtype=int) if n == 1 else r for r, n in zip(region[lead:], shape)))
+        return regions
+    if isinstance(layer, _ELEMENTWISE):
+        return [region]
+    # A layer kind whose geometry is not modelled here: every cell of its inputs, a bound that holds.
+    return [_full(shape) for shape in in_shapes]
+
+
+def _receptive_field(model, node, region, shapes):
+    """Over every path from the model's input, the first and last input cells per spatial axis that
+    ``region`` of ``node`` reads, as half-open ranges."""
+    found = {}
+
+    def visit(symbol, region):
+        if isinstance(symbol.layer, InputLayer):
+            old = found.get(id(symbol))
+            found[id(symbol)] = region if old is None else tuple(np.union1d(a, b) for a, b in zip(old, region))
+            return
+        parents = flatten(symbol.call_inputs)
+        in_shapes = [shapes[id(p)] for p in parents]
+        for parent, sub in zip(parents, _back(symbol.layer, region, in_shapes, shapes[id(symbol)])):
+            if sub is None:
+                continue
+            if not isinstance(parent.layer, InputLayer):
+                sub = _clip(sub, shapes[id(parent)])
+                if any(cells.size == 0 for cells in sub):
+                    continue  # only padding of this tensor is read
+            visit(parent, sub)
+
+    visit(node, region)
+    fields = []
+    for symbol in model.inputs:
+        region = found.get(id(symbol))
+        if region is None:
+            fields.append(None)
+            continue
+        axes = _spatial_axes(shapes[id(symbol)], _input_format(model, symbol))
+        fields.append(tuple((int(region[a].min()), int(region[a].max()) + 1) for a in axes))
+    return fields[0] if len(model.inputs) == 1 and fields[0] is not None else () if len(model.inputs) == 1 \
+        else tuple(fields)
+
+
+# --- entry point ---------------------------------------------------------------
+
+def trace(model, x, layer, index) -> Trace:
+    """How ``layer``'s output at ``index`` (no batch axis; example 0 of ``x``) was computed.
+
+    ``layer`` is a layer name or a layer object of ``model``. Runs the model in
+    inference mode (``training=False``) and changes neither the model nor its weights.
+    """
+    node = _find_node(model, layer)
+    layer = node.layer
+    if not _is_depthwise(layer) and not isinstance(layer, _CONV + (core.Dense, pooling._Pooling, pooling._GlobalPooling,
+                                      normalization.BatchNormalization, core.Flatten, core.Reshape,
+                                      merge.Concatenate) + _ELEMENTWISE_ACTIVATIONS + _PASS_THROUGH
+                      + _ARITHMETIC_MERGE):
+        raise NotImplementedError(f"trace does not support {type(layer).__name__} layers (layer "
+                                  f"'{layer.name}'); supported kinds: {', '.join(SUPPORTED_LAYERS)}")
+    values = _forward(model, x)
+    output = values[id(node)][0]
+    index = _check_index(index, output.shape, layer)
+    parents = [] if isinstance(layer, InputLayer) else flatten(node.call_inputs)
+    inputs = [values[id(p)][0] for p in parents]
+    x0 = inputs[0] if inputs else output
+    if isinstance(layer, _CONV):
+        info = _trace_conv(layer, x0, index)
+    elif _is_depthwise(layer):
+        info = _trace_depthwise(layer, x0, index)
+    elif isinstance(layer, core.Dense):
+        info = _trace_dense(layer, x0, index)
+    elif isinstance(layer, pooling._Pooling):
+        info = _trace_pool(layer, x0, index)
+    elif isinstance(layer, pooling._GlobalPooling):
+        info = _trace_global_pool(layer, x0, index)
+    elif isinstance(layer, normalization.BatchNormalization):
+        info = _trace_batch_norm(layer, x0, index)
+    elif isinstance(layer, _ELEMENTWISE_ACTIVATIONS):
+        info = _trace_activation(layer, x0, index)
+    elif isinstance(layer, (core.Flatten, core.Reshape)):
+        info = _trace_reshape(layer, x0, index, output.shape)
+    elif isinstance(layer, merge.Concatenate):
+        info = _trace_concatenate(layer, inputs, index)
+    elif isinstance(layer, _ARITHMETIC_MERGE):
+        info = _trace_merge(layer, inputs, index, output.shape)
+    else:  # pass-through: Dropout and noise in inference, InputLayer
+        info = dict(rule=f"{type(layer).__name__.lower()} in inference: the input cell unchanged",
+                    pre_activation=float(x0[index]), input_index=index)
+    shapes = {key: value.shape[1:] for key, value in values.items()}
+    region = tuple(np.array([i]) for i in index)
+    field = _receptive_field(model, node, region, shapes)
+    return Trace(layer=layer, index=index, value=output[index], inputs=inputs if len(inputs) > 1 else x0,
+                 receptive_field=field, **info)
