@@ -311,10 +311,10 @@ def test_depthwise_conv_matches_loop_oracle(strides, dilation, padding, multipli
 
 
 def test_layer_object_and_errors():
-    model = _model((6, 6, 2), L.SeparableConv2D(2, 3, name="sep"), L.Flatten(name="f"))
+    model = _model((6, 6, 2), L.ZeroPadding2D(1, name="zp"), L.Flatten(name="f"))
     x = _data(model)
-    with pytest.raises(NotImplementedError, match="SeparableConv2D.*DepthwiseConv2D"):
-        trace(model, x, "sep", (0, 0, 0))
+    with pytest.raises(NotImplementedError, match="ZeroPadding2D.*SeparableConv2D.*Conv3DTranspose"):
+        trace(model, x, "zp", (0, 0, 0))
     t = trace(model, x, model.get_layer("f"), (5,))
     assert t.layer is model.get_layer("f")
     with pytest.raises(IndexError):
@@ -358,3 +358,234 @@ def test_lenet5_at_several_layers():
     assert np.isclose(np.sum(t.products) + t.bias, t.pre_activation, rtol=1e-12)
     for b, a in zip(before, _weights(model)):
         assert np.array_equal(a, b)
+
+
+# --- receptive field of one layer: the exact span of the cells whose change moves the value ----------
+
+def _field_by_perturbation(model, x, name, index, channels_first=False):
+    """Per spatial axis, (first, last + 1) of the input cells whose perturbation changes the value."""
+    base = trace(model, x, name, index).value
+    spatial = x.shape[2:] if channels_first else x.shape[1:-1]
+    hits = []
+    for cell in itertools.product(*[range(n) for n in spatial]):
+        y = x.copy()
+        where = (0, slice(None), *cell) if channels_first else (0, *cell, slice(None))
+        y[where] += 1000.0
+        if trace(model, y, name, index).value != base:
+            hits.append(cell)
+    hits = np.array(hits)
+    return tuple((int(hits[:, a].min()), int(hits[:, a].max()) + 1) for a in range(len(spatial)))
+
+
+def _field_by_perturbation_is_empty(model, x, name, index):
+    base = trace(model, x, name, index).value
+    return trace(model, x + 1000.0, name, index).value == base
+
+
+def _clipped(field, spatial):
+    return tuple((max(a, 0), min(b, n)) for (a, b), n in zip(field, spatial))
+
+
+# --- separable convolution: both stages against a loop oracle ------------------------
+
+def _direct_separable(x, depthwise, pointwise, bias, index, strides, dilation, padding):
+    """Output at index (spatial..., f) of a channels_last separable conv of x (*S, C), by loops: the
+    depthwise outputs at the position (channel c*dm + m), then their pointwise sum."""
+    *spatial_index, f = index
+    rank = len(spatial_index)
+    kernel_size = depthwise.shape[:rank]
+    channels, multiplier = depthwise.shape[rank:]
+    pads = [_pad_amounts(n, k, s, d, padding) for n, k, s, d in zip(x.shape[:-1], kernel_size, strides, dilation)]
+    padded = np.pad(x.astype(np.float64), [*pads, (0, 0)])
+    middle = []
+    for c in range(channels):
+        for m in range(multiplier):
+            total = 0.0
+            for offsets in itertools.product(*[range(k) for k in kernel_size]):
+                spot = tuple(i * s + o * d for i, s, o, d in zip(spatial_index, strides, offsets, dilation))
+                total += padded[(*spot, c)] * float(depthwise[(*offsets, c, m)])
+            middle.append(total)
+    column = pointwise.reshape(-1, pointwise.shape[-1])[:, f].astype(np.float64)
+    return middle, float(np.dot(middle, column) + bias)
+
+
+SEPARABLE_CASES = [
+    # rank, kernel, strides, dilation, padding, multiplier, data_format, activation
+    (1, 3, 1, 1, "valid", 1, "channels_last", "relu"),
+    (1, 4, 2, 1, "same", 2, "channels_last", None),
+    (1, 3, 1, 2, "causal", 1, "channels_first", "tanh"),
+    (2, 3, 1, 1, "same", 1, "channels_last", "relu"),
+    (2, (2, 3), (2, 1), 1, "same", 2, "channels_last", None),
+    (2, 3, 1, 2, "valid", 3, "channels_first", None),
+]
+
+
+@pytest.mark.parametrize("rank, kernel, strides, dilation, padding, multiplier, data_format, activation",
+                         SEPARABLE_CASES)
+def test_separable_conv_both_stages(rank, kernel, strides, dilation, padding, multiplier, data_format, activation):
+    conv_class = {1: L.SeparableConv1D, 2: L.SeparableConv2D}[rank]
+    channels, filters = 3, 4
+    spatial = {1: (11,), 2: (7, 8)}[rank]
+    shape = (*spatial, channels) if data_format == "channels_last" else (channels, *spatial)
+    layer = conv_class(filters, kernel, strides=strides, padding=padding, dilation_rate=dilation,
+                       depth_multiplier=multiplier, data_format=data_format, activation=activation,
+                       bias_initializer="random_normal", name="sep")
+    model = _model(shape, layer)
+    x = _data(model)
+    output = np.asarray(model(x))
+    before = _weights(model)
+    depthwise, pointwise, bias = (np.asarray(w) for w in layer.get_weights())
+    x_last = x[0] if data_format == "channels_last" else np.moveaxis(x[0], 0, -1)
+    out_shape = output.shape[1:]
+    indices = [tuple(int(RNG.integers(n)) for n in out_shape) for _ in range(4)]
+    indices += [tuple(0 for _ in out_shape), tuple(n - 1 for n in out_shape)]
+    for index in indices:
+        t = trace(model, x, "sep", index)
+        _check_arithmetic(t, output)
+        last_index = index if data_format == "channels_last" else (*index[1:], index[0])
+        middle, expected = _direct_separable(x_last, depthwise, pointwise, bias[last_index[-1]], last_index,
+                                             layer.strides, layer.dilation_rate, padding)
+        assert t.patch.shape == t.kernel.shape == (channels * multiplier,)
+        np.testing.assert_allclose(t.patch, middle, rtol=1e-10, atol=1e-12)
+        assert np.isclose(t.pre_activation, expected, rtol=1e-10, atol=1e-12)
+        assert np.isclose(_apply(layer.activation, t.pre_activation), float(t.value), rtol=1e-5, atol=1e-6)
+        assert len(t.stages) == channels * multiplier
+        for k, stage in enumerate(t.stages):
+            assert stage["channel"] == k == stage["input_channel"] * multiplier + stage["multiplier"]
+            assert stage["patch"].shape == stage["kernel"].shape == stage["products"].shape == layer.kernel_size
+            assert np.all(stage["patch"][stage["padding"]] == 0)
+            assert np.sum(stage["products"]) == stage["value"] == t.patch[k]
+            np.testing.assert_array_equal(stage["kernel"], depthwise[..., stage["input_channel"], stage["multiplier"]])
+    for b, a in zip(before, _weights(model)):
+        assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("rank, strides, dilation, padding", [
+    (1, 2, 1, "same"), (1, 1, 2, "causal"), (2, 2, 1, "same"), (2, 1, 2, "valid")])
+def test_separable_receptive_field_by_perturbation(rank, strides, dilation, padding):
+    conv_class = {1: L.SeparableConv1D, 2: L.SeparableConv2D}[rank]
+    spatial = {1: (10,), 2: (7, 6)}[rank]
+    model = _model((*spatial, 2), conv_class(2, 3, strides=strides, dilation_rate=dilation, padding=padding,
+                                             name="sep"))
+    x = _data(model, batch=1, seed=4)
+    out_shape = model.output_shape[1:]
+    for index in [tuple(0 for _ in out_shape), tuple(n - 1 for n in out_shape),
+                  tuple(int(RNG.integers(n)) for n in out_shape)]:
+        t = trace(model, x, "sep", index)
+        assert _field_by_perturbation(model, x, "sep", index) == _clipped(t.receptive_field, spatial)
+
+
+# --- transposed convolution: the cells that scatter into one output cell -----------------
+
+def _direct_transpose(x, kernel, bias, index, strides, dilation, crops):
+    """Output at index (spatial..., f) of a channels_last transposed conv of x (*S, C) with kernel
+    (*k, F, C), by loops: every input cell i adds x[i] . kernel[j, f] to buffer cell i*s + j*d, and
+    the output cell o is buffer cell o + crop."""
+    *spatial_index, f = index
+    rank = len(spatial_index)
+    total = float(bias)
+    for cell in itertools.product(*[range(n) for n in x.shape[:-1]]):
+        for tap in itertools.product(*[range(k) for k in kernel.shape[:rank]]):
+            if all(i * s + j * d == o + c for i, j, s, d, o, c in zip(cell, tap, strides, dilation,
+                                                                        spatial_index, crops)):
+                total += float(np.dot(x[cell].astype(np.float64), kernel[(*tap, f)].astype(np.float64)))
+    return total
+
+
+TRANSPOSE_CASES = [
+    # rank, kernel, strides, dilation, padding, output_padding, data_format, activation
+    (1, 3, 1, 1, "valid", None, "channels_last", "relu"),
+    (1, 4, 2, 1, "same", None, "channels_last", None),
+    (1, 3, 3, 1, "valid", 2, "channels_first", "tanh"),
+    (1, 3, 1, 2, "same", None, "channels_last", None),
+    (2, 3, 2, 1, "same", None, "channels_last", "relu"),
+    (2, (2, 3), (3, 2), 1, "valid", (1, 0), "channels_last", None),
+    (2, 3, 1, (2, 1), "same", None, "channels_first", None),
+    (2, 5, 2, 1, "same", 1, "channels_last", None),
+    (3, 2, 2, 1, "valid", None, "channels_last", None),
+    (3, 3, 2, 1, "same", 1, "channels_first", "relu"),
+]
+
+
+@pytest.mark.parametrize("rank, kernel, strides, dilation, padding, output_padding, data_format, activation",
+                         TRANSPOSE_CASES)
+def test_conv_transpose_matches_model_and_loop_oracle(rank, kernel, strides, dilation, padding, output_padding,
+                                                      data_format, activation):
+    from clearconv.kernels.shapes import conv_transpose_crop
+    conv_class = {1: L.Conv1DTranspose, 2: L.Conv2DTranspose, 3: L.Conv3DTranspose}[rank]
+    channels, filters = 3, 4
+    spatial = {1: (6,), 2: (4, 5), 3: (3, 3, 2)}[rank]
+    shape = (*spatial, channels) if data_format == "channels_last" else (channels, *spatial)
+    layer = conv_class(filters, kernel, strides=strides, padding=padding, output_padding=output_padding,
+                       dilation_rate=dilation, data_format=data_format, activation=activation,
+                       bias_initializer="random_normal", name="tconv")
+    model = _model(shape, layer)
+    x = _data(model)
+    output = np.asarray(model(x))
+    before = _weights(model)
+    kernel_values, bias_values = (np.asarray(w) for w in layer.get_weights())
+    ops = layer.output_padding or (None,) * rank
+    crops = [conv_transpose_crop(k, s, d, padding, p)
+             for k, s, d, p in zip(layer.kernel_size, layer.strides, layer.dilation_rate, ops)]
+    x_last = x[0] if data_format == "channels_last" else np.moveaxis(x[0], 0, -1)
+    out_shape = output.shape[1:]
+    indices = [tuple(int(RNG.integers(n)) for n in out_shape) for _ in range(4)]
+    indices += [tuple(0 for _ in out_shape), tuple(n - 1 for n in out_shape)]
+    for index in indices:
+        t = trace(model, x, "tconv", index)
+        _check_arithmetic(t, output)
+        last_index = index if data_format == "channels_last" else (*index[1:], index[0])
+        expected = _direct_transpose(x_last, kernel_values, bias_values[last_index[-1]], last_index,
+                                     layer.strides, layer.dilation_rate, crops)
+        assert np.isclose(t.pre_activation, expected, rtol=1e-10, atol=1e-12)
+        assert np.isclose(_apply(layer.activation, t.pre_activation), float(t.value), rtol=1e-5, atol=1e-6)
+        assert t.kernel.shape == (*layer.kernel_size, channels)
+        np.testing.assert_array_equal(t.kernel, kernel_values[..., last_index[-1], :])
+        # each reached tap holds the input cell it reads, at the position input_index names
+        for tap in itertools.product(*[range(k) for k in layer.kernel_size]):
+            cell = tuple(int(axis[tap]) for axis in t.input_index)
+            if t.padding[tap].all():
+                assert cell == (-1,) * rank
+            else:
+                assert not t.padding[tap].any()
+                assert all(i * s + j * d == o + c for i, j, s, d, o, c in zip(
+                    cell, tap, layer.strides, layer.dilation_rate, last_index[:-1], crops))
+                np.testing.assert_array_equal(t.patch[tap], x_last[cell])
+    for b, a in zip(before, _weights(model)):
+        assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("rank, kernel, strides, dilation, padding, output_padding", [
+    (1, 3, 2, 1, "same", None), (1, 3, 3, 1, "valid", 2), (1, 3, 1, 2, "same", None),
+    (2, 3, 2, 1, "same", 1), (2, (4, 3), (2, 3), 1, "valid", None)])
+def test_conv_transpose_receptive_field_by_perturbation(rank, kernel, strides, dilation, padding, output_padding):
+    conv_class = {1: L.Conv1DTranspose, 2: L.Conv2DTranspose}[rank]
+    spatial = {1: (7,), 2: (4, 5)}[rank]
+    model = _model((*spatial, 2), conv_class(2, kernel, strides=strides, padding=padding, dilation_rate=dilation,
+                                             output_padding=output_padding, name="tconv"))
+    x = _data(model, batch=1, seed=5)
+    out_shape = model.output_shape[1:]
+    rng = np.random.default_rng(9)
+    for index in [tuple(0 for _ in out_shape), tuple(n - 1 for n in out_shape),
+                  tuple(int(rng.integers(n)) for n in out_shape)]:
+        t = trace(model, x, "tconv", index)
+        reached = ~t.padding[..., 0]
+        if not reached.any():  # a cell that only the bias reaches depends on no input cell
+            assert t.pre_activation == t.bias and t.receptive_field == ()
+            assert _field_by_perturbation_is_empty(model, x, "tconv", index)
+            continue
+        assert _field_by_perturbation(model, x, "tconv", index) == t.receptive_field
+
+
+def test_conv_transpose_in_a_stack_receptive_field():
+    model = _model((6, 5, 2), L.Conv2D(3, 3, padding="same", name="c"),
+                   L.Conv2DTranspose(2, 3, strides=2, padding="same", name="up"),
+                   L.Conv2D(2, 2, name="last"))
+    x = _data(model, batch=1, seed=6)
+    rng = np.random.default_rng(10)
+    out_shape = model.output_shape[1:]
+    for index in [tuple(0 for _ in out_shape), tuple(int(rng.integers(n)) for n in out_shape)]:
+        t = trace(model, x, "last", index)
+        assert _field_by_perturbation(model, x, "last", index) == _clipped(t.receptive_field, (6, 5))
+        t = trace(model, x, "up", index)
+        _check_arithmetic(t, np.asarray(model.get_layer("up")(model.get_layer("c")(x))))

@@ -1,4 +1,4 @@
-"""The ``clearconv`` command: train, evaluate, predict, summary, shapes, filter.
+"""The ``clearconv`` command: train, evaluate, predict, summary, shapes, filter, explain.
 
 Exit codes: 0 success; 2 the command line cannot work as written (an option value, an unknown name,
 an --output that cannot be written), found before any work; 1 a file given cannot be used (missing, a
@@ -23,7 +23,7 @@ def main(argv=None) -> int:
     """Run the command line ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
     from .. import allocator
     from . import arguments, evaluate, predict, summary, train
-    from . import filter as filtering, shapes
+    from . import explain, filter as filtering, shapes
     try:
         args = arguments.parser().parse_args(argv)
     except UsageError as error:
@@ -33,7 +33,7 @@ def main(argv=None) -> int:
         return done.code if isinstance(done.code, int) else 0
     allocator.keep_freed_memory()
     handlers = {"train": train.run, "evaluate": evaluate.run, "predict": predict.run, "summary": summary.run,
-                "shapes": shapes.run, "filter": filtering.run}
+                "shapes": shapes.run, "filter": filtering.run, "explain": explain.run}
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:

@@ -45,6 +45,19 @@ def positive_integer(text: str) -> int:
     return _integer(text, 1, math.inf, "an integer >= 1")
 
 
+def non_negative_integer(text: str) -> int:
+    """--index: an integer >= 0."""
+    return _integer(text, 0, math.inf, "an integer >= 0")
+
+
+def integers(text: str) -> tuple:
+    """--at: integers separated by commas, such as 3,4,0."""
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise _received(text, "integers separated by commas, such as 3,4,0") from None
+
+
 def seed(text: str) -> int:
     """--seed: an integer in [0, 2**32 - 1]."""
     return _integer(text, 0, SEED_MAX, f"an integer in [0, {SEED_MAX}]")
@@ -189,4 +202,16 @@ def parser() -> Parser:
     filtering.add_argument("-o", "--output", type=file_path,
                            help="the image to write (default: IMAGE-KERNEL.png in the current folder); a .npy "
                                 "path gets the unclipped float result for pixels in [0, 1]")
+
+    explain = commands.add_parser("explain", help="one output value of one layer, worked out as the tutorials do")
+    explain.add_argument("target", help="a model file or a zoo model name (a zoo model is untrained)")
+    source = explain.add_mutually_exclusive_group(required=True)
+    source.add_argument("--input", help="a PNG, JPEG, BMP, ... file to feed the model")
+    source.add_argument("--data", type=dataset, help="a dataset name or IDX folder; its test split, with --index")
+    explain.add_argument("--index", type=non_negative_integer, default=0,
+                         help="which test example of --data (default 0)")
+    explain.add_argument("--seed", type=seed, default=0, help="the seed the test split is drawn with (default 0)")
+    explain.add_argument("--layer", help="the layer's name (default: the first convolution layer)")
+    explain.add_argument("--at", type=integers, help="the output index without the batch axis, such as 3,4,0 "
+                                                     "(default: all zeros)")
     return top

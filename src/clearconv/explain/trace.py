@@ -21,6 +21,26 @@ Supported layer kinds (:data:`SUPPORTED_LAYERS`; any other raises NotImplemented
   in the boolean ``padding`` mask.
 * DepthwiseConv1D, DepthwiseConv2D: the same options; ``patch`` is the window of
   one input channel, ``kernel`` that channel's filter for the output's multiplier.
+* SeparableConv1D, SeparableConv2D: the same options. The top level is the
+  pointwise stage: ``patch`` holds the depthwise outputs at the position (one
+  per depthwise channel ``c * depth_multiplier + m``, recomputed in float64),
+  ``kernel`` the pointwise kernel's column for the filter, ``bias`` the layer's
+  bias. ``stages`` holds, per depthwise channel in that order, a dict with
+  ``channel``, ``input_channel`` (c), ``multiplier`` (m), ``patch`` (the window
+  of input channel c, kernel-shaped), ``padding``, ``kernel`` (the depthwise
+  filter), ``products`` and ``value`` == sum(products) == ``patch`` of the top
+  level at that channel (the depthwise stage has no bias).
+* Conv1DTranspose, Conv2DTranspose, Conv3DTranspose: 'valid'/'same' padding,
+  ``output_padding``, strides, dilation, both data formats. Input cell ``i``
+  scatters through tap ``j`` into output cell ``o`` when
+  ``o + crop == i * stride + j * dilation`` per axis (``crop`` from
+  :func:`~clearconv.kernels.shapes.conv_transpose_crop`). ``patch`` is aligned
+  with the taps, shape ``(*kernel_size, in_channels)``: at tap j, the input cell
+  that reaches ``o`` through j (every channel); taps that no input cell reaches
+  through hold 0 and are True in ``padding``. ``kernel`` is ``kernel[..., filter, :]``
+  (same shape). ``input_index`` is a tuple of integer arrays, one per spatial
+  axis, of the kernel's spatial shape: the input position each tap reads, -1
+  where no cell is reached. A cell that no tap reaches holds only the bias.
 * Dense: ``patch`` is the input vector, ``kernel`` the kernel's column.
 * MaxPooling1D/2D/3D: ``patch`` is the window, ``input_index`` the winner.
 * AveragePooling1D/2D/3D: ``kernel`` is 1/count on the window's data cells and 0
@@ -44,7 +64,10 @@ stop may pass the input's size). Padding of inner layers reads no input, so
 ranges are clipped to each inner tensor. A layer kind on the path whose geometry
 is not modelled (say ZeroPadding2D) counts as reading all of its input: a bound
 that holds, not the least one. Layers that mix every position (Flatten
-then Dense, global pooling) give the whole input. A model whose input has no
+then Dense, global pooling) give the whole input. A transposed convolution maps
+an output cell ``o`` back to the input cells ``i`` with ``o = i * stride - crop
++ j * dilation`` for some tap ``j``; a value that depends on no input cell (an
+output cell that only the bias reaches) gives ``()`` for a single-input model. A model whose input has no
 spatial axes gives ``()``; a model of several inputs gives one entry per input
 (None for an input the value does not depend on).
 """
@@ -58,7 +81,7 @@ import numpy as np
 
 from .. import activations
 from ..config import image_data_format
-from ..kernels.shapes import pool_padding
+from ..kernels.shapes import conv_transpose_crop, pool_padding
 from ..layers import conv as conv_layers
 from ..layers import core, merge, normalization, pooling, regularization
 from ..layers.core import InputLayer
@@ -69,11 +92,14 @@ _ELEMENTWISE_ACTIVATIONS = (core.Activation, core.ReLU, core.LeakyReLU, core.ELU
 _PASS_THROUGH = (core.Dropout, InputLayer, regularization.GaussianNoise, regularization.GaussianDropout,
                  regularization.SpatialDropout1D, regularization.SpatialDropout2D, regularization.SpatialDropout3D)
 _DEPTHWISE = conv_layers._DepthwiseConv
+_SEPARABLE = conv_layers._SeparableConv
+_TRANSPOSE = conv_layers._ConvTranspose
 _ARITHMETIC_MERGE = (merge.Add, merge.Subtract, merge.Multiply, merge.Average, merge.Maximum, merge.Minimum)
 _ELEMENTWISE = (normalization.BatchNormalization, core.PReLU) + _ELEMENTWISE_ACTIVATIONS + _PASS_THROUGH
 
 SUPPORTED_LAYERS = (
-    "Conv1D", "Conv2D", "Conv3D", "DepthwiseConv1D", "DepthwiseConv2D", "Dense",
+    "Conv1D", "Conv2D", "Conv3D", "DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D",
+    "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose", "Dense",
     "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D", "AveragePooling2D", "AveragePooling3D",
     "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D",
     "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D",
@@ -105,6 +131,7 @@ class Trace:
     products: Any = None
     input_index: Any = None     # where in `inputs` the patch (or the copied value / the winner) lies
     source: Any = None          # for merges: the input(s) the value came from
+    stages: Any = None          # SeparableConv: the depthwise trace (a dict) of each channel of `patch`
 
 
 # --- the forward pass ----------------------------------------------------------
@@ -221,6 +248,69 @@ def _trace_depthwise(layer, x, index):
             + _then(layer.activation))
     return dict(rule=rule, pre_activation=float(products.sum() + bias), bias=bias, patch=patch, padding=padding,
                 kernel=kernel, products=products, input_index=(tuple(starts), tuple(layer.dilation_rate), c))
+
+
+def _trace_separable(layer, x, index):
+    spatial_index, f = _split(layer, index)
+    x_last = _channels_last(layer, x)
+    pads = layer._pads(x_last.shape[:-1])
+    starts = [i * s - p[0] for i, s, p in zip(spatial_index, layer.strides, pads)]
+    depthwise = _weight(layer.depthwise_kernel)
+    stages, middle = [], []
+    for c in range(x_last.shape[-1]):
+        window, padding, _ = _window(x_last[..., c:c + 1], starts, layer.kernel_size, layer.dilation_rate)
+        window, padding = window[..., 0], padding[..., 0]
+        for m in range(layer.depth_multiplier):
+            kernel = depthwise[..., c, m]
+            products = window * kernel
+            value = float(products.sum())
+            stages.append(dict(channel=c * layer.depth_multiplier + m, input_channel=c, multiplier=m,
+                               patch=window, padding=padding, kernel=kernel, products=products, value=value))
+            middle.append(value)
+    patch = np.array(middle)
+    kernel = _weight(layer.pointwise_kernel).reshape(-1, layer.filters)[:, f]
+    bias = 0.0 if layer.bias is None else float(_weight(layer.bias)[f])
+    products = patch * kernel
+    rule = ("separable convolution: depthwise stage (per input channel c and multiplier m, sum of window * "
+            "depthwise kernel, no bias; see stages), then pointwise: sum of depthwise outputs * pointwise "
+            "kernel column + bias" + _then(layer.activation))
+    return dict(rule=rule, pre_activation=float(products.sum() + bias), bias=bias, patch=patch,
+                padding=np.zeros(patch.shape, dtype=bool), kernel=kernel, products=products,
+                input_index=(tuple(starts), tuple(layer.dilation_rate), slice(None)), stages=tuple(stages))
+
+
+def _transpose_crops(layer):
+    return [conv_transpose_crop(k, s, d, layer.padding, p) for k, s, d, p in
+            zip(layer.kernel_size, layer.strides, layer.dilation_rate, layer._output_paddings())]
+
+
+def _trace_transpose(layer, x, index):
+    spatial_index, f = _split(layer, index)
+    x_last = _channels_last(layer, x)
+    spatial = x_last.shape[:-1]
+    crops = _transpose_crops(layer)
+    # tap j of input cell i lands on output cell o when o + crop == i * s + j * d
+    taps = [np.arange(k) for k in layer.kernel_size]
+    grids = np.meshgrid(*taps, indexing="ij")
+    reached = np.ones(tuple(layer.kernel_size), dtype=bool)
+    cells = []
+    for grid, o, s, d, crop, n in zip(grids, spatial_index, layer.strides, layer.dilation_rate, crops, spatial):
+        offset = o + crop - grid * d
+        cell = np.floor_divide(offset, s)
+        reached &= (offset % s == 0) & (cell >= 0) & (cell < n)
+        cells.append(cell)
+    patch = np.zeros((*layer.kernel_size, x_last.shape[-1]), dtype=np.float64)
+    clipped = tuple(np.clip(c, 0, n - 1) for c, n in zip(cells, spatial))
+    patch[reached] = x_last[clipped][reached].astype(np.float64)
+    padding = np.broadcast_to(~reached[..., None], patch.shape).copy()
+    kernel = _weight(layer.kernel)[..., f, :]
+    bias = 0.0 if layer.bias is None else float(_weight(layer.bias)[f])
+    products = patch * kernel
+    input_index = tuple(np.where(reached, c, -1) for c in cells)
+    rule = ("transposed convolution: sum over the input cells that scatter into this cell, each through its tap, "
+            "of input * kernel tap + bias" + _then(layer.activation))
+    return dict(rule=rule, pre_activation=float(products.sum() + bias), bias=bias, patch=patch, padding=padding,
+                kernel=kernel, products=products, input_index=input_index)
 
 
 def _trace_dense(layer, x, index):
@@ -376,6 +466,16 @@ def _back(layer, region, in_shapes, out_shape):
     """Per input of ``layer``, the cells (a sorted array of positions per axis, no batch axis) that
     ``region`` of its output reads, or None where it reads none of that input."""
     in_shape = in_shapes[0]
+    if isinstance(layer, _TRANSPOSE):
+        out = list(_full(in_shape))
+        spatial_axes = _spatial_axes(in_shape, layer.data_format)
+        for axis, k, s, d, crop in zip(spatial_axes, layer.kernel_size, layer.strides, layer.dilation_rate,
+                                       _transpose_crops(layer)):
+            offsets = (region[axis][:, None] + crop - np.arange(k)[None, :] * d).ravel()
+            cells = offsets[offsets % s == 0] // s
+            out[axis] = np.unique(cells[(cells >= 0) & (cells < in_shape[axis])])
+        # a cell that no tap reaches holds only the bias: it reads no input cell
+        return [None if any(cells.size == 0 for cells in out) else tuple(out)]
     if isinstance(layer, (conv_layers._Conv, conv_layers._DepthwiseConv, pooling._Pooling)):
         spatial_axes = _spatial_axes(in_shape, layer.data_format)
         spatial = [in_shape[a] for a in spatial_axes]
@@ -468,10 +568,10 @@ def trace(model, x, layer, index) -> Trace:
     """
     node = _find_node(model, layer)
     layer = node.layer
-    if not _is_depthwise(layer) and not isinstance(layer, _CONV + (core.Dense, pooling._Pooling, pooling._GlobalPooling,
-                                      normalization.BatchNormalization, core.Flatten, core.Reshape,
-                                      merge.Concatenate) + _ELEMENTWISE_ACTIVATIONS + _PASS_THROUGH
-                      + _ARITHMETIC_MERGE):
+    supported = _CONV + (_SEPARABLE, _TRANSPOSE, core.Dense, pooling._Pooling, pooling._GlobalPooling,
+                         normalization.BatchNormalization, core.Flatten, core.Reshape, merge.Concatenate) \
+        + _ELEMENTWISE_ACTIVATIONS + _PASS_THROUGH + _ARITHMETIC_MERGE
+    if not _is_depthwise(layer) and not isinstance(layer, supported):
         raise NotImplementedError(f"trace does not support {type(layer).__name__} layers (layer "
                                   f"'{layer.name}'); supported kinds: {', '.join(SUPPORTED_LAYERS)}")
     values = _forward(model, x)
@@ -484,6 +584,10 @@ def trace(model, x, layer, index) -> Trace:
         info = _trace_conv(layer, x0, index)
     elif _is_depthwise(layer):
         info = _trace_depthwise(layer, x0, index)
+    elif isinstance(layer, _SEPARABLE):
+        info = _trace_separable(layer, x0, index)
+    elif isinstance(layer, _TRANSPOSE):
+        info = _trace_transpose(layer, x0, index)
     elif isinstance(layer, core.Dense):
         info = _trace_dense(layer, x0, index)
     elif isinstance(layer, pooling._Pooling):
