@@ -10,6 +10,8 @@ from clearconv import layers as L
 from clearconv.explain import trace
 from clearconv.models import Sequential
 
+pytest.importorskip("sklearn", reason="the digits dataset needs scikit-learn (the 'data' extra)")
+
 
 @pytest.fixture(autouse=True)
 def in_process(monkeypatch):
