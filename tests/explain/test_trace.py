@@ -21,8 +21,20 @@ def _model(input_shape, *stack):
     return Model(inputs, x)
 
 
+def _sample_shape(spatial, channels, data_format):
+    """One sample's shape in the layer's data format."""
+    return (*spatial, channels) if data_format == "channels_last" else (channels, *spatial)
+
+
 def _data(model, batch=2, seed=0):
     return np.random.default_rng(seed).standard_normal((batch, *model.input_shape[1:])).astype("float32")
+
+
+def _run(shape, layer):
+    """A model of ``layer`` on inputs of ``shape``: (model, x, its output, copies of its weights)."""
+    model = _model(shape, layer)
+    x = _data(model)
+    return model, x, np.asarray(model(x)), _weights(model)
 
 
 def _apply(activation, value):
@@ -96,14 +108,11 @@ def test_conv_matches_model_and_loop_oracle(rank, kernel, strides, dilation, pad
     conv_class = {1: L.Conv1D, 2: L.Conv2D, 3: L.Conv3D}[rank]
     channels, filters = 4, 6
     spatial = {1: (11,), 2: (7, 8), 3: (5, 6, 5)}[rank]
-    shape = (*spatial, channels) if data_format == "channels_last" else (channels, *spatial)
+    shape = _sample_shape(spatial, channels, data_format)
     layer = conv_class(filters, kernel, strides=strides, padding=padding, dilation_rate=dilation, groups=groups,
                        data_format=data_format, activation=activation, bias_initializer="random_normal",
                        name="conv")
-    model = _model(shape, layer)
-    x = _data(model)
-    output = np.asarray(model(x))
-    before = _weights(model)
+    model, x, output, before = _run(shape, layer)
     out_shape = output.shape[1:]
     x_last = x[0] if data_format == "channels_last" else np.moveaxis(x[0], 0, -1)
     kernel_values, bias_values = (np.asarray(w) for w in layer.get_weights())
@@ -426,14 +435,11 @@ def test_separable_conv_both_stages(rank, kernel, strides, dilation, padding, mu
     conv_class = {1: L.SeparableConv1D, 2: L.SeparableConv2D}[rank]
     channels, filters = 3, 4
     spatial = {1: (11,), 2: (7, 8)}[rank]
-    shape = (*spatial, channels) if data_format == "channels_last" else (channels, *spatial)
+    shape = _sample_shape(spatial, channels, data_format)
     layer = conv_class(filters, kernel, strides=strides, padding=padding, dilation_rate=dilation,
                        depth_multiplier=multiplier, data_format=data_format, activation=activation,
                        bias_initializer="random_normal", name="sep")
-    model = _model(shape, layer)
-    x = _data(model)
-    output = np.asarray(model(x))
-    before = _weights(model)
+    model, x, output, before = _run(shape, layer)
     depthwise, pointwise, bias = (np.asarray(w) for w in layer.get_weights())
     x_last = x[0] if data_format == "channels_last" else np.moveaxis(x[0], 0, -1)
     out_shape = output.shape[1:]
@@ -515,14 +521,11 @@ def test_conv_transpose_matches_model_and_loop_oracle(rank, kernel, strides, dil
     conv_class = {1: L.Conv1DTranspose, 2: L.Conv2DTranspose, 3: L.Conv3DTranspose}[rank]
     channels, filters = 3, 4
     spatial = {1: (6,), 2: (4, 5), 3: (3, 3, 2)}[rank]
-    shape = (*spatial, channels) if data_format == "channels_last" else (channels, *spatial)
+    shape = _sample_shape(spatial, channels, data_format)
     layer = conv_class(filters, kernel, strides=strides, padding=padding, output_padding=output_padding,
                        dilation_rate=dilation, data_format=data_format, activation=activation,
                        bias_initializer="random_normal", name="tconv")
-    model = _model(shape, layer)
-    x = _data(model)
-    output = np.asarray(model(x))
-    before = _weights(model)
+    model, x, output, before = _run(shape, layer)
     kernel_values, bias_values = (np.asarray(w) for w in layer.get_weights())
     ops = layer.output_padding or (None,) * rank
     crops = [conv_transpose_crop(k, s, d, padding, p)
