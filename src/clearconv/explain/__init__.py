@@ -9,7 +9,7 @@ with a named tutorial kernel (:mod:`clearconv.explain.filters`).
 
 from .filters import KERNELS, apply_kernel, kernel
 from .shapes import LayerRow, format_shape_table, shape_table
-from .trace import SUPPORTED_LAYERS, Trace, trace
+from .trace import SUPPORTED_LAYERS, Trace, Tracer, trace
 
-__all__ = ["KERNELS", "LayerRow", "SUPPORTED_LAYERS", "Trace", "apply_kernel", "format_shape_table", "kernel",
+__all__ = ["KERNELS", "LayerRow", "SUPPORTED_LAYERS", "Trace", "Tracer", "apply_kernel", "format_shape_table", "kernel",
            "shape_table", "trace"]

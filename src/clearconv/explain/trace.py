@@ -13,6 +13,16 @@ is the model's own output, bit for bit. The arithmetic (``products``, ``bias``,
 ``activation(pre_activation)`` equals ``value`` within float32 rounding.
 Nothing is written to the model or its weights.
 
+Shared layers and nested models: ``layer`` may name a layer inside a nested
+model, by its path ("encoder/conv2d") or its bare name when that is unique. A
+layer that the model calls more than once (a shared layer, or one inside a
+nested model called on several inputs, as in a siamese network) has one output
+per call; ``call=k`` picks the k-th in graph order (without it, such a layer is
+refused, as Keras refuses ``layer.output``), and the trace's ``path``, ``call``
+and ``calls`` say which. The receptive field follows the call out through each
+nested model's call to the model's own inputs. :class:`Tracer` runs the forward
+pass once for any number of traces of one input.
+
 Supported layer kinds (:data:`SUPPORTED_LAYERS`; any other raises NotImplementedError):
 
 * Conv1D, Conv2D, Conv3D: strides, dilation, groups, 'valid'/'same'/'causal'
@@ -85,7 +95,8 @@ from ..kernels.shapes import conv_transpose_crop, pool_padding
 from ..layers import conv as conv_layers
 from ..layers import core, merge, normalization, pooling, regularization
 from ..layers.core import InputLayer
-from ..nested import flatten
+from ..models.functional import Model
+from ..nested import flatten, map_structure
 
 _CONV = (conv_layers.Conv1D, conv_layers.Conv2D, conv_layers.Conv3D)
 _ELEMENTWISE_ACTIVATIONS = (core.Activation, core.ReLU, core.LeakyReLU, core.ELU)
@@ -132,30 +143,130 @@ class Trace:
     input_index: Any = None     # where in `inputs` the patch (or the copied value / the winner) lies
     source: Any = None          # for merges: the input(s) the value came from
     stages: Any = None          # SeparableConv: the depthwise trace (a dict) of each channel of `patch`
+    path: str = ""              # the layer's name, after the nested models it sits in: "encoder/conv2d"
+    call: int = 0               # which call of the layer (0-based, graph order) this value belongs to
+    calls: int = 1              # how many times the model calls the layer (a shared layer or nested model)
 
 
-# --- the forward pass ----------------------------------------------------------
+# --- the forward pass and the layer's calls ---------------------------------------
 
-def _forward(model, x) -> dict:
-    """Every graph tensor's value for ``x``, keyed by id of its SymbolicTensor: the layer calls of
+def _forward(model, inputs) -> dict:
+    """Every graph tensor's value for ``inputs``, keyed by id of its SymbolicTensor: the layer calls of
     :meth:`Model.call`, replayed in the same order with training=False, keeping each output."""
-    if not getattr(model, "_graph", False):
+    if not _is_graph_model(model):
         raise ValueError(f"{model.name}: trace needs a model built from symbolic tensors (functional, or "
                          f"Sequential with a known input shape)")
-    values = model.run_graph(x, training=False, force_training=True)
+    values = model.run_graph(inputs, training=False, force_training=True)
     return {key: np.asarray(value) for key, value in values.items()}
 
 
-def _find_node(model, layer):
-    if isinstance(layer, str):
-        layer = model.get_layer(layer)
-    for symbol in model.inputs:
-        if symbol.layer is layer:
-            return symbol
+def _is_graph_model(layer) -> bool:
+    return isinstance(layer, Model) and bool(getattr(layer, "_graph", False))
+
+
+def _calls(model, layer) -> list:
+    """Every call of ``layer`` in ``model``, in graph order, as a chain of graph nodes: (node,) for a call in
+    ``model``'s own graph, (node of a nested model, ..., node) for a call inside nested models."""
+    chains = [(symbol,) for symbol in model.inputs if symbol.layer is layer]
     for node in model._nodes:
         if node.layer is layer:
-            return node
-    raise ValueError(f"{model.name}: layer {getattr(layer, 'name', layer)!r} is not in this model")
+            chains.append((node,))
+        elif _is_graph_model(node.layer):
+            chains.extend((node, *inner) for inner in _calls(node.layer, layer))
+    return chains
+
+
+def _named(model, name: str) -> list:
+    """The layers named ``name`` in ``model`` and the models nested in it; a path "outer/inner" walks down."""
+    head, _, rest = name.partition("/")
+    found = []
+    for layer in model.layers:
+        if rest:
+            if layer.name == head and _is_graph_model(layer):
+                found.extend(_named(layer, rest))
+            continue
+        if layer.name == name:
+            found.append(layer)
+        elif _is_graph_model(layer):
+            found.extend(_named(layer, name))
+    return list({id(layer): layer for layer in found}.values())
+
+
+def _resolve(model, layer):
+    """The layer object ``layer`` names (a name, a path through nested models, or the layer itself)."""
+    if not isinstance(layer, str):
+        return layer
+    found = _named(model, layer)
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise ValueError(f"{model.name}: no layer named {layer!r} (its layers: "
+                         f"{', '.join(l.name for l in model.layers)}; name a layer inside a nested model "
+                         f"as 'nested_model/layer')")
+    raise ValueError(f"{model.name}: {len(found)} layers are named {layer!r} in different nested models; "
+                     f"name one by its path, such as 'nested_model/{layer}'")
+
+
+def _find_node(model, layer):
+    """The graph node of ``layer``'s single call in ``model`` itself (a layer name or object)."""
+    layer = _resolve(model, layer)
+    chains = [chain for chain in _calls(model, layer) if len(chain) == 1]
+    if not chains:
+        raise ValueError(f"{model.name}: layer {getattr(layer, 'name', layer)!r} is not in this model")
+    return chains[0][0]
+
+
+class Tracer:
+    """One inference pass of ``model`` on ``x``, traced at as many values as wanted.
+
+    ``Tracer(model, x).trace(layer, index)`` equals ``trace(model, x, layer, index)``; the forward pass
+    (and that of each nested model a traced call sits in) runs once, not once per value.
+    """
+
+    def __init__(self, model, x):
+        self.model = model
+        self._graphs = {(): _forward(model, x)}   # chain prefix (ids of nested-model nodes) -> values
+
+    def _values(self, prefix: tuple) -> dict:
+        """The values of the graph that the nested-model nodes ``prefix`` lead into."""
+        key = tuple(id(node) for node in prefix)
+        if key not in self._graphs:
+            outer = self._values(prefix[:-1])
+            node = prefix[-1]
+            inputs = [outer[id(parent)] for parent in flatten(node.call_inputs)]
+            self._graphs[key] = _forward(node.layer, inputs)
+        return self._graphs[key]
+
+    def calls(self, layer) -> list:
+        """Every call of ``layer`` (a name, a path such as "encoder/conv2d", or the layer), in graph order."""
+        layer = _resolve(self.model, layer)
+        chains = _calls(self.model, layer)
+        if not chains:
+            raise ValueError(f"{self.model.name}: layer {getattr(layer, 'name', layer)!r} is not in this model")
+        return chains
+
+    def _chain(self, layer, call):
+        chains = self.calls(layer)
+        if call is None:
+            if len(chains) > 1:
+                raise ValueError(f"layer {chains[0][-1].layer.name!r} is called {len(chains)} times in "
+                                 f"{self.model.name} (a shared layer, or one inside a model called more than "
+                                 f"once): say which with call=0..{len(chains) - 1}")
+            call = 0
+        if isinstance(call, bool) or not isinstance(call, (int, np.integer)) or not 0 <= call < len(chains):
+            raise ValueError(f"call must be an integer from 0 to {len(chains) - 1} (layer "
+                             f"{chains[0][-1].layer.name!r} has {len(chains)} call(s)); received {call!r}")
+        return chains[int(call)], int(call), len(chains)
+
+    def output(self, layer, call=None) -> np.ndarray:
+        """The layer's output for example 0 of ``x`` (no batch axis), in the model's own forward pass."""
+        chain, _, _ = self._chain(layer, call)
+        return self._values(chain[:-1])[id(chain[-1])][0]
+
+    def trace(self, layer, index, call=None) -> Trace:
+        """How ``layer``'s output at ``index`` (no batch axis; example 0) was computed: see :func:`trace`."""
+        chain, call, calls = self._chain(layer, call)
+        return _trace_node(self, chain, index, call, calls)
 
 
 def _weight(variable):
@@ -466,6 +577,10 @@ def _back(layer, region, in_shapes, out_shape):
     """Per input of ``layer``, the cells (a sorted array of positions per axis, no batch axis) that
     ``region`` of its output reads, or None where it reads none of that input."""
     in_shape = in_shapes[0]
+    if _is_graph_model(layer) and len(layer.outputs) == 1:
+        shapes = _graph_shapes(layer, in_shapes)
+        found = _regions(shapes, layer.outputs[0], region)
+        return [found.get(id(symbol)) for symbol in layer.inputs]
     if isinstance(layer, _TRANSPOSE):
         out = list(_full(in_shape))
         spatial_axes = _spatial_axes(in_shape, layer.data_format)
@@ -524,28 +639,66 @@ def _back(layer, region, in_shapes, out_shape):
     return [_full(shape) for shape in in_shapes]
 
 
-def _receptive_field(model, node, region, shapes):
-    """Over every path from the model's input, the first and last input cells per spatial axis that
-    ``region`` of ``node`` reads, as half-open ranges."""
-    found = {}
+def _graph_shapes(model, in_shapes) -> dict:
+    """The shape (no batch axis) of every tensor of ``model``'s graph for inputs of ``in_shapes``."""
+    shapes = {id(symbol): (1, *shape) for symbol, shape in zip(model.inputs, in_shapes)}
+    for node in model._nodes:
+        shapes[id(node)] = tuple(node.layer.compute_output_shape(map_structure(lambda s: shapes[id(s)],
+                                                                               node.call_inputs)))
+    return {key: tuple(shape[1:]) for key, shape in shapes.items()}
 
-    def visit(symbol, region):
-        if isinstance(symbol.layer, InputLayer):
-            old = found.get(id(symbol))
-            found[id(symbol)] = region if old is None else tuple(np.union1d(a, b) for a, b in zip(old, region))
-            return
-        parents = flatten(symbol.call_inputs)
-        in_shapes = [shapes[id(p)] for p in parents]
-        for parent, sub in zip(parents, _back(symbol.layer, region, in_shapes, shapes[id(symbol)])):
+
+def _union(found: dict, symbol, region) -> None:
+    old = found.get(id(symbol))
+    found[id(symbol)] = region if old is None else tuple(np.union1d(a, b) for a, b in zip(old, region))
+
+
+def _visit(symbol, region, shapes, found) -> None:
+    """Follow ``region`` of ``symbol``'s value back along every path to the graph's inputs, adding the cells
+    each input gives to ``found`` (id of the input symbol -> region)."""
+    if isinstance(symbol.layer, InputLayer):
+        _union(found, symbol, region)
+        return
+    parents = flatten(symbol.call_inputs)
+    in_shapes = [shapes[id(p)] for p in parents]
+    for parent, sub in zip(parents, _back(symbol.layer, region, in_shapes, shapes[id(symbol)])):
+        if sub is None:
+            continue
+        if not isinstance(parent.layer, InputLayer):
+            sub = _clip(sub, shapes[id(parent)])
+            if any(cells.size == 0 for cells in sub):
+                continue  # only padding of this tensor is read
+        _visit(parent, sub, shapes, found)
+
+
+def _regions(shapes, symbol, region) -> dict:
+    """The cells of each input of the graph ``symbol`` belongs to that ``region`` of its value reads."""
+    found = {}
+    _visit(symbol, region, shapes, found)
+    return found
+
+
+def _receptive_field(tracer, chain, region):
+    """Over every path from the model's input, the first and last input cells per spatial axis that
+    ``region`` of the call ``chain`` reads, as half-open ranges; a call inside nested models is followed out
+    through each nested model's call."""
+    def shapes_of(prefix):
+        return {key: value.shape[1:] for key, value in tracer._values(prefix).items()}
+
+    found = _regions(shapes_of(chain[:-1]), chain[-1], region)
+    for depth in range(len(chain) - 2, -1, -1):   # out of each nested model, innermost first
+        node, shapes, outer = chain[depth], shapes_of(chain[:depth]), {}
+        for symbol, parent in zip(node.layer.inputs, flatten(node.call_inputs)):
+            sub = found.get(id(symbol))
             if sub is None:
                 continue
             if not isinstance(parent.layer, InputLayer):
                 sub = _clip(sub, shapes[id(parent)])
                 if any(cells.size == 0 for cells in sub):
-                    continue  # only padding of this tensor is read
-            visit(parent, sub)
-
-    visit(node, region)
+                    continue
+            _visit(parent, sub, shapes, outer)
+        found = outer
+    model, shapes = tracer.model, shapes_of(())
     fields = []
     for symbol in model.inputs:
         region = found.get(id(symbol))
@@ -560,21 +713,31 @@ def _receptive_field(model, node, region, shapes):
 
 # --- entry point ---------------------------------------------------------------
 
-def trace(model, x, layer, index) -> Trace:
+_SUPPORTED = _CONV + (_SEPARABLE, _TRANSPOSE, core.Dense, pooling._Pooling, pooling._GlobalPooling,
+                     normalization.BatchNormalization, core.Flatten, core.Reshape, merge.Concatenate) \
+    + _ELEMENTWISE_ACTIVATIONS + _PASS_THROUGH + _ARITHMETIC_MERGE
+
+
+def trace(model, x, layer, index, call=None) -> Trace:
     """How ``layer``'s output at ``index`` (no batch axis; example 0 of ``x``) was computed.
 
-    ``layer`` is a layer name or a layer object of ``model``. Runs the model in
-    inference mode (``training=False``) and changes neither the model nor its weights.
+    ``layer`` is a layer object of ``model``, its name, or for a layer inside a nested model its path
+    ("encoder/conv2d", or the bare name when it is unique). A layer that the model calls more than once (a
+    shared layer, or one inside a nested model called on several inputs, as in a siamese network) needs
+    ``call``: 0 for its first call in graph order, and so on; the trace's ``call``, ``calls`` and ``path``
+    name the call explained. Runs the model in inference mode (``training=False``) and changes neither the
+    model nor its weights. To trace many values of one input, :class:`Tracer` runs the forward pass once.
     """
-    node = _find_node(model, layer)
+    return Tracer(model, x).trace(layer, index, call)
+
+
+def _trace_node(tracer, chain, index, call, calls) -> Trace:
+    node = chain[-1]
     layer = node.layer
-    supported = _CONV + (_SEPARABLE, _TRANSPOSE, core.Dense, pooling._Pooling, pooling._GlobalPooling,
-                         normalization.BatchNormalization, core.Flatten, core.Reshape, merge.Concatenate) \
-        + _ELEMENTWISE_ACTIVATIONS + _PASS_THROUGH + _ARITHMETIC_MERGE
-    if not _is_depthwise(layer) and not isinstance(layer, supported):
+    if not _is_depthwise(layer) and not isinstance(layer, _SUPPORTED):
         raise NotImplementedError(f"trace does not support {type(layer).__name__} layers (layer "
                                   f"'{layer.name}'); supported kinds: {', '.join(SUPPORTED_LAYERS)}")
-    values = _forward(model, x)
+    values = tracer._values(chain[:-1])
     output = values[id(node)][0]
     index = _check_index(index, output.shape, layer)
     parents = [] if isinstance(layer, InputLayer) else flatten(node.call_inputs)
@@ -607,8 +770,7 @@ def trace(model, x, layer, index) -> Trace:
     else:  # pass-through: Dropout and noise in inference, InputLayer
         info = dict(rule=f"{type(layer).__name__.lower()} in inference: the input cell unchanged",
                     pre_activation=float(x0[index]), input_index=index)
-    shapes = {key: value.shape[1:] for key, value in values.items()}
-    region = tuple(np.array([i]) for i in index)
-    field = _receptive_field(model, node, region, shapes)
+    field = _receptive_field(tracer, chain, tuple(np.array([i]) for i in index))
+    path = "/".join(n.layer.name for n in chain)
     return Trace(layer=layer, index=index, value=output[index], inputs=inputs if len(inputs) > 1 else x0,
-                 receptive_field=field, **info)
+                 receptive_field=field, path=path, call=call, calls=calls, **info)

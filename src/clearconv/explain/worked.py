@@ -153,7 +153,9 @@ def _is_conv(layer) -> bool:
 
 def _header(trace) -> list[str]:
     layer = trace.layer
-    return [f"layer {layer.name} ({type(layer).__name__}), output index {list(trace.index)} (batch axis left out)",
+    name = trace.path or layer.name
+    call = f", call {trace.call + 1} of {trace.calls}" if trace.calls > 1 else ""
+    return [f"layer {name} ({type(layer).__name__}{call}), output index {list(trace.index)} (batch axis left out)",
             f"rule: {trace.rule}"]
 
 
