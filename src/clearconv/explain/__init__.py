@@ -4,12 +4,17 @@
 computed from (see :mod:`clearconv.explain.trace`); :func:`shape_table` gives
 every layer's output shape, parameters, multiply-accumulates and receptive
 field (:mod:`clearconv.explain.shapes`); :func:`apply_kernel` filters an image
-with a named tutorial kernel (:mod:`clearconv.explain.filters`).
+with a named tutorial kernel, :func:`sample_image` reads one of scikit-image's
+sample photographs (:mod:`clearconv.explain.filters`); :func:`winograd` works
+Winograd's F(m, 3) and F(m x m, 3 x 3) out tile by tile
+(:mod:`clearconv.explain.winograd`).
 """
 
-from .filters import KERNELS, apply_kernel, kernel
+from .filters import KERNELS, apply_kernel, kernel, sample_image, sample_images
 from .shapes import LayerRow, format_shape_table, shape_table
 from .trace import SUPPORTED_LAYERS, Trace, Tracer, trace
+from .winograd import WinogradSteps, WinogradTile, winograd
 
-__all__ = ["KERNELS", "LayerRow", "SUPPORTED_LAYERS", "Trace", "Tracer", "apply_kernel", "format_shape_table", "kernel",
-           "shape_table", "trace"]
+__all__ = ["KERNELS", "LayerRow", "SUPPORTED_LAYERS", "Trace", "Tracer", "WinogradSteps", "WinogradTile",
+           "apply_kernel", "format_shape_table", "kernel", "sample_image", "sample_images", "shape_table", "trace",
+           "winograd"]

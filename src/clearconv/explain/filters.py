@@ -3,13 +3,23 @@
 Each kernel is a float32 (k, k) array used as a *correlation* (no flip), as every CNN layer computes
 it. :func:`apply_kernel` runs one :class:`clearconv.layers.DepthwiseConv2D` with the kernel set as its
 weights for every colour channel, so the layer that trains CNNs is the one that filters the picture.
+
+:func:`sample_image` reads one of scikit-image's sample photographs (``camera``, ``astronaut``,
+``coffee``, ...) from the files its wheel ships in ``skimage/data/``: the file is read with Pillow
+straight from the installed package, so nothing is ever downloaded (scikit-image's own loaders may fetch
+from the network the samples that are not bundled); :func:`sample_images` lists the names whose file is
+on disk.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import os
+
 import numpy as np
 
-__all__ = ["KERNELS", "kernel", "apply_kernel", "sharpen", "blur", "box", "gaussian", "edge", "sobel_x",
+__all__ = ["KERNELS", "SAMPLE_FILES", "kernel", "apply_kernel", "sample_image", "sample_images", "sample_path",
+           "sharpen", "blur", "box", "gaussian", "edge", "sobel_x",
            "sobel_y", "emboss", "laplacian"]
 
 
@@ -101,3 +111,68 @@ def apply_kernel(image: np.ndarray, kernel: np.ndarray, padding: str = "same") -
     conv.set_weights([np.repeat(kernel[:, :, np.newaxis, np.newaxis], channels, axis=2)])
     result = np.asarray(conv(pixels[np.newaxis]), dtype=np.float32)[0]
     return result[:, :, 0] if gray else result
+
+
+# scikit-image's sample photographs: the name of its skimage.data function -> the file its wheel ships in
+# skimage/data/. A name counts only where the file is on disk (sample_images); none is downloaded.
+SAMPLE_FILES = {"astronaut": "astronaut.png", "brick": "brick.png", "camera": "camera.png", "cat": "chelsea.png",
+                "cell": "cell.png", "checkerboard": "chessboard_GRAY.png", "chelsea": "chelsea.png",
+                "clock": "clock_motion.png", "coffee": "coffee.png", "coins": "coins.png", "colorwheel": "color.png",
+                "grass": "grass.png", "gravel": "gravel.png", "horse": "horse.png",
+                "hubble_deep_field": "hubble_deep_field.jpg", "immunohistochemistry": "ihc.png", "logo": "logo.png",
+                "microaneurysms": "microaneurysms.png", "moon": "moon.png", "page": "page.png",
+                "retina": "retina.jpg", "rocket": "rocket.jpg", "shepp_logan_phantom": "phantom.png",
+                "text": "text.png"}
+
+
+def _sample_folder() -> str | None:
+    """skimage/data/ of the installed scikit-image, found without importing it; None if it is not installed."""
+    spec = importlib.util.find_spec("skimage")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return os.path.join(list(spec.submodule_search_locations)[0], "data")
+
+
+def sample_images() -> tuple[str, ...]:
+    """The names of scikit-image's sample photographs whose file the installed package holds, sorted;
+    () without scikit-image."""
+    folder = _sample_folder()
+    if folder is None:
+        return ()
+    return tuple(name for name, file in sorted(SAMPLE_FILES.items()) if os.path.isfile(os.path.join(folder, file)))
+
+
+def sample_path(name: str) -> str:
+    """The file of the sample photograph ``name`` in the installed scikit-image.
+
+    An ImportError naming the extra to install without scikit-image; a ValueError listing the available
+    names for a name that is not one of them (or whose file the installed version does not ship).
+    """
+    folder = _sample_folder()
+    if folder is None:
+        raise ImportError('the sample photographs need the package \'scikit-image\', which is not installed. Install '
+                          'it with: pip install "clearconv[data]" (or: pip install scikit-image)')
+    available = sample_images()
+    if name not in available:
+        raise ValueError(f"unknown sample photograph {name!r}; the installed scikit-image ships "
+                         f"{', '.join(available) or 'none'}")
+    return os.path.join(folder, SAMPLE_FILES[name])
+
+
+def sample_image(name: str) -> np.ndarray:
+    """scikit-image's sample photograph ``name`` (see :func:`sample_images`) as float32 in [0, 1].
+
+    (H, W) for a grayscale file (camera, coins, moon, ...), (H, W, 3) RGB for a colour one (astronaut,
+    coffee, chelsea, ...); an alpha channel (logo, horse) is dropped. 8-bit pixels are divided by 255, so
+    ``sample_image("camera") * 255`` is the file's values exactly. Needs scikit-image and Pillow
+    (``pip install "clearconv[data]"``).
+    """
+    from ..data.images import load_image
+    from ..data._optional import import_optional
+    path = sample_path(name)
+    pil_image_module = import_optional("PIL.Image", "pillow", "data", "sample_image")
+    with pil_image_module.open(path) as image:
+        bands = image.getbands()
+    gray = bands[0] in ("L", "I", "F", "1") and len(bands) <= 2
+    pixels = load_image(path, grayscale=gray)                  # (H, W, 1) or (H, W, 3), alpha dropped
+    return pixels[:, :, 0] if gray else pixels
