@@ -68,3 +68,29 @@ def test_usage_errors(argv, words, capsys):
 def test_missing_image_is_a_file_error(tmp_path, capsys):
     assert cli.main(["explain", "digits_cnn", "--input", str(tmp_path / "none.png")]) == 1
     assert "none.png" in capsys.readouterr().err
+
+
+def test_a_shared_layer_and_a_nested_model_by_call_and_path(tmp_path, capsys):
+    """--call picks the call of a layer applied twice; nested_model/layer reaches inside a nested model."""
+    from clearconv.models import Model
+    inner = Sequential([L.Input((8, 8, 1)), L.Conv2D(2, 3, padding="same", name="c1")], name="inner")
+    inputs = L.Input((8, 8, 1))
+    shared = L.Conv2D(1, 3, padding="same", name="shared")
+    model = Model(inputs, inner(shared(shared(inputs))))
+    path = str(tmp_path / "nested.clearconv")
+    model.save(path)
+    _, (x_test, _) = data.load("digits", seed=0)
+    common = ["explain", path, "--data", "digits", "--index", "1"]
+    assert cli.main([*common, "--layer", "shared", "--at", "2,3,0"]) == 2
+    assert "called 2 times" in capsys.readouterr().err
+    assert cli.main([*common, "--layer", "shared", "--call", "2"]) == 2
+    assert "--call must be an integer from 0 to 1" in capsys.readouterr().err
+    assert cli.main([*common, "--layer", "shared", "--call", "1", "--at", "2,3,0"]) == 0
+    out = capsys.readouterr().out
+    assert "layer shared (Conv2D, call 2 of 2)" in out
+    expected = trace(model, x_test[1:2], "shared", (2, 3, 0), call=1)
+    assert _printed_value(out, (2, 3, 0)) == float(expected.value)
+    assert cli.main([*common, "--layer", "inner/c1", "--at", "4,4,1"]) == 0
+    out = capsys.readouterr().out
+    assert "layer inner/c1 (Conv2D)" in out
+    assert _printed_value(out, (4, 4, 1)) == float(np.asarray(model(x_test[1:2]))[0, 4, 4, 1])

@@ -1,5 +1,8 @@
 """`clearconv shapes` and `clearconv filter`: results, exit codes and messages."""
 
+import os
+import socket
+
 import numpy as np
 import pytest
 
@@ -84,3 +87,53 @@ def test_bad_kernel_name_exits_2_listing_names(pictures, capsys):
 def test_missing_files_exit_1_naming_them(pictures, capsys, argv, name):
     assert cli.main(argv) == 1
     assert name in capsys.readouterr().err
+
+
+@pytest.fixture
+def samples(tmp_path, monkeypatch):
+    """scikit-image installed, the current folder empty, and no network connection possible."""
+    pytest.importorskip("skimage")
+    monkeypatch.chdir(tmp_path)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a network connection was attempted")
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+@pytest.mark.parametrize("name, size, mode", [("camera", (512, 512), "L"), ("chelsea", (451, 300), "RGB")])
+def test_filter_sample_photograph_writes_png(samples, capsys, name, size, mode):
+    assert cli.main(["filter", name, "--kernel", "sharpen"]) == 0
+    with Image.open(f"{name}-sharpen.png") as written:
+        assert written.size == size and written.mode == mode
+    out = capsys.readouterr().out
+    assert f"scikit-image's sample '{name}'" in out and f"wrote {name}-sharpen.png" in out
+
+
+def test_filter_sample_npy_is_the_correlation_of_the_bundled_file(samples):
+    signal = pytest.importorskip("scipy.signal")
+    import skimage.data
+    assert cli.main(["filter", "coffee", "--kernel", "emboss", "--padding", "valid", "-o", "coffee.npy"]) == 0
+    result = np.load("coffee.npy")
+    # the oracle reads the file from scikit-image's folder itself and correlates each channel with scipy
+    path = os.path.join(os.path.dirname(skimage.data.__file__), "coffee.png")
+    pixels = np.asarray(Image.open(path), dtype=np.float64) / 255
+    k = np.array([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]], dtype=np.float64)
+    expected = np.stack([signal.correlate2d(pixels[:, :, c], k, mode="valid") for c in range(3)], -1)
+    assert result.shape == expected.shape == (398, 598, 3)
+    np.testing.assert_allclose(result, expected, atol=1e-5)
+
+
+def test_a_file_wins_over_a_sample_name(samples, capsys):
+    Image.fromarray(np.full((6, 5), 128, dtype=np.uint8)).save("camera", format="PNG")
+    assert cli.main(["filter", "camera", "--kernel", "box", "-o", "out.npy"]) == 0
+    assert np.load("out.npy").shape == (6, 5)
+    assert "filtered camera (6x5 grayscale" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("image", ["cameraa", "missing.png"])
+def test_unknown_sample_name_exits_1_listing_samples(samples, capsys, image):
+    from clearconv.explain.filters import sample_images
+    assert cli.main(["filter", image, "--kernel", "blur"]) == 1
+    err = capsys.readouterr().err
+    assert image in err and "no such file" in err and all(name in err for name in sample_images())

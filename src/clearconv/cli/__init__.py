@@ -1,4 +1,4 @@
-"""The ``clearconv`` command: train, evaluate, predict, summary, shapes, filter, explain.
+"""The ``clearconv`` command: train, evaluate, predict, summary, shapes, filter, explain, plot, report.
 
 Exit codes: 0 success; 2 the command line cannot work as written (an option value, an unknown name,
 an --output that cannot be written), found before any work; 1 a file given cannot be used (missing, a
@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import sys
 
-from .errors import FileError, UsageError, one_line, report
+from . import errors
+from .errors import FileError, UsageError, one_line
 
 __all__ = ["main", "UsageError", "FileError"]
 
@@ -23,7 +24,7 @@ def main(argv=None) -> int:
     """Run the command line ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
     from .. import allocator
     from . import arguments, evaluate, predict, summary, train
-    from . import explain, filter as filtering, shapes
+    from . import explain, filter as filtering, plot, report, shapes
     try:
         args = arguments.parser().parse_args(argv)
     except UsageError as error:
@@ -33,16 +34,17 @@ def main(argv=None) -> int:
         return done.code if isinstance(done.code, int) else 0
     allocator.keep_freed_memory()
     handlers = {"train": train.run, "evaluate": evaluate.run, "predict": predict.run, "summary": summary.run,
-                "shapes": shapes.run, "filter": filtering.run, "explain": explain.run}
+                "shapes": shapes.run, "filter": filtering.run, "explain": explain.run,
+                "plot": plot.run, "report": report.run}
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:
         if args.debug:
             raise
-        report(args.command, "error", "interrupted")
+        errors.report(args.command, "error", "interrupted")
         return 130
     except Exception as error:  # one line for the user; --debug shows the traceback
         if args.debug:
             raise
-        report(args.command, "error", one_line(error))
+        errors.report(args.command, "error", one_line(error))
         return 2 if isinstance(error, UsageError) else 1

@@ -134,6 +134,18 @@ def filter_kernel(text: str) -> str:
     raise _received(text, f"one of {', '.join(KERNELS)}, or a FILE.npy holding a 2D kernel")
 
 
+def _example_options(command, required: bool, seed_note: str = "") -> None:
+    """--input IMAGE | --data NAME [--index K] [--seed S]: the one example a command feeds its model
+    (read by :func:`clearconv.cli.files.example_input`)."""
+    source = command.add_mutually_exclusive_group(required=required)
+    source.add_argument("--input", help="a PNG, JPEG, BMP, ... file to feed the model")
+    source.add_argument("--data", type=dataset, help="a dataset name or IDX folder; its test split, with --index")
+    command.add_argument("--index", type=non_negative_integer, default=0,
+                         help="which test example of --data (default 0)")
+    command.add_argument("--seed", type=seed, default=0,
+                         help=f"the seed the test split is drawn with{seed_note} (default 0)")
+
+
 def parser() -> Parser:
     from .. import __version__
     top = Parser(prog="clearconv", description="Train, evaluate and inspect CNNs in NumPy.", epilog=MALLOC_NOTE)
@@ -193,7 +205,8 @@ def parser() -> Parser:
                         help="build the zoo model for this input shape, without the batch axis (e.g. 32,32,3)")
 
     filtering = commands.add_parser("filter", help="apply a classic image kernel with a depthwise Conv2D")
-    filtering.add_argument("image", help="a PNG, JPEG, BMP, ... file")
+    filtering.add_argument("image", help="a PNG, JPEG, BMP, ... file, or one of scikit-image's sample photographs "
+                                         "(camera, astronaut, coffee, ...; read from the installed package)")
     filtering.add_argument("--kernel", required=True, type=filter_kernel,
                            help="sharpen | blur | box | gaussian | edge | sobel-x | sobel-y | emboss | laplacian "
                                 "| a FILE.npy holding a 2D kernel")
@@ -203,15 +216,55 @@ def parser() -> Parser:
                            help="the image to write (default: IMAGE-KERNEL.png in the current folder); a .npy "
                                 "path gets the unclipped float result for pixels in [0, 1]")
 
-    explain = commands.add_parser("explain", help="one output value of one layer, worked out as the tutorials do")
-    explain.add_argument("target", help="a model file or a zoo model name (a zoo model is untrained)")
-    source = explain.add_mutually_exclusive_group(required=True)
-    source.add_argument("--input", help="a PNG, JPEG, BMP, ... file to feed the model")
-    source.add_argument("--data", type=dataset, help="a dataset name or IDX folder; its test split, with --index")
-    explain.add_argument("--index", type=non_negative_integer, default=0,
-                         help="which test example of --data (default 0)")
-    explain.add_argument("--seed", type=seed, default=0, help="the seed the test split is drawn with (default 0)")
-    explain.add_argument("--layer", help="the layer's name (default: the first convolution layer)")
+    explain = commands.add_parser(
+        "explain", help="one output value of one layer, or Winograd's algorithm, worked out as the tutorials do",
+        description="Either TARGET with --input or --data: one output value of one layer, worked out; or "
+                    "--winograd 1d|2d: Winograd's F(m, 3) or F(m x m, 3 x 3) step by step on a seeded example "
+                    "of small integers (--seed) or on --signal and --kernel files.")
+    explain.add_argument("target", nargs="?", help="a model file or a zoo model name (a zoo model is untrained)")
+    _example_options(explain, required=False, seed_note=" (with --winograd: the example's seed)")
+    explain.add_argument("--layer", help="the layer's name, or nested_model/layer for a layer inside a nested "
+                                         "model (default: the first convolution layer)")
+    explain.add_argument("--call", type=non_negative_integer,
+                         help="for a layer the model calls more than once (shared, or in a nested model called "
+                              "on several inputs): which call, 0 for the first in graph order")
     explain.add_argument("--at", type=integers, help="the output index without the batch axis, such as 3,4,0 "
                                                      "(default: all zeros)")
+    explain.add_argument("--winograd", choices=("1d", "2d"),
+                         help="instead of a model: Winograd's minimal filtering, 1d F(m, 3) or 2d F(m x m, 3 x 3), "
+                              "shown step by step (the example drawn with --seed, or --signal and --kernel)")
+    explain.add_argument("--tile", type=int, choices=(2, 4),
+                         help="with --winograd: the output tile m, 2 or 4 (default 2)")
+    explain.add_argument("--signal", help="with --winograd: a FILE.npy holding the input, 1D (n >= 3) or 2D "
+                                          "(h, w >= 3) as --winograd says")
+    explain.add_argument("--kernel", help="with --winograd: a FILE.npy holding the kernel, (3,) or (3, 3)")
+
+    plot = commands.add_parser("plot", help="draw kernels, feature maps, training curves or a confusion matrix "
+                                            "into a PNG (needs matplotlib: the plot extra)")
+    pictures = plot.add_subparsers(dest="picture", required=True, metavar="PICTURE")
+    kernels = pictures.add_parser("kernels", help="the kernels of a convolution layer as a grid")
+    kernels.add_argument("target", help="a model file or a zoo model name (a zoo model is untrained)")
+    kernels.add_argument("--layer", help="the layer's name (default: the first convolution layer)")
+    features = pictures.add_parser("features", help="the feature maps of a layer for one input")
+    features.add_argument("target", help="a model file or a zoo model name (a zoo model is untrained)")
+    _example_options(features, required=True)
+    features.add_argument("--layer", help="the layer's name (default: the first convolution layer)")
+    history = pictures.add_parser("history", help="training curves from a CSVLogger file")
+    history.add_argument("csv", help="a CSV file written by the CSVLogger callback")
+    confusion = pictures.add_parser("confusion", help="the confusion matrix of a model on a dataset's test split")
+    confusion.add_argument("target", help="a model file written by `clearconv train` or model.save()")
+    confusion.add_argument("--data", required=True, type=dataset, help="dataset name or IDX folder, as for train")
+    confusion.add_argument("--batch-size", type=positive_integer, default=256, help="samples per step (default 256)")
+    confusion.add_argument("--seed", type=seed, default=0,
+                           help="the --seed the model was trained with, as for evaluate (default 0)")
+    for picture in (kernels, features, history, confusion):
+        picture.add_argument("-o", "--output", type=file_path,
+                             help="the PNG to write (default: a name made of the command's arguments)")
+
+    report = commands.add_parser("report", help="one self-contained HTML page that explains a model on an input: "
+                                                "click any feature-map cell to see how it was computed")
+    report.add_argument("target", help="a model file or a zoo model name (a zoo model is untrained)")
+    _example_options(report, required=True)
+    report.add_argument("-o", "--output", type=file_path, default="report.html",
+                        help="the HTML file to write (default report.html)")
     return top

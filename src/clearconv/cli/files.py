@@ -37,6 +37,64 @@ def load_model_file(path: str, compile: bool):
         raise FileError(_naming(path, error)) from error
 
 
+def model_or_zoo(target: str):
+    """(model, untrained) for a model file or a zoo model's name (built with random weights)."""
+    from .. import zoo
+    if os.path.exists(target):
+        return load_model_file(target, compile=False), False
+    if target in zoo.MODELS:
+        return zoo.get(target), True
+    raise UsageError(f"{target!r} is neither a model file nor a zoo model ({', '.join(sorted(zoo.MODELS))})")
+
+
+def example_input(args, model, command: str):
+    """One example for ``model``, shape (1, *input shape): the image ``args.input`` (read as ``predict``
+    reads it, notes on stderr) or example ``args.index`` of ``args.data``'s test split (drawn with
+    ``args.seed``). Used by the commands that take ``--input IMAGE | --data NAME --index K``."""
+    import numpy as np
+    from .errors import report
+    shape = tuple(model.inputs[0].shape[1:])
+    if args.input is not None:
+        from .predict import prepare_image
+        if len(shape) != 3 or shape[2] not in (1, 3):
+            raise FileError(f"{args.target}: the model takes inputs of shape {shape}, not images")
+        pixels, notes = prepare_image(args.input, shape)
+        for note in notes:
+            report(command, "note", note)
+        return pixels[np.newaxis]
+    _, (x_test, _) = load_dataset(args.data, args.seed)
+    if args.index >= len(x_test):
+        raise UsageError(f"--index {args.index}: the test split of {args.data} has {len(x_test)} examples "
+                         f"(0 to {len(x_test) - 1})")
+    x = np.asarray(x_test[args.index:args.index + 1])
+    if len(x.shape) - 1 != len(shape) \
+            or tuple(x.shape[1:]) != tuple(d if d is not None else n for d, n in zip(shape, x.shape[1:])):
+        raise FileError(f"{args.target}: the model takes inputs of shape {shape}; {args.data} examples have "
+                        f"shape {tuple(x.shape[1:])}")
+    return x
+
+
+def input_source(args) -> str:
+    """How :func:`example_input` names its input: the image file, or the dataset and index."""
+    return args.input if args.input is not None else f"{args.data} test example {args.index}"
+
+
+def pick_layer(name, model):
+    """The layer ``--layer name`` names in ``model`` (a name, or a path such as encoder/conv2d for a layer
+    inside a nested model); without a name, the first convolution layer."""
+    from ..explain.trace import find_layer
+    from ..layers import conv
+    if name is not None:
+        try:
+            return find_layer(model, name)
+        except ValueError as error:
+            raise UsageError(f"--layer {name}: {one_line(error)}") from error
+    for layer in model.layers:
+        if isinstance(layer, (conv._Conv, conv._DepthwiseConv)):
+            return layer
+    raise UsageError(f"{model.name} has no convolution layer: name one with --layer")
+
+
 def dataset_name(spec: str) -> str:
     """The dataset --data names: the name itself, or "mnist" for a folder of IDX files."""
     from ..data import DATASETS

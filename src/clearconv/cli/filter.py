@@ -1,4 +1,9 @@
-"""`clearconv filter`: apply a classic image kernel (or one from a .npy file) with a depthwise Conv2D."""
+"""`clearconv filter`: apply a classic image kernel (or one from a .npy file) with a depthwise Conv2D.
+
+IMAGE is an image file or, when no file of that name exists, one of scikit-image's sample photographs
+(``camera``, ``astronaut``, ``coffee``, ...: :func:`clearconv.explain.filters.sample_images`), read from
+the files the installed scikit-image ships, never downloaded.
+"""
 
 from __future__ import annotations
 
@@ -45,6 +50,22 @@ def _read_image(path: str) -> np.ndarray:
     return pixels[:, :, 0] if gray else pixels
 
 
+def _image(spec: str) -> tuple[np.ndarray, str]:
+    """(pixels, how the summary names them) for an image file or, failing a file, a sample photograph."""
+    from ..explain.filters import sample_image, sample_images
+    if os.path.exists(spec):
+        return _read_image(spec), spec
+    names = sample_images()
+    if spec in names:
+        return sample_image(spec), f"scikit-image's sample {spec!r}"
+    if names:
+        samples = f"one of scikit-image's sample photographs ({', '.join(names)})"
+    else:
+        samples = ("a sample photograph such as camera (those need scikit-image: pip install \"clearconv[data]\" "
+                   "or pip install scikit-image)")
+    raise FileError(f"{spec}: no such file, and not {samples}")
+
+
 def _output_path(args, kernel_name: str) -> str:
     if args.output is not None:
         path = args.output
@@ -64,7 +85,7 @@ def run(args) -> int:
     from ..explain.filters import apply_kernel
     name, values = _kernel(args.kernel)
     path = _output_path(args, name)
-    image = _read_image(args.image)
+    image, source = _image(args.image)
     try:
         result = apply_kernel(image, values, args.padding)
     except ValueError as error:  # a kernel larger than the image with padding 'valid'
@@ -83,7 +104,7 @@ def run(args) -> int:
         except (OSError, ValueError) as error:
             raise FileError(f"{path}: cannot write the image ({one_line(error)})") from error
         stored = f"clipped to [0, 1] ({clipped:.1%} of the values) and scaled to 0..255"
-    print(f"filtered {args.image} ({image.shape[0]}x{image.shape[1]} {kind}, pixels scaled to [0, 1]) with the "
+    print(f"filtered {source} ({image.shape[0]}x{image.shape[1]} {kind}, pixels scaled to [0, 1]) with the "
           f"{values.shape[0]}x{values.shape[1]} kernel {name}, a DepthwiseConv2D per channel, padding "
           f"{args.padding}: output {result.shape[0]}x{result.shape[1]}, values in [{low:.4g}, {high:.4g}]")
     print(f"wrote {path}: {stored}")

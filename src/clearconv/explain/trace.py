@@ -192,7 +192,7 @@ def _named(model, name: str) -> list:
     return list({id(layer): layer for layer in found}.values())
 
 
-def _resolve(model, layer):
+def find_layer(model, layer):
     """The layer object ``layer`` names (a name, a path through nested models, or the layer itself)."""
     if not isinstance(layer, str):
         return layer
@@ -209,7 +209,7 @@ def _resolve(model, layer):
 
 def _find_node(model, layer):
     """The graph node of ``layer``'s single call in ``model`` itself (a layer name or object)."""
-    layer = _resolve(model, layer)
+    layer = find_layer(model, layer)
     chains = [chain for chain in _calls(model, layer) if len(chain) == 1]
     if not chains:
         raise ValueError(f"{model.name}: layer {getattr(layer, 'name', layer)!r} is not in this model")
@@ -239,7 +239,7 @@ class Tracer:
 
     def calls(self, layer) -> list:
         """Every call of ``layer`` (a name, a path such as "encoder/conv2d", or the layer), in graph order."""
-        layer = _resolve(self.model, layer)
+        layer = find_layer(self.model, layer)
         chains = _calls(self.model, layer)
         if not chains:
             raise ValueError(f"{self.model.name}: layer {getattr(layer, 'name', layer)!r} is not in this model")
