@@ -62,12 +62,18 @@ def test_kernels_of_a_zoo_model(capsys, digits_cnn):
     _png(name)
 
 
-def test_kernels_of_a_named_layer_to_output(tmp_path, capsys, digits_cnn):
+def test_kernels_of_a_named_layer_to_output(tmp_path, capsys):
+    """--layer picks a layer other than the first conv, -o names the picture. The model is a saved one of two
+    small convs: digits_cnn's second conv (64 x 32 kernels) would draw 16 x 8 = 128 cells, each its own
+    matplotlib Axes placed by the constrained layout (3 s), where this one draws 2 x 3."""
+    model = Sequential([L.Conv2D(3, 3, input_shape=(8, 8, 1), name="first"), L.Conv2D(2, 3, name="second"),
+                        L.Flatten(), L.Dense(10)], name="two_convs")
+    model.save(str(tmp_path / "two.clearconv"))
     out_path = str(tmp_path / "second.png")
-    second = digits_cnn.layers[1].name
-    assert cli.main(["plot", "kernels", "digits_cnn", "--layer", second, "-o", out_path]) == 0
-    assert f"layer {second} (Conv2D)" in capsys.readouterr().out
-    _png(out_path)
+    assert cli.main(["plot", "kernels", str(tmp_path / "two.clearconv"), "--layer", "second", "-o", out_path]) == 0
+    assert capsys.readouterr().out == f"drew the kernels of layer second (Conv2D) of two_convs in {out_path}\n"
+    # the named layer's grid, not the first conv's: 2 filter rows x (3 channels + the RGB view) at 0.8 inch
+    assert _png(out_path).shape[:2] == (round((2 * 0.8 + 1.0) * 100), round((4 * 0.8 + 1.2) * 100))
 
 
 def test_kernels_refuses_a_dense_layer(capsys, digits_cnn):

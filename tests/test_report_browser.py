@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from clearconv import layers as L
-from clearconv.explain import trace
+from clearconv.explain import report, trace
 from clearconv.explain.report import write_report
 from clearconv.models import Sequential
 
@@ -28,22 +28,35 @@ def _model():
 
 
 @pytest.fixture(scope="module")
-def session(tmp_path_factory):
-    """(page, messages, model, x): the page opened once from a file:// URL; messages collects console output
-    and page errors."""
+def browser():
+    """One headless Chromium for the module's pages."""
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+def _open(browser, path):
+    """(page, messages): the page at ``path`` opened from a file:// URL; messages collects console output and
+    page errors."""
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    messages = []
+    page.on("console", lambda message: messages.append((message.type, message.text)))
+    page.on("pageerror", lambda error: messages.append(("pageerror", str(error))))
+    page.goto(path.as_uri())
+    page.wait_for_selector("#prediction h3")      # the last section the script draws
+    return page, messages
+
+
+@pytest.fixture(scope="module")
+def session(browser, tmp_path_factory):
+    """(page, messages, model, x): the page of _model() opened once."""
     model, x = _model()
     path = tmp_path_factory.mktemp("report") / "report.html"
     write_report(model, x, path)
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
-        messages = []
-        page.on("console", lambda message: messages.append((message.type, message.text)))
-        page.on("pageerror", lambda error: messages.append(("pageerror", str(error))))
-        page.goto(path.as_uri())
-        page.wait_for_selector("#prediction tr[data-class]")
-        yield page, messages, model, x
-        browser.close()
+    page, messages = _open(browser, path)
+    yield page, messages, model, x
+    page.close()
 
 
 # Per canvas: its size, whether every pixel is drawn (opaque) and how many colours it holds.
@@ -83,6 +96,9 @@ def test_every_section_renders_without_errors(session):
         _drawn(page, f"#layer-{number} canvas", channels if channels is not None else 1)
     _drawn(page, "#kernels-0 canvas", 4 * 1)
     _drawn(page, "#kernels-2 canvas", 3 * 4)
+    # the grid of clearconv.explain.kernels.kernel_grid: rows are filters, columns input channels
+    assert page.get_attribute('#kernels-2 canvas[data-filter="2"][data-channel="3"]', "title") == \
+        "filter 2, input channel 3"
     rows = page.query_selector_all("#prediction tr[data-class]")
     expected = np.asarray(model.predict(x, verbose=0))[0]
     assert [float(row.get_attribute("data-value")) for row in rows] == [float(v) for v in expected]
@@ -152,3 +168,33 @@ def test_click_on_a_pooling_cell_shows_the_window_and_winner(session):
     assert page.query_selector("#d-bias") is None and page.query_selector("#d-products") is None
     assert _field(page, "#d-field") == [expected.receptive_field]
     assert _errors(messages) == []
+
+
+def test_a_partly_traced_layer_clicks_its_first_cells(browser, tmp_path):
+    """A layer larger than its share of the budget: its first cells (channel 0, row by row) show trace's
+    numbers; the next cell, and every cell of channel 1, show the value and say which cells click."""
+    rng = np.random.default_rng(4)
+    model = Sequential([L.Conv2D(2, 3, padding="same", input_shape=(12, 12, 1))])
+    model.layers[0].bias.assign(rng.normal(scale=0.1, size=2).astype(np.float32))
+    x = rng.random((1, 12, 12, 1)).astype(np.float32)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(report, "TRACE_BUDGET", 2000)
+        patch.setattr(report, "MAX_TRACED_CELLS", 40)            # a cell costs max(9 + 16, 50) = 50: 40 cells
+        write_report(model, x, tmp_path / "partial.html")
+    page, messages = _open(browser, tmp_path / "partial.html")
+    try:
+        _click(page, 0, 0, 3, 3)                                  # cell 39 of channel 0: the last traced
+        expected = trace(model, x, model.layers[0].name, (3, 3, 0))
+        assert _shown(page, "#d-pre") == expected.pre_activation and _shown(page, "#d-bias") == expected.bias
+        products = json.loads(page.get_attribute("#d-products", "data-products"))
+        assert products == [float(v) for v in np.asarray(expected.products).reshape(-1)]
+        assert _field(page, "#d-field") == [expected.receptive_field]
+        for channel, row, column in ((0, 3, 4), (1, 0, 0)):       # cell 40, and channel 1: not traced
+            _click(page, 0, channel, row, column)
+            value = float(np.asarray(model(x))[0, row, column, channel])
+            assert _shown(page, "#d-value") == value and page.query_selector("#d-pre") is None
+            assert "the first 40 of 288 drawn cells are clickable, channel 0's rows 0-2 and row 3's columns 0-3" \
+                in page.inner_text("#detail-body")
+        assert _errors(messages) == []
+    finally:
+        page.close()

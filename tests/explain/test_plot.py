@@ -10,20 +10,13 @@ import pytest
 from clearconv import layers as L
 from clearconv.callbacks import CSVLogger
 from clearconv.explain import plot
-from clearconv.models import Model, Sequential
+from clearconv.models import Sequential
+from explain_models import stacked_model
 
 matplotlib = pytest.importorskip("matplotlib")
 from matplotlib import image as mpimg  # noqa: E402  (after the skip)
 
 RNG = np.random.default_rng(7)
-
-
-def _model(input_shape, *stack):
-    inputs = L.Input(input_shape)
-    x = inputs
-    for layer in stack:
-        x = layer(x)
-    return Model(inputs, x)
 
 
 def _read(path):
@@ -73,7 +66,7 @@ def _drawn(make_figure, save, path):
 def _conv_with_kernel(kernel):
     """A Conv2D on (6, 6, C) inputs whose kernel is ``kernel`` (kh, kw, C, F)."""
     layer = L.Conv2D(kernel.shape[-1], kernel.shape[:2])
-    _model((6, 6, kernel.shape[2]), layer)
+    stacked_model((6, 6, kernel.shape[2]), layer)
     layer.kernel.assign(kernel.astype("float32"))
     return layer
 
@@ -124,16 +117,33 @@ def test_kernels_summarised_and_rgb(tmp_path):
 ])
 def test_kernels_of_every_convolution(make, shape, words, tmp_path):
     layer = make()
-    _model(shape, layer)
+    stacked_model(shape, layer)
     figure = plot._kernels_figure(layer)
     assert all(word in figure.get_suptitle() for word in words), figure.get_suptitle()
     pixels = _read(plot.kernels(layer, str(tmp_path / "k.png")))
     assert pixels[..., :3].std() > 0.05
 
 
+def test_kernels_of_a_transposed_convolution_are_kernel_f_c(tmp_path):
+    """Conv2DTranspose stores (kh, kw, F, C): the cell of filter f and input channel c draws kernel[..., f, c]."""
+    layer = L.Conv2DTranspose(2, 3, use_bias=False)
+    stacked_model((4, 4, 3), layer)
+    kernel = np.zeros((3, 3, 2, 3))
+    kernel[0, 0, 1, 2] = 1.0                                     # filter 1, input channel 2: top-left tap
+    kernel[2, 1, 0, 1] = -1.0                                    # filter 0, input channel 1: bottom-middle tap
+    layer.kernel.assign(kernel.astype("float32"))
+    figure, pixels = _drawn(lambda: plot._kernels_figure(layer), lambda p: plot.kernels(layer, p),
+                            str(tmp_path / "t.png"))
+    colormap = matplotlib.colormaps[plot.KERNEL_CMAP]
+    for f in range(2):
+        for c in range(3):
+            expected = colormap((kernel[..., f, c] + 1) / 2)[..., :3]    # one scale, [-1, 1]
+            np.testing.assert_allclose(_cells(figure, pixels, f"filter {f}, channel {c}", 3, 3), expected, atol=0.01)
+
+
 def test_kernels_refuses_other_layers():
     layer = L.Dense(3)
-    _model((4,), layer)
+    stacked_model((4,), layer)
     with pytest.raises(TypeError, match="`layer` must be a convolution layer"):
         plot._kernels_figure(layer)
     with pytest.raises(ValueError, match="not built"):
@@ -154,7 +164,7 @@ def _identity_conv(channels_first):
     """A 1x1 Conv2D copying input channel c to output channel c: its feature maps are the input's."""
     data_format = "channels_first" if channels_first else "channels_last"
     layer = L.Conv2D(3, 1, use_bias=False, data_format=data_format)
-    model = _model((3, 8, 8) if channels_first else (8, 8, 3), layer)
+    model = stacked_model((3, 8, 8) if channels_first else (8, 8, 3), layer)
     layer.kernel.assign(np.eye(3, dtype="float32").reshape(1, 1, 3, 3))
     return model, layer
 
@@ -183,9 +193,32 @@ def test_features_panels_show_their_channel(channels_first, shared, tmp_path):
     np.testing.assert_allclose(cells[0][-1, -1], viridis(1.0)[:3], atol=0.01)
 
 
+def test_features_of_a_layer_without_data_format_in_a_channels_first_model(tmp_path):
+    """A ReLU has no data_format: after a channels_first conv its (C, H, W) output is drawn channels first,
+    whatever the global image_data_format says; C panels, each its own channel."""
+    _, layer = _identity_conv(channels_first=True)
+    relu = L.ReLU()
+    model = stacked_model((3, 8, 8), layer, relu)
+    ramp = np.add.outer(np.arange(8.0), np.arange(8.0)) / 14 - 0.25     # (8, 8), negative at the top left
+    x = np.stack([ramp, ramp, ramp[::-1]])[np.newaxis].astype("float32")  # (1, C=3, H=8, W=8)
+    path = str(tmp_path / "relu.png")
+    figure, pixels = _drawn(lambda: plot._features_figure(model, x, relu),
+                            lambda p: plot.features(model, x, relu, p), path)
+    assert "channels 0-2 of 3 (channels_first)" in figure.get_suptitle(), figure.get_suptitle()
+    assert sorted(ax.get_label() for ax in figure.axes if ax.get_label().startswith("channel")) == \
+        ["channel 0", "channel 1", "channel 2"]
+    cells = [_cells(figure, pixels, f"channel {c}", 8, 8) for c in range(3)]
+    np.testing.assert_array_equal(cells[0], cells[1])           # equal channels, equal pictures
+    np.testing.assert_array_equal(cells[2], cells[0][::-1])     # the flipped channel, flipped
+    # the ReLU zeroed the ramp's negative corner: every cell at or below 0 has the low end of the colour map
+    viridis = matplotlib.colormaps[plot.FEATURE_CMAP]
+    np.testing.assert_allclose(cells[0][0, 0], viridis(0.0)[:3], atol=0.01)
+    np.testing.assert_array_equal(cells[0][ramp <= 0], np.broadcast_to(cells[0][0, 0], cells[0][ramp <= 0].shape))
+
+
 def test_features_summarised_1d_3d_and_dense(tmp_path):
     conv1d = L.Conv1D(40, 3)
-    model = _model((30, 2), conv1d, L.Flatten(), L.Dense(7))
+    model = stacked_model((30, 2), conv1d, L.Flatten(), L.Dense(7))
     x = RNG.standard_normal((2, 30, 2)).astype("float32")
     figure = plot._features_figure(model, x, conv1d, max_channels=6)
     assert "channels 0-5 of 40" in figure.get_suptitle()
@@ -197,7 +230,7 @@ def test_features_summarised_1d_3d_and_dense(tmp_path):
     heights = [patch.get_height() for patch in bars.patches]
     np.testing.assert_allclose(heights, np.asarray(model(x))[0], rtol=1e-6, atol=1e-6)
     conv3d = L.Conv3D(2, 3, padding="same")
-    model = _model((5, 4, 4, 1), conv3d)
+    model = stacked_model((5, 4, 4, 1), conv3d)
     figure = plot._features_figure(model, RNG.standard_normal((1, 5, 4, 4, 1)).astype("float32"), conv3d)
     assert "middle depth slice 2 of 5" in figure.get_suptitle()
     assert _read(plot.features(model, RNG.standard_normal((1, 5, 4, 4, 1)).astype("float32"), conv3d,

@@ -9,8 +9,9 @@ import pytest
 from clearconv import cli, zoo
 from clearconv import layers as L
 from clearconv.explain import report, trace
+from clearconv.explain.kernels import kernel_grid
 from clearconv.explain.report import build_report, decode, report_data, write_report
-from clearconv.models import Model, Sequential
+from clearconv.models import Sequential
 
 RNG = np.random.default_rng(7)
 
@@ -142,10 +143,10 @@ def test_big_layers_are_summarized_and_the_page_says_so(monkeypatch):
             total += entry["cells"]["count"] * (int(np.prod(entry["cells"]["patch_shape"])) + report.CELL_COST)
             assert entry["cells"]["count"] * 3000 // report.MAX_TRACED_CELLS <= 3000
     assert total <= 3000
-    # the conv layer, costliest, is cut to the channels that fit its share; the page says which cells click
-    assert conv["traced"] < conv["shown"]
+    # the conv layer, costliest, is cut to the cells that fit its share; the page says which cells click
+    assert 0 < conv["traced_cells"] < conv["shown"] * 36 and conv["cells"]["count"] == conv["traced_cells"]
     assert any("clickable" in note for note in conv["notes"])
-    assert pool["traced"] == pool["shown"]
+    assert pool["traced_cells"] == pool["shown"] * 9
     page = build_report(model, x)
     assert "are clickable" in page and "Large layers are summarized" in page
 
@@ -155,7 +156,7 @@ def test_unsupported_layer_kinds_show_their_maps_without_clicks():
     x = RNG.random((1, 5, 5, 1)).astype(np.float32)
     data = report_data(model, x)
     up = data["layers"][1]
-    assert up["traced"] == 0 and "cells" not in up and any("not clickable" in note for note in up["notes"])
+    assert up["traced_cells"] == 0 and "cells" not in up and any("not clickable" in note for note in up["notes"])
     conv = decode(data["layers"][0]["maps"])
     np.testing.assert_array_equal(decode(up["maps"]), conv.repeat(2, axis=1).repeat(2, axis=2))
 
@@ -245,5 +246,147 @@ def test_lenet5_builds_within_the_bounds():
     model = zoo.get("lenet5")
     x = RNG.random((1, 28, 28, 1)).astype(np.float32)
     data = report_data(model, x)
-    assert all(entry["traced"] == entry["shown"] for entry in data["layers"])   # all of LeNet-5 is clickable
+    for entry in data["layers"]:                                                 # all of LeNet-5 is clickable
+        assert entry["traced_cells"] == entry["shown"] * int(np.prod(entry["spatial"])), entry["name"]
     assert data["seconds"] < 20
+
+
+def test_a_layer_larger_than_its_share_traces_its_first_cells(monkeypatch):
+    """One channel of a 224 x 224 conv outgrows the budget: the page still traces its first cells, channel 0's
+    first rows, says which, and their numbers are trace's."""
+    monkeypatch.setattr(report, "TRACE_BUDGET", 50_000)
+    monkeypatch.setattr(report, "MAX_TRACED_CELLS", 500)         # a cell costs max(27 + 16, 100) = 100 entries
+    model = Sequential([L.Conv2D(4, 3, padding="same", input_shape=(224, 224, 3))])
+    x = RNG.random((1, 224, 224, 3)).astype(np.float32)
+    entry = report_data(model, x)["layers"][0]
+    assert entry["cells"]["count"] == entry["traced_cells"] == 500               # 50,000 // 100
+    # 500 cells of channel 0, row by row: rows 0 and 1 (448 cells), then row 2's columns 0-51
+    assert any("the first 500 of 200,704 drawn cells are clickable, channel 0's rows 0-1 and row 2's columns 0-51"
+               in note for note in entry["notes"]), entry["notes"]
+    for cell, index in ((0, (0, 0, 0)), (499, (2, 51, 0))):
+        expected = trace(model, x, model.layers[0].name, index)
+        got = _cell(entry, cell)
+        assert decode(entry["maps"]).reshape(-1)[cell] == expected.value
+        assert got["pre"] == expected.pre_activation and got["bias"] == expected.bias
+        np.testing.assert_array_equal(np.where(np.isnan(got["patch"]), 0.0, got["patch"]) * got["kernel"],
+                                      np.asarray(expected.products).reshape(-1))
+        assert got["field"] == tuple(np.asarray(expected.receptive_field).reshape(-1))
+
+
+def _batch_norm(x, layer, axis):
+    """Inference batch normalization along ``axis`` of x, in float64: gamma (x - mean) / sqrt(var + eps) + beta."""
+    shape = [1] * x.ndim
+    shape[axis] = -1
+    gamma, beta, mean, variance = (np.asarray(w, dtype=np.float64).reshape(shape) for w in layer.get_weights())
+    return gamma * (x - mean) / np.sqrt(variance + layer.epsilon) + beta
+
+
+def test_a_channels_first_model_is_drawn_channel_by_channel():
+    """Conv2D channels_first -> ReLU -> BatchNormalization(axis=1): the ReLU and BN have no data_format, their
+    (C, H, W) outputs are drawn as they are, channel by channel, whatever the global image_data_format."""
+    rng = np.random.default_rng(11)
+    conv = L.Conv2D(3, 3, data_format="channels_first", name="conv")
+    norm = L.BatchNormalization(axis=1, name="bn")
+    model = Sequential([L.Input((2, 7, 6)), conv, L.ReLU(name="relu"), norm])
+    conv.bias.assign(rng.normal(size=3).astype(np.float32))
+    norm.set_weights([rng.uniform(0.5, 2, 3), rng.normal(size=3), rng.normal(size=3) * 0.1, rng.uniform(0.5, 2, 3)])
+    x = rng.standard_normal((1, 2, 7, 6)).astype(np.float32)                     # (N, C=2, H=7, W=6)
+    data = report_data(model, x)
+    assert not data["inputs"][0]["channels_last"]
+    np.testing.assert_array_equal(decode(data["inputs"][0]["maps"]), x[0])
+    # the oracle: direct loops on the channels_last view of the same numbers, moved back to (C, H, W)
+    convolved = np.moveaxis(_conv_loops(np.moveaxis(x[0], 0, -1).astype(np.float64),
+                                        conv.kernel.data.astype(np.float64), conv.bias.data.astype(np.float64), 0),
+                            -1, 0)                                              # (3, 5, 4)
+    relu = np.maximum(convolved, 0)
+    expected = {"conv": convolved, "relu": relu, "bn": _batch_norm(relu, norm, axis=0)}
+    for entry in data["layers"]:
+        assert not entry["channels_last"] and entry["spatial"] == [5, 4] and entry["channels"] == 3, entry["name"]
+        maps = decode(entry["maps"])
+        assert maps.shape == (3, 5, 4)
+        np.testing.assert_allclose(maps, expected[entry["name"]], rtol=1e-5, atol=1e-5)
+    # a traced cell of the BN layer, channel-major: cell (c * 5 + i) * 4 + j is output index (c, i, j)
+    bn = data["layers"][2]
+    c, i, j = 2, 3, 1
+    got, t = _cell(bn, (c * 5 + i) * 4 + j), trace(model, x, "bn", (c, i, j))
+    assert got["pre"] == t.pre_activation and got["bias"] == t.bias and got["kernel"][0] == t.kernel
+    assert got["field"] == (i, i + 3, j, j + 3)                                   # rows and columns of the input
+
+
+def test_title_and_names_holding_the_markers():
+    """The template's markers in a title or a name stay text: each marker is filled once, in one pass."""
+    model = Sequential([L.Conv2D(2, 3, input_shape=(5, 5, 1), name="__DATA__"), L.Flatten()], name="__TITLE__")
+    x = RNG.random((1, 5, 5, 1)).astype(np.float32)
+    page = build_report(model, x, title="T __DATA__")
+    assert re.search(r"<title>(.*?)</title>", page, re.S).group(1) == "T __DATA__"
+    data = _embedded(page)
+    assert data["title"] == "T __DATA__" and data["model"] == "__TITLE__" and data["layers"][0]["name"] == "__DATA__"
+    assert page.count('id="report-data"') == 1
+
+
+# --- kernels: one grid for the page and the pictures ---------------------------------
+
+def _correlate(x, kernel):
+    """'valid' cross-correlation of one 2-D map with one 2-D kernel, by loops (float64)."""
+    kh, kw = kernel.shape
+    out = np.zeros((x.shape[0] - kh + 1, x.shape[1] - kw + 1))
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            out[i, j] = np.sum(x[i:i + kh, j:j + kw] * kernel)
+    return out
+
+
+def test_kernel_grid_rows_and_columns_are_what_the_layer_computes():
+    """Each grid cell is the kernel the layer applies from that column's input channel to that row's output:
+    checked on the layers' own outputs against direct loops (conv, depthwise) and an impulse (transposed)."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((1, 6, 7, 2)).astype(np.float32)
+    conv = L.Conv2D(3, 3, use_bias=False)
+    out = np.asarray(Sequential([L.Input((6, 7, 2)), conv])(x))[0]
+    grid, rows, columns, _ = kernel_grid(conv)
+    assert grid.shape == (3, 2, 3, 3) and (rows, columns) == ("filter", "input channel")
+    for f in range(3):
+        np.testing.assert_allclose(out[..., f], sum(_correlate(x[0, ..., c].astype(np.float64), grid[f, c])
+                                                    for c in range(2)), rtol=1e-5, atol=1e-5)
+    depthwise = L.DepthwiseConv2D(3, depth_multiplier=2, use_bias=False)
+    out = np.asarray(Sequential([L.Input((6, 7, 2)), depthwise])(x))[0]
+    grid, rows, columns, note = kernel_grid(depthwise)
+    assert grid.shape == (2, 2, 3, 3) and (rows, columns) == ("multiplier", "input channel")
+    assert "c * depth_multiplier + m" in note
+    for m in range(2):
+        for c in range(2):                                       # output channel c * dm + m
+            np.testing.assert_allclose(out[..., c * 2 + m], _correlate(x[0, ..., c].astype(np.float64), grid[m, c]),
+                                       rtol=1e-5, atol=1e-5)
+    transposed = L.Conv2DTranspose(4, 3, use_bias=False)
+    model = Sequential([L.Input((3, 3, 2)), transposed])
+    grid, rows, columns, _ = kernel_grid(transposed)
+    assert grid.shape == (4, 2, 3, 3) and (rows, columns) == ("filter", "input channel")
+    impulse = np.zeros((1, 3, 3, 2), dtype=np.float32)
+    impulse[0, 1, 1, 1] = 1.0                                    # one input cell of channel 1 scatters its kernel
+    out = np.asarray(model(impulse))[0]                          # (5, 5, 4)
+    for f in range(4):
+        np.testing.assert_array_equal(out[1:4, 1:4, f], grid[f, 1])
+    separable = L.SeparableConv2D(4, 3, depth_multiplier=3)
+    Sequential([L.Input((6, 7, 2)), separable])
+    grid, rows, _, note = kernel_grid(separable)
+    assert grid.shape == (3, 2, 3, 3) and rows == "multiplier" and "pointwise" in note
+    np.testing.assert_array_equal(grid[2, 1], np.asarray(separable.depthwise_kernel.data)[..., 1, 2])
+
+
+def test_kernel_grid_refuses_other_layers():
+    with pytest.raises(TypeError, match=r"kernel_grid: `layer` must be a convolution layer \(Conv1D.*\(Dense\)"):
+        kernel_grid(Sequential([L.Input((4,)), L.Dense(2)]).layers[0])
+    with pytest.raises(ValueError, match="not built"):
+        kernel_grid(L.Conv2D(2, 3))
+
+
+def test_the_page_draws_the_shared_kernel_grid(monkeypatch):
+    monkeypatch.setattr(report, "KERNEL_FILTERS", 2)
+    model = Sequential([L.Conv2D(3, 3, input_shape=(6, 6, 2)), L.DepthwiseConv2D(3, depth_multiplier=2)])
+    data = report_data(model, RNG.random((1, 6, 6, 2)).astype(np.float32))
+    conv, depthwise = (entry["kernel_grid"] for entry in data["layers"])
+    np.testing.assert_array_equal(decode(conv["kernels"]), kernel_grid(model.layers[0])[0][:2])
+    assert (conv["row_name"], conv["column_name"]) == ("filter", "input channel")
+    assert "first 2 of 3 filters and 2 of 2 input channels shown" in conv["note"]
+    np.testing.assert_array_equal(decode(depthwise["kernels"]), kernel_grid(model.layers[1])[0])
+    assert depthwise["row_name"] == "multiplier" and decode(depthwise["kernels"]).shape == (2, 3, 3, 3)

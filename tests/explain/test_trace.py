@@ -9,16 +9,9 @@ from clearconv import layers as L
 from clearconv import zoo
 from clearconv.explain import Trace, trace
 from clearconv.models import Model
+from explain_models import stacked_model as _model
 
 RNG = np.random.default_rng(1234)
-
-
-def _model(input_shape, *stack):
-    inputs = L.Input(input_shape)
-    x = inputs
-    for layer in stack:
-        x = layer(x)
-    return Model(inputs, x)
 
 
 def _sample_shape(spatial, channels, data_format):

@@ -150,3 +150,25 @@ def test_the_worked_example_names_the_call(siamese):
     model, _, xs = siamese
     text = worked_example(trace(model, xs, "conv", (1, 1, 0), call=1))
     assert text.splitlines()[0].startswith("layer encoder/conv (Conv2D, call 2 of 2), output index [1, 1, 0]")
+
+
+def test_the_layout_of_layers_without_a_data_format():
+    """An activation or BatchNormalization after a channels_first conv keeps channels first; a model input
+    takes the layout of the first layer that has one, past an activation and into a nested model."""
+    inner_input = L.Input((3, 6, 8))
+    inner = Model(inner_input, L.Conv2D(2, 3, data_format="channels_first", name="conv")(
+        L.Activation("relu", name="act")(inner_input)), name="inner")
+    inputs = L.Input((3, 6, 8))
+    relu = L.ReLU(name="relu")(inputs)
+    y = L.BatchNormalization(axis=1, name="bn")(L.ReLU(name="after")(inner(relu)))
+    model = Model(inputs, y)
+    tracer = Tracer(model, _images((3, 6, 8), 7))
+    for name in ("bn", "after", "inner/conv"):
+        assert tracer.data_format(name) == "channels_first", name
+    assert tracer.data_format(model.layers[0].name) == "channels_first"
+    assert tracer.data_format("relu") == "channels_first"      # an input's layout, found inside `inner`
+    assert tracer.data_format("inner/act") == "channels_first"
+    np.testing.assert_array_equal(tracer.inputs("bn")[0], tracer.output("after"))
+    np.testing.assert_array_equal(tracer.model_outputs()[0], np.asarray(model(_images((3, 6, 8), 7)))[0])
+    # the receptive field of a channels_first model: rows and columns, not channels and rows
+    assert trace(model, _images((3, 6, 8), 7), "bn", (1, 2, 3)).receptive_field == ((2, 5), (3, 6))

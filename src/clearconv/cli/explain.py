@@ -49,8 +49,8 @@ def _check_mode(args) -> None:
 def _winograd_array(path: str, option: str, rank: int, shape_rule: str, fits) -> np.ndarray:
     """The real, finite ``rank``-D array of the .npy file ``path`` for which ``fits(shape)`` holds, as float64;
     a FileError naming the file and ``option`` otherwise."""
-    from .files import _check_readable
-    _check_readable(path, "a .npy array")
+    from .files import check_readable
+    check_readable(path, "a .npy array")
     with open(path, "rb") as file:
         header = file.read(len(_NPY_MAGIC))
     if header != _NPY_MAGIC:  # a pickle, text, an .npz archive: np.load would call them all pickles

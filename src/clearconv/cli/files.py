@@ -1,4 +1,6 @@
-"""The files the commands read and write: model files, datasets, and the trained model's destination.
+"""What the commands read and write: model files (or zoo models), datasets, the one example that
+``explain``, ``plot features`` and ``report`` feed a model (``--input IMAGE | --data NAME --index K``), the
+layer ``--layer`` names, and the trained model's destination.
 
 Every failure becomes a UsageError (exit 2) or FileError (exit 1) whose message names the file.
 """
@@ -18,7 +20,7 @@ def _naming(path: str, error: BaseException) -> str:
     return message if path in message else f"{path}: {message}"
 
 
-def _check_readable(path: str, what: str) -> None:
+def check_readable(path: str, what: str) -> None:
     if not os.path.exists(path):
         raise FileError(f"{path}: no such file")
     if os.path.isdir(path):
@@ -30,7 +32,7 @@ def _check_readable(path: str, what: str) -> None:
 def load_model_file(path: str, compile: bool):
     """The model saved at ``path``; a FileError naming it when it cannot be read."""
     from ..models import load_model
-    _check_readable(path, "a model file")
+    check_readable(path, "a model file")
     try:
         return load_model(path, compile=compile)
     except Exception as error:  # the loader's errors (ValueError, OSError, ...) all mean: this file is unusable

@@ -12,7 +12,7 @@ import os
 import numpy as np
 
 from .errors import FileError, UsageError, one_line
-from .files import _check_readable, check_output_path
+from .files import check_readable, check_output_path
 
 
 def _kernel(spec: str):
@@ -20,7 +20,7 @@ def _kernel(spec: str):
     from ..explain.filters import KERNELS, kernel
     if spec in KERNELS:
         return spec, kernel(spec)
-    _check_readable(spec, "a .npy kernel")
+    check_readable(spec, "a .npy kernel")
     try:
         values = np.load(spec, allow_pickle=False)
     except Exception as error:  # not a .npy file, or an object array
@@ -36,7 +36,7 @@ def _kernel(spec: str):
 def _read_image(path: str) -> np.ndarray:
     """(H, W) for a grayscale file, (H, W, 3) for a colour one, float32 in [0, 1]."""
     from ..data.images import load_image
-    _check_readable(path, "an image")
+    check_readable(path, "an image")
     try:
         from PIL import Image
         with Image.open(path) as image:

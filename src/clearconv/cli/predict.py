@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import FileError, report
-from .files import _check_readable, load_model_file
+from .files import check_readable, load_model_file
 
 GRAYSCALE_MODES = ("1", "L", "I;16", "I;16B", "I;16L", "I", "F")
 SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I")
@@ -84,7 +84,7 @@ def prepare_image(path: str, input_shape: tuple, resize: bool = False, invert: b
     from ..data._optional import import_optional
     pil_image = import_optional("PIL.Image", "pillow", "data", "clearconv predict")
     height, width, channels = input_shape
-    _check_readable(path, "an image")
+    check_readable(path, "an image")
     notes: list[str] = []
     try:
         with pil_image.open(path) as image:

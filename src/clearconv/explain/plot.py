@@ -28,6 +28,7 @@ from typing import Union
 import numpy as np
 
 from ..data._optional import import_optional
+from .kernels import kernel_grid
 
 __all__ = ["kernels", "features", "history", "confusion", "confusion_matrix", "read_csv_log", "check_path"]
 
@@ -113,66 +114,41 @@ def _range(values) -> str:
 
 # --- kernels -----------------------------------------------------------------------
 
-def _kernel_grid(layer):
-    """(kernel as (*spatial, columns, rows), row name, column name, what) for a convolution layer.
-
-    Conv (*k, C/groups, F): rows filters, columns the input channels of the filter's group.
-    ConvTranspose (*k, F, C): the same after swapping the last two axes.
-    DepthwiseConv / SeparableConv's depthwise stage (*k, C, dm): rows the multiplier m (output channel
-    c * dm + m), columns the input channel c.
-    """
-    from ..layers import conv
-    name = type(layer).__name__
-    if isinstance(layer, (conv._Conv, conv._ConvTranspose, conv._DepthwiseConv)) and not layer.built:
-        raise ValueError(f"kernels: layer {layer.name!r} ({name}) is not built yet, so it has no kernel: "
-                         f"build it (call it on an input, or build the model) first")
-    if isinstance(layer, conv._DepthwiseConv):      # SeparableConv included: its depthwise kernels
-        kernel = np.asarray(layer.depthwise_kernel.data, dtype=np.float64)
-        what = "depthwise kernel" if isinstance(layer, conv._SeparableConv) else "kernel"
-        return kernel, "multiplier", "input channel", what
-    if isinstance(layer, conv._ConvTranspose):
-        kernel = np.asarray(layer.kernel.data, dtype=np.float64)
-        return np.swapaxes(kernel, -1, -2), "filter", "input channel", "kernel"   # (*k, F, C) -> (*k, C, F)
-    if isinstance(layer, conv._Conv):
-        kernel = np.asarray(layer.kernel.data, dtype=np.float64)
-        column = "input channel" if layer.groups == 1 else "channel of its group"
-        return kernel, "filter", column, "kernel"
-    raise TypeError(f"kernels: `layer` must be a convolution layer (Conv1D/2D/3D, DepthwiseConv1D/2D, "
-                    f"SeparableConv1D/2D, Conv1D/2D/3DTranspose); received {getattr(layer, 'name', layer)!r} "
-                    f"({name})")
-
-
 def _kernels_figure(layer, max_filters=16, max_channels=8, rgb=None, cell=0.8, figsize=None, dpi=100):
     """The kernels figure (see :func:`kernels`); its cell axes are labelled "filter F, channel C"."""
     caller = "kernels"
     max_filters = _positive_int(max_filters, "max_filters", caller)
     max_channels = _positive_int(max_channels, "max_channels", caller)
     _check_size(figsize, dpi, caller)
-    kernel, row_name, column_name, what = _kernel_grid(layer)
-    rank = kernel.ndim - 2
-    full_shape = tuple(kernel.shape)
+    grid, row_name, column_name, _ = kernel_grid(layer, caller)     # (rows, columns, *k)
+    from ..layers import conv
+    what = "depthwise kernel" if isinstance(layer, conv._SeparableConv) else "kernel"
+    weight = layer.depthwise_kernel if isinstance(layer, conv._DepthwiseConv) else layer.kernel
+    full_shape = tuple(weight.shape)                 # the layer's own weight, as it stores it
+    rank = grid.ndim - 2
     depth_note = ""
     if rank == 3:
-        middle = kernel.shape[0] // 2
-        depth_note = f"; middle depth slice {middle} of {kernel.shape[0]} (axis 0)"
-        kernel = kernel[middle]                     # (d, kh, kw, C, F) -> (kh, kw, C, F)
-    channels, filters = kernel.shape[-2:]
+        middle = grid.shape[2] // 2
+        depth_note = f"; middle depth slice {middle} of {grid.shape[2]} (kernel axis 0)"
+        grid = grid[:, :, middle]                    # (rows, columns, d, kh, kw) -> (rows, columns, kh, kw)
+    filters, channels = grid.shape[:2]
     shown_channels, shown_filters = min(channels, max_channels), min(filters, max_filters)
-    kernel = kernel[..., :shown_channels, :shown_filters]
+    grid = grid[:shown_filters, :shown_channels]
     if rgb is None:
         rgb = rank == 2 and channels == 3 and shown_channels == 3 and column_name == "input channel" \
             and row_name == "filter"
     elif rgb and not (rank == 2 and channels == 3 and shown_channels == 3):
         raise ValueError(f"kernels: rgb=True needs a 2D kernel of 3 input channels; {layer.name}'s kernel has "
                          f"shape {full_shape}")
-    vmax = float(np.max(np.abs(kernel))) or 1.0     # an all-zero kernel still gets a usable scale
+    vmax = float(np.max(np.abs(grid))) or 1.0       # an all-zero kernel still gets a usable scale
     columns = shown_channels + bool(rgb)
     if figsize is None:
         figsize = (max(4.0, columns * cell + 1.2), shown_filters * cell + 1.0)
     figure = _figure(figsize, dpi, caller)
     shown = (f"showing {shown_filters} of {filters} {row_name}s x {shown_channels} of {channels} "
              f"{column_name}s{depth_note}")
-    figure.suptitle(f"{layer.name} ({type(layer).__name__}) {what} {full_shape}\n{shown}; "
+    # three short lines: a one-channel layer's picture is only 4 inches wide
+    figure.suptitle(f"{layer.name} ({type(layer).__name__}) {what} {full_shape}\n{shown}\n"
                     f"one colour scale, centred on 0", fontsize=8)
     axes = figure.subplots(shown_filters, columns, squeeze=False)
     from matplotlib import colors
@@ -184,13 +160,14 @@ def _kernels_figure(layer, max_filters=16, max_channels=8, rgb=None, cell=0.8, f
             ax.set_xticks([])
             ax.set_yticks([])
             if c == shown_channels:                  # the RGB view: 0 is grey, the shared scale per colour
-                ax.imshow(np.clip(0.5 + kernel[:, :, :, f] / (2 * vmax), 0, 1), interpolation="nearest")
+                # (3, kh, kw) -> (kh, kw, 3): the three input channels as red, green, blue
+                ax.imshow(np.clip(0.5 + np.moveaxis(grid[f], 0, -1) / (2 * vmax), 0, 1), interpolation="nearest")
                 ax.set_label(f"filter {f}, rgb")
                 if f == 0:
                     ax.set_title("RGB", fontsize=7)
                 continue
             ax.set_label(f"filter {f}, channel {c}")
-            taps = kernel[..., c, f]
+            taps = grid[f, c]
             if rank == 1:
                 ax.bar(np.arange(taps.shape[0]), taps, color=colormap(norm(taps)), width=0.9)
                 ax.axhline(0, color="black", linewidth=0.5)
@@ -224,6 +201,8 @@ def kernels(layer, path: PathLike, max_filters: int = 16, max_channels: int = 8,
     * DepthwiseConv1D/2D, kernel (*k, C, dm), and SeparableConv1D/2D's depthwise kernels: rows the
       multiplier m (output channel c * dm + m), columns the input channel c.
 
+    The grid is :func:`clearconv.explain.kernels.kernel_grid`'s, the one the explainer page draws.
+
     1D kernels are bar charts of their taps; 3D kernels show their middle depth slice ``d // 2`` (the
     title says so). At most ``max_filters`` rows and ``max_channels`` columns are drawn (the first ones;
     the title says how many of how many). Every cell shares one colour scale centred on 0,
@@ -242,7 +221,6 @@ def kernels(layer, path: PathLike, max_filters: int = 16, max_channels: int = 8,
 def _features_figure(model, x, layer, max_channels=32, shared_scale=False, data_format=None, call=None,
                      cell=1.2, figsize=None, dpi=100):
     """The feature-map figure (see :func:`features`); its panel axes are labelled "channel C"."""
-    from ..config import image_data_format
     from .trace import Tracer
     caller = "features"
     max_channels = _positive_int(max_channels, "max_channels", caller)
@@ -253,7 +231,8 @@ def _features_figure(model, x, layer, max_channels=32, shared_scale=False, data_
     tracer = Tracer(model, x)
     output = np.asarray(tracer.output(layer, call=call), dtype=np.float64)
     found = tracer.calls(layer)[0][-1].layer
-    data_format = data_format or getattr(found, "data_format", None) or image_data_format()
+    # a layer without a data_format (ReLU, BatchNormalization, Add, ...) keeps its input's layout
+    data_format = data_format or tracer.data_format(layer, call=call)
     title = f"{found.name} ({type(found).__name__}) output {tuple(output.shape)}, example 0"
     if output.ndim == 0:
         output = output.reshape(1)
@@ -289,7 +268,7 @@ def _features_figure(model, x, layer, max_channels=32, shared_scale=False, data_
              else "each panel its own scale (its [min, max] under it)")
     if maps.ndim == 2:
         scale = scale.replace("colour scale", "y scale")
-    figure.suptitle(f"{title}\nchannels 0-{shown - 1} of {channels} ({data_format}){depth_note}; {scale}",
+    figure.suptitle(f"{title}\nchannels 0-{shown - 1} of {channels} ({data_format}){depth_note}\n{scale}",
                     fontsize=8)
     axes = figure.subplots(rows, columns, squeeze=False)
     low, high = float(np.min(maps)), float(np.max(maps))
@@ -331,10 +310,12 @@ def features(model, x, layer, path: PathLike, max_channels: int = 32, shared_sca
     One panel per channel, channel index on each: 2D maps (H, W) as pictures, 1D maps (length,) as line
     plots, 3D maps (D, H, W) as their middle depth slice ``D // 2`` (the title says so). A vector output
     (Dense, Flatten, global pooling: shape (units,)) is one bar chart. The channel axis is the layer's
-    ``data_format`` (channels_last: last; channels_first: first), the config's image_data_format for a
-    layer without one, or ``data_format`` when given. At most ``max_channels`` panels (the first channels;
-    the title says how many of how many). ``shared_scale``: one colour (or y) scale for every panel, with
-    a colour bar; otherwise each panel its own, its [min, max] written under it.
+    ``data_format`` (channels_last: last; channels_first: first); a layer without one (an activation,
+    BatchNormalization, a merge, Dropout) keeps the layout of the nearest layer before it that has one
+    (:meth:`~clearconv.explain.trace.Tracer.data_format`); ``data_format``, when given, overrides both.
+    At most ``max_channels`` panels (the first channels; the title says how many of how many).
+    ``shared_scale``: one colour (or y) scale for every panel, with a colour bar; otherwise each panel its
+    own, its [min, max] written under it.
 
     Size: ``figsize`` inches, else (columns * cell + 0.4, rows * cell + 0.8), + 0.6 inch in width for
     the colour bar of a shared scale, with columns = ceil(sqrt(panels)); a bar chart is

@@ -37,7 +37,9 @@ Size bounds, so a large model still gives a page a browser opens:
   a cell costing its patch size + :data:`CELL_COST`, and at least
   TRACE_BUDGET / :data:`MAX_TRACED_CELLS` (so at most that many cells are traced). Layers that fit their
   share are traced whole; the share left is split evenly among the others,
-  each tracing the cells of its first channels (units) that fit and saying so.
+  each tracing as many cells as fit, the first ones in channel-major order
+  (channel 0's first rows first), and saying which; a layer's ``traced_cells``
+  counts them, so its cells 0 to traced_cells - 1 of (channels, *spatial) click.
   So the traced data take at most about 8 bytes x 4/3 (base64) x TRACE_BUDGET,
   21 MB, and the feature maps at most 4 x 4/3 x MAX_MAP_VALUES, 5.6 MB, per layer.
 
@@ -53,6 +55,7 @@ import base64
 import html
 import json
 import os
+import re
 import time
 
 import numpy as np
@@ -60,8 +63,9 @@ import numpy as np
 from .. import activations
 from ..layers import conv as conv_layers
 from ..layers.core import InputLayer
-from ..nested import flatten
-from .trace import Tracer, _input_format, _is_graph_model, _spatial_axes
+from ..models import Model
+from .kernels import is_convolution, kernel_grid
+from .trace import Tracer
 
 MAX_CHANNELS = 32          # channels of a layer's maps drawn (and embedded) on the page
 MAX_UNITS = 4096           # cells of a 1-D output (Dense, Flatten) drawn on the page
@@ -98,13 +102,18 @@ def _narrow(array: np.ndarray) -> str:
 
 # --- layers and their maps --------------------------------------------------------
 
+def _is_nested_model(layer) -> bool:
+    """A model built from symbolic tensors, used as a layer: the page opens it and shows its layers."""
+    return isinstance(layer, Model) and bool(getattr(layer, "_graph", False))
+
+
 def _layers(model, prefix: str = "") -> list:
     """(path, layer) for every layer of ``model`` in order, nested graph models opened in place."""
     found = []
     for layer in model.layers:
         if isinstance(layer, InputLayer):
             continue
-        if _is_graph_model(layer):
+        if _is_nested_model(layer):
             found.extend(_layers(layer, f"{prefix}{layer.name}/"))
         else:
             found.append((f"{prefix}{layer.name}", layer))
@@ -116,12 +125,6 @@ def _channel_major(output: np.ndarray, channels_last: bool) -> np.ndarray:
     if output.ndim <= 1:
         return output.reshape(-1)
     return np.moveaxis(output, -1, 0) if channels_last else output
-
-
-def _is_channels_last(layer) -> bool:
-    from ..config import image_data_format
-    return getattr(layer, "data_format", None) != "channels_first" if hasattr(layer, "data_format") \
-        else image_data_format() != "channels_first"
 
 
 def _shown_channels(channels: int, per_channel: int, vector: bool) -> int:
@@ -233,6 +236,30 @@ def _trace_cells(tracer, layer, cells: int, meta: dict, field_axes: list) -> dic
     }
 
 
+def _cells_named(count: int, spatial: list, vector: bool) -> str:
+    """Where the first ``count`` cells of the channel-major layout (channels, *spatial) lie, in words:
+    "channels 0-1 and channel 2's rows 0-4", "channel 0's rows 0-88 and row 89's columns 0-63"; count >= 1."""
+    if vector or not spatial:
+        return f"units 0-{count - 1}"
+    per_channel = int(np.prod(spatial))
+    whole, rest = divmod(count, per_channel)
+    parts = [] if not whole else ["channel 0" if whole == 1 else f"channels 0-{whole - 1}"]
+    if rest:
+        if len(spatial) == 1:
+            parts.append(f"channel {whole}'s positions 0-{rest - 1}")
+        else:
+            row = int(np.prod(spatial[1:]))           # cells of one row (one index along the first spatial axis)
+            rows, left = divmod(rest, row)
+            axis = "row" if len(spatial) == 2 else "slice"
+            text = f"channel {whole}'s " + (f"{axis}s 0-{rows - 1}" if rows > 1 else f"{axis} 0" if rows else "")
+            if left:
+                cells = (f"first {left} cells" if len(spatial) > 2 else "column 0" if left == 1
+                         else f"columns 0-{left - 1}")
+                text += (" and " if rows else "") + f"{axis} {rows}'s {cells}"
+            parts.append(text)
+    return " and ".join(parts)
+
+
 def _cell_cost(patch_size: int) -> int:
     """A traced cell's share of TRACE_BUDGET: its patch and per-cell numbers, and at least the share that keeps
     the page within MAX_TRACED_CELLS cells (tracing a cell takes time: it follows the whole graph back)."""
@@ -258,31 +285,19 @@ def _split_budget(costs: list, budget: int) -> list:
 
 # --- kernels ----------------------------------------------------------------------
 
-def _kernel_grid(layer):
-    """A conv layer's kernels as (filters, input channels, *kernel_size) float32 and a note, or None."""
-    if isinstance(layer, conv_layers._SeparableConv) or (isinstance(layer, conv_layers._DepthwiseConv)):
-        weights = np.asarray(layer.depthwise_kernel.data)        # (*k, in, multiplier)
-        k = weights.shape[:-2]
-        weights = weights.reshape(*k, 1, -1)                     # (*k, 1, in * multiplier): channel c*m_count + m
-        note = "depthwise kernels, one per output channel of the depthwise stage"
-        if isinstance(layer, conv_layers._SeparableConv):
-            note += " (the pointwise 1x1 kernel is not drawn)"
-    elif isinstance(layer, conv_layers._ConvTranspose):
-        weights = np.asarray(layer.kernel.data)                  # (*k, filters, in)
-        weights = np.swapaxes(weights, -1, -2)                   # (*k, in, filters)
-        note = "transposed-convolution kernels (filter f is kernel[..., f, :])"
-    elif isinstance(layer, conv_layers._Conv):
-        weights = np.asarray(layer.kernel.data)                  # (*k, in / groups, filters)
-        note = ""
-    else:
+def _kernel_entry(layer):
+    """A conv layer's kernels for the page: :func:`~clearconv.explain.kernels.kernel_grid`'s grid
+    (rows, columns, *kernel_size), cut to its first KERNEL_FILTERS rows and KERNEL_CHANNELS columns, as
+    float32, with what a row and a column are; None for a layer of another kind."""
+    if not is_convolution(layer):
         return None
-    rank = weights.ndim - 2
-    grid = np.moveaxis(weights, (-1, -2), (0, 1))                # (*k, in, out) -> (out, in, *k)
+    grid, row_name, column_name, note = kernel_grid(layer)
     shown = grid[:KERNEL_FILTERS, :KERNEL_CHANNELS]
     if shown.shape[:2] != grid.shape[:2]:
-        note = (note + "; " if note else "") + (f"first {shown.shape[0]} of {grid.shape[0]} filters and "
-                                                f"{shown.shape[1]} of {grid.shape[1]} input channels shown")
-    return {"kernels": encode(shown, "float32"), "rank": rank, "note": note}
+        note = (note + "; " if note else "") + (f"first {shown.shape[0]} of {grid.shape[0]} {row_name}s and "
+                                                f"{shown.shape[1]} of {grid.shape[1]} {column_name}s shown")
+    return {"kernels": encode(shown, "float32"), "rank": grid.ndim - 2, "row_name": row_name,
+            "column_name": column_name, "note": note}
 
 
 # --- the page's data --------------------------------------------------------------
@@ -304,12 +319,12 @@ def _as_inputs(model, x) -> list:
     return arrays
 
 
-def _input_entry(model, symbol, value) -> dict:
+def _input_entry(tracer, symbol, value) -> dict:
     """One model input, example 0: its maps (channel-major) and, for an image, the picture's layout."""
     shape = tuple(value.shape)
-    fmt = _input_format(model, symbol)
-    axes = _spatial_axes(shape, fmt)
-    channels_last = fmt != "channels_first"
+    # the layout of the layers reading the input; an input of rank r (no batch axis) has r - 1 spatial axes
+    channels_last = tracer.data_format(symbol.layer) == "channels_last"
+    field_axes = len(shape) - 1 if len(shape) >= 2 else 0
     maps = _channel_major(value, channels_last)
     vector = maps.ndim == 1
     spatial = [] if vector else list(maps.shape[1:])
@@ -317,15 +332,14 @@ def _input_entry(model, symbol, value) -> dict:
     image = len(shape) == 3 and maps.shape[0] in (1, 3)
     return {"name": symbol.name, "shape": list(shape), "channels_last": channels_last, "spatial": spatial,
             "channels": int(maps.shape[0]), "shown": int(shown), "maps": encode(maps[:shown], "float32"),
-            "vector": vector, "image": image, "field_axes": len(axes), "range": _range(value)}
+            "vector": vector, "image": image, "field_axes": field_axes, "range": _range(value)}
 
 
 def _prediction(model, tracer) -> list:
     """Per model output: example 0's values and what they are (probabilities after softmax, or raw)."""
-    values = tracer._values(())
     entries = []
-    for symbol in model.outputs:
-        output = np.asarray(values[id(symbol)][0])
+    for symbol, output in zip(model.outputs, tracer.model_outputs()):
+        output = np.asarray(output)
         layer = symbol.layer
         name = _activation_name(layer)
         if type(layer).__name__ == "Softmax":
@@ -346,19 +360,16 @@ def report_data(model, x) -> dict:
     arrays = _as_inputs(model, x)
     started = time.perf_counter()
     tracer = Tracer(model, [a[:1] for a in arrays] if len(arrays) > 1 else arrays[0][:1])
-    inputs = [_input_entry(model, symbol, a[0]) for symbol, a in zip(model.inputs, arrays)]
+    inputs = [_input_entry(tracer, symbol, a[0]) for symbol, a in zip(model.inputs, arrays)]
     field_axes = [entry["field_axes"] for entry in inputs]
     layers, costs, traceable = [], [], []
     found = _layers(model)
     for path, layer in found:
         calls = tracer.calls(layer)
         output = tracer.output(layer, call=0)
-        chain = calls[0]
-        node = chain[-1]
-        parents = [] if not hasattr(node, "call_inputs") else flatten(node.call_inputs)
-        values = tracer._values(chain[:-1])
-        in_shapes = [list(values[id(p)].shape[1:]) for p in parents]
-        channels_last = _is_channels_last(layer)
+        in_shapes = [list(np.shape(value)) for value in tracer.inputs(layer, call=0)]
+        # a layer without a data_format (ReLU, BatchNormalization, Add, ...) keeps its input's layout
+        channels_last = tracer.data_format(layer, call=0) == "channels_last"
         maps = _channel_major(output, channels_last)
         vector = maps.ndim == 1
         spatial = [] if vector else list(maps.shape[1:])
@@ -375,11 +386,11 @@ def report_data(model, x) -> dict:
                  "channels_last": channels_last, "spatial": spatial, "channels": int(maps.shape[0]),
                  "shown": int(shown), "maps": encode(maps[:shown], "float32"), "inputs": in_shapes,
                  "range": _range(maps[:shown]),
-                 "activation": _activation_name(layer), "notes": notes, "traced": 0}
+                 "activation": _activation_name(layer), "notes": notes, "traced_cells": 0}
         if isinstance(layer, conv_layers._SeparableConv):
             notes.append("the patch holds the depthwise stage's outputs at the position (recomputed in float64); "
                          "the depthwise windows behind them are not drawn")
-        kernels = _kernel_grid(layer)
+        kernels = _kernel_entry(layer)
         if kernels is not None:
             entry["kernel_grid"] = kernels
         patch_size = None
@@ -397,15 +408,18 @@ def report_data(model, x) -> dict:
         if patch_size is None:
             continue
         per_channel = int(np.prod(entry["spatial"])) if entry["spatial"] else 1
-        channels = entry["shown"] if cost <= share else share // (per_channel * _cell_cost(patch_size))
-        if channels < entry["shown"]:
-            unit = "units" if entry["vector"] else "channels"
-            entry["notes"].append(f"summarized: only the cells of the first {channels} of {entry['shown']} drawn "
-                                  f"{unit} are clickable (the page traces at most {MAX_TRACED_CELLS:,} cells and "
+        drawn = entry["shown"] * per_channel
+        # the budget counts cells, not channels: a layer whose one channel outgrows its share still
+        # traces the first cells of channel 0, in the page's channel-major order
+        cells = drawn if cost <= share else min(drawn, share // _cell_cost(patch_size))
+        if cells < drawn:
+            which = (f"the first {cells:,} of {drawn:,} drawn cells are clickable, "
+                     f"{_cells_named(cells, entry['spatial'], entry['vector'])}" if cells else "no cell is clickable")
+            entry["notes"].append(f"summarized: {which} (the page traces at most {MAX_TRACED_CELLS:,} cells and "
                                   f"{TRACE_BUDGET:,} numbers)")
-        entry["traced"] = int(channels)
-        if channels:
-            entry["cells"] = _trace_cells(tracer, layer, channels * per_channel, entry, field_axes)
+        entry["traced_cells"] = int(cells)
+        if cells:
+            entry["cells"] = _trace_cells(tracer, layer, cells, entry, field_axes)
     return {
         "model": model.name, "summary": summary_text(model, line_length=80),
         "inputs": inputs, "layers": layers, "prediction": _prediction(model, tracer),
@@ -427,8 +441,9 @@ def build_report(model, x, title=None) -> str:
         raise ValueError(f"title must be a string or None; received {type(title).__name__}")
     data = report_data(model, x)
     data["title"] = title if title is not None else f"clearconv: inside {model.name}"
-    return (PAGE.replace("__TITLE__", html.escape(data["title"]))
-            .replace("__DATA__", _script_json(data)))
+    filled = {"__TITLE__": html.escape(data["title"]), "__DATA__": _script_json(data)}
+    # one pass over the template: a title or a name holding "__DATA__" or "__TITLE__" is left as it is
+    return re.sub("__TITLE__|__DATA__", lambda marker: filled[marker.group(0)], PAGE)
 
 
 def write_report(model, x, path, title=None) -> str:

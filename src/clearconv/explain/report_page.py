@@ -43,7 +43,7 @@ pre { font-size: 0.8em; overflow-x: auto; background: #fff; padding: 0.5em; }
 figure { margin: 0; text-align: center; font-size: 0.75em; color: #555; }
 canvas { display: block; image-rendering: pixelated; cursor: crosshair; }
 .kernel-row { display: flex; gap: 4px; align-items: center; margin: 2px 0; font-size: 0.75em; }
-.kernel-row span { width: 4.5em; }
+.kernel-row span { width: 6.5em; }
 table.grid { border-collapse: collapse; font-family: monospace; font-size: 0.8em; margin: 0.2em 0.4em 0.2em 0; }
 table.grid td { border: 1px solid #ddd; padding: 1px 3px; text-align: right; }
 table.grid td.pad { color: #aaa; }
@@ -358,8 +358,7 @@ function showCell(li, cell) {
   body.textContent = "";
   body.appendChild(el("h3", {}, `${L.name} (${L.kind}) at (${index.join(", ")})`));
   const numbers = el("div", {class: "numbers"});
-  const traced = L.traced * (L.vector ? 1 : product(L.spatial));
-  if (cell >= traced) {
+  if (cell >= L.traced_cells) {          // the traced cells are the first ones, channel-major
     body.appendChild(numbers);
     line(numbers, "d-value", "value =", full(value), {"data-value": full(value)});
     body.appendChild(el("p", {class: "note"}, L.notes.length ? L.notes.join("; ") : "this cell is not traced"));
@@ -429,6 +428,7 @@ function renderKernels() {
   layers.forEach((L, li) => {
     if (!L.kernel_grid) return;
     any = true;
+    // the grid is (rows, columns, *kernel_size); K.row_name and K.column_name say what they are
     const K = L.kernel_grid, values = decode(K.kernels), [filters, channels, ...spatial] = K.kernels.shape;
     const box = el("div", {class: "kernel-layer", id: "kernels-" + li});
     box.appendChild(el("h3", {}, `${L.name} (${L.kind}): kernels ${spatial.join("x")}`));
@@ -438,10 +438,10 @@ function renderKernels() {
     const per = product(spatial), grid = layout(spatial, per);
     for (let f = 0; f < filters; f++) {
       const row = el("div", {class: "kernel-row"});
-      row.appendChild(el("span", {}, "filter " + f));
+      row.appendChild(el("span", {}, `${K.row_name} ${f}`));
       for (let c = 0; c < channels; c++) {
         const canvas = el("canvas", {class: "kernel", "data-layer": li, "data-filter": f, "data-channel": c,
-                                     title: `filter ${f}, input channel ${c}`});
+                                     title: `${K.row_name} ${f}, ${K.column_name} ${c}`});
         paint(canvas, grid, per, mapPixel(values, (f * channels + c) * per, [-m, m]));
         row.appendChild(canvas);
       }

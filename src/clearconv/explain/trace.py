@@ -263,6 +263,26 @@ class Tracer:
         chain, _, _ = self._chain(layer, call)
         return self._values(chain[:-1])[id(chain[-1])][0]
 
+    def inputs(self, layer, call=None) -> list:
+        """The values the layer's call read, example 0 each (no batch axis); [] for a model input."""
+        chain, _, _ = self._chain(layer, call)
+        node = chain[-1]
+        if isinstance(node.layer, InputLayer):
+            return []
+        values = self._values(chain[:-1])
+        return [values[id(parent)][0] for parent in flatten(node.call_inputs)]
+
+    def model_outputs(self) -> list:
+        """The model's outputs for example 0 (no batch axis), in the order of ``model.outputs``."""
+        return [self._graphs[()][id(symbol)][0] for symbol in self.model.outputs]
+
+    def data_format(self, layer, call=None) -> str:
+        """"channels_last" or "channels_first": where the channels are in the layer's output. A layer
+        without a data_format of its own (an activation, BatchNormalization, a merge) keeps the layout of
+        the nearest layer before it that has one; a model input takes that of the layers reading it."""
+        chain, _, _ = self._chain(layer, call)
+        return _output_format(self.model, chain)
+
     def trace(self, layer, index, call=None) -> Trace:
         """How ``layer``'s output at ``index`` (no batch axis; example 0) was computed: see :func:`trace`."""
         chain, call, calls = self._chain(layer, call)
@@ -547,11 +567,58 @@ def _spatial_axes(shape, data_format) -> list:
     return list(range(1, rank)) if data_format == "channels_first" else list(range(rank - 1))
 
 
+def _own_format(layer):
+    """The layer's data_format when it has one (conv, pooling, Flatten, ...), else None."""
+    fmt = getattr(layer, "data_format", None)
+    return fmt if fmt in ("channels_first", "channels_last") and not _is_graph_model(layer) else None
+
+
 def _input_format(model, symbol) -> str:
-    for node in model._nodes:
-        if any(s is symbol for s in flatten(node.call_inputs)) and hasattr(node.layer, "data_format"):
-            return node.layer.data_format
-    return image_data_format()
+    """The layout of a model input: the data_format of the first layers that read it, looking past layers
+    without one (activations, Dropout, ...) and into nested models; the global default if none has one."""
+    return _reading_format(model, symbol) or image_data_format()
+
+
+def _reading_format(model, symbol):
+    """The data_format of the nearest layers that read ``symbol`` (breadth first), or None."""
+    frontier, seen = [symbol], set()
+    while frontier:
+        current = frontier.pop(0)
+        for node in model._nodes:
+            if id(node) in seen or not any(s is current for s in flatten(node.call_inputs)):
+                continue
+            seen.add(id(node))
+            if _is_graph_model(node.layer):
+                position = [s is current for s in flatten(node.call_inputs)].index(True)
+                fmt = _reading_format(node.layer, node.layer.inputs[position])
+            else:
+                fmt = _own_format(node.layer)
+            if fmt:
+                return fmt
+            frontier.append(node)
+    return None
+
+
+def _output_format(model, chain) -> str:
+    """The layout of the output of the call ``chain``: its layer's data_format, or for a layer without one
+    (activations, BatchNormalization, merges, Dropout, ...) that of the nearest layer before it with one,
+    followed out of and into nested models; for a model input, :func:`_input_format`."""
+    outer, symbol = list(chain[:-1]), chain[-1]
+    while True:
+        layer = symbol.layer
+        if isinstance(layer, InputLayer):
+            if not outer:
+                return _input_format(model, symbol)
+            node = outer.pop()      # a nested model's input: what the call fed it
+            position = [s is symbol for s in node.layer.inputs].index(True)
+            symbol = flatten(node.call_inputs)[position]
+        elif _is_graph_model(layer):
+            outer.append(symbol)    # a nested model's output: its own last layer
+            symbol = layer.outputs[0]
+        elif _own_format(layer):
+            return _own_format(layer)
+        else:
+            symbol = flatten(symbol.call_inputs)[0]
 
 
 def _full(shape):

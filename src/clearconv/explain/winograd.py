@@ -15,7 +15,7 @@ into tiles of ``m`` cells (``m x m`` in 2D, ``m = tile``, 2 or 4); output tile
     2D   U = G g G^T      V = B^T d B      M = U * V    Y = A^T M A      (* element-wise)
 
 with the matrices (B^T, G, A^T) of the library's own Winograd kernel,
-:data:`clearconv.kernels.conv.winograd._MATRICES` (Lavin & Gray, 2016), so the
+:func:`clearconv.kernels.conv.winograd.matrices` (Lavin & Gray, 2016), so the
 numbers shown are the ones that kernel multiplies. ``U`` depends on the kernel
 only and is computed once; each tile costs the ``P = (m+2)**rank`` element-wise
 multiplications of ``M``, against ``m**rank * 3**rank`` for the direct method
@@ -40,7 +40,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from ..kernels.conv.winograd import _MATRICES, KERNEL_SIZE, TILES
+from ..kernels.conv.winograd import KERNEL_SIZE, TILES, matrices
 
 __all__ = ["WinogradSteps", "WinogradTile", "winograd"]
 
@@ -140,7 +140,7 @@ def winograd(x, kernel, tile: int = 2) -> WinogradSteps:
         expected = "(3,)" if rank == 1 else "(3, 3)"
         raise ValueError(f"kernel must have shape {expected} for a {rank}D x of shape {x.shape}; "
                          f"received shape {kernel.shape}")
-    BT, G, AT = (_frozen(matrix) for matrix in _MATRICES[tile])
+    BT, G, AT = (_frozen(matrix) for matrix in matrices(tile))
     m, side = tile, tile + 2
     out_shape = tuple(n - (KERNEL_SIZE - 1) for n in x.shape)
     counts = tuple(-(-n // m) for n in out_shape)              # tiles per axis, the last may be cropped

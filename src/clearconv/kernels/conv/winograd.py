@@ -154,6 +154,18 @@ _MATRICES = {tile: tuple(np.array(matrix, dtype=np.float64) for matrix in matric
                                     (4, (_F4_INPUT, _F4_KERNEL, _F4_OUTPUT)))}
 
 
+def matrices(tile: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(B^T (m+2, m+2), G (m+2, 3), A^T (m, m+2)) of F(m, 3) for ``tile`` m = 2 or 4, float64, read-only:
+    the matrices every Winograd path here uses (and :func:`clearconv.explain.winograd` shows)."""
+    _check_tile(tile)
+    frozen = []
+    for matrix in _MATRICES[tile]:
+        view = matrix.view()
+        view.flags.writeable = False
+        frozen.append(view)
+    return tuple(frozen)
+
+
 def supports(kernel_shape, strides, dilation, groups: int) -> bool:
     """Whether Winograd computes this convolution: a 3-tap 1D or 3x3 2D kernel, stride 1, dilation 1, one group."""
     rank = len(kernel_shape) - 2
