@@ -329,9 +329,35 @@ def test_unmodelled_layer_on_the_path_gives_the_whole_input():
     assert t.receptive_field == ((0, 6), (0, 5))
 
 
+@pytest.fixture(scope="module")
+def trained_lenet5():
+    """LeNet-5 after one epoch on 2,048 Fashion-MNIST training images (Debian's dataset-fashion-mnist), and
+    two test images."""
+    from clearconv import data
+    try:
+        (x_train, y_train), (x_test, y_test) = data.load("fashion-mnist", seed=0)
+    except (OSError, ValueError) as error:
+        pytest.skip(f"Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist): {error}")
+    model = zoo.lenet5()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x_train[:2048], y_train[:2048], epochs=1, batch_size=64, verbose=0)
+    accuracy = model.evaluate(x_test[:500], y_test[:500], verbose=0, return_dict=True)["accuracy"]
+    assert accuracy > 0.5        # trained: chance is 0.1
+    return model, x_test[:2]
+
+
+def test_trained_lenet5_at_every_layer(trained_lenet5):
+    model, x = trained_lenet5
+    _check_lenet5(model, x)
+
+
 def test_lenet5_at_several_layers():
     model = zoo.lenet5()
     x = np.random.default_rng(7).uniform(size=(2, 28, 28, 1)).astype("float32")
+    _check_lenet5(model, x)
+
+
+def _check_lenet5(model, x):
     before = _weights(model)
     final = np.asarray(model(x))
     conv1, pool1, conv2, pool2, flat, dense1, dense2, dense3 = model.layers
