@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
+import zipfile
 
 import pytest
 
@@ -95,7 +96,7 @@ def test_the_smallest_learning_rate_is_used_as_given(tmp_path):
     (lambda root: root / "no-such-folder" / "m.clearconv", "no-such-folder"),  # its folder is missing
     (lambda root: root / "a-file" / "m.clearconv", "a-file"),            # its "folder" is a file
     (lambda root: root / "m.h5", "m.h5"),                                 # a format clearconv cannot write
-    (lambda root: root / "m.keras", "m.keras"),
+    (lambda root: root / "m.weights.h5", "m.weights.h5"),                 # weights only: the model would be lost
 ])
 def test_an_unusable_output_is_refused_before_training(make_output, named, tmp_path, fit_calls, capsys):
     (tmp_path / "a-folder").mkdir()
@@ -217,3 +218,11 @@ def test_the_header_states_what_will_run(capsys, tmp_path):
     for part in ("digits_cnn", "digits", f"{fit_samples:,} training samples", "2 epochs", "batch size 512",
                  "learning rate 0.002", str(tmp_path / "m.clearconv")):
         assert part in header, header
+
+
+def test_a_keras_output_is_a_keras_file(tmp_path, capsys):
+    """--output m.keras writes Keras 3's format (checked before training, as every output is)."""
+    path = tmp_path / "m.keras"
+    assert cli.main(["train", *FAST, "--output", str(path)]) == 0
+    assert "model.weights.h5" in zipfile.ZipFile(path).namelist()
+    assert load_model(path).count_params() > 0

@@ -1,4 +1,4 @@
-"""Keras's ``keras.saving``: custom objects and whole-model files.
+"""Keras's ``keras.saving``: custom objects, whole-model files and weights files.
 
     @register_keras_serializable(package="my_package")
     class Scale(Layer):
@@ -82,7 +82,19 @@ def save_model(model, filepath, overwrite: bool = True, **kwargs) -> None:
 
 
 def load_model(filepath, custom_objects=None, compile: bool = True, safe_mode: bool = True):
-    """Rebuild a saved model; see :func:`clearconv.io.native.load_model`. A file it cannot load raises
-    :class:`clearconv.io.ModelFileError` (a ValueError naming the file, the member and the reason)."""
-    from .io.native import load_model as load
+    """Rebuild a saved model (clearconv's, Keras's or ONNX; see :func:`clearconv.io.load_model`). A file it
+    cannot load raises :class:`clearconv.io.ModelFileError` (a ValueError naming the file, the member and the
+    reason)."""
+    from .io import load_model as load
     return load(filepath, custom_objects=custom_objects, compile=compile, safe_mode=safe_mode)
+
+
+def save_weights(model, filepath, overwrite: bool = True) -> None:
+    """``model.save_weights(filepath)``: ``.weights.h5`` in Keras 3's layout, other names clearconv's own."""
+    model.save_weights(filepath, overwrite=overwrite)
+
+
+def load_weights(model, filepath) -> None:
+    """``model.load_weights(filepath)``: Keras, clearconv and PyTorch weights files (see
+    :func:`clearconv.io.load_weights`)."""
+    model.load_weights(filepath)

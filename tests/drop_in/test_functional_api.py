@@ -212,12 +212,23 @@ def test_unknown_classes_and_anonymous_lambdas_are_refused_with_their_names(tmp_
         lambda_model.save(tmp_path / "l.clearconv")
 
 
-def test_keras_file_formats_are_refused_rather_than_written_wrongly(tmp_path):
-    model = sequential_cnn(clearconv)
-    for name in ("m.keras", "m.h5", "m.weights.h5"):
-        with pytest.raises(ValueError, match="does not write"):
-            model.save(tmp_path / name)
-    assert list(tmp_path.iterdir()) == []
+def test_keras_file_formats_are_written_as_keras_reads_them(tmp_path):
+    """model.save("m.keras") and save_weights("m.weights.h5") write Keras's formats, which Keras loads with
+    equal predictions; Keras's legacy HDF5 model format is read but not written, and says so."""
+    ours, theirs = sequential_cnn(clearconv), sequential_cnn(keras)
+    ours.set_weights([rng_array(w.shape, seed=i) * 0.3 for i, w in enumerate(ours.get_weights())])
+    x = rng_array((2, *ours.input_shape[1:]), seed=9)
+    ours.save(tmp_path / "m.keras")
+    reloaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    np.testing.assert_allclose(np.asarray(reloaded.predict(x, verbose=0)), ours.predict(x, verbose=0),
+                               rtol=1e-5, atol=1e-6)
+    ours.save_weights(tmp_path / "m.weights.h5")
+    theirs.load_weights(tmp_path / "m.weights.h5")
+    np.testing.assert_allclose(np.asarray(theirs.predict(x, verbose=0)), ours.predict(x, verbose=0),
+                               rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="legacy HDF5 model format is read, not written"):
+        ours.save(tmp_path / "m.h5")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.keras", "m.weights.h5"]
 
 
 def test_missing_keras_layers_are_named():
@@ -234,11 +245,12 @@ def test_keras_argument_names_of_saving_functions(tmp_path):
     assert [w.shape for w in loaded.weights] == [w.shape for w in model.weights]
 
 
-def test_a_keras_file_is_named_as_such_when_loaded(tmp_path):
+def test_a_keras_file_loads_with_keras_predictions(tmp_path):
     theirs = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     theirs.save(tmp_path / "k.keras")
-    with pytest.raises(ValueError, match="a Keras 3 .keras file"):
-        clearconv.models.load_model(tmp_path / "k.keras")
+    ours = clearconv.models.load_model(tmp_path / "k.keras")
+    x = rng_array((4, 3))
+    np.testing.assert_allclose(ours.predict(x, verbose=0), np.asarray(theirs.predict(x, verbose=0)), rtol=1e-5)
 
 
 def test_losses_deserialize_takes_a_name_as_keras_does():

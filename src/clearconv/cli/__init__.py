@@ -1,4 +1,4 @@
-"""The ``clearconv`` command: train, evaluate, predict, summary, shapes, filter, explain, plot, report.
+"""The ``clearconv`` command: train, evaluate, predict, summary, shapes, filter, explain, plot, report, convert.
 
 Exit codes: 0 success; 2 the command line cannot work as written (an option value, an unknown name,
 an --output that cannot be written), found before any work; 1 a file given cannot be used (missing, a
@@ -23,7 +23,7 @@ __all__ = ["main", "UsageError", "FileError"]
 def main(argv=None) -> int:
     """Run the command line ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
     from .. import allocator
-    from . import arguments, evaluate, predict, summary, train
+    from . import arguments, convert, evaluate, predict, summary, train
     from . import explain, filter as filtering, plot, report, shapes
     try:
         args = arguments.parser().parse_args(argv)
@@ -35,7 +35,7 @@ def main(argv=None) -> int:
     allocator.keep_freed_memory()
     handlers = {"train": train.run, "evaluate": evaluate.run, "predict": predict.run, "summary": summary.run,
                 "shapes": shapes.run, "filter": filtering.run, "explain": explain.run,
-                "plot": plot.run, "report": report.run}
+                "plot": plot.run, "report": report.run, "convert": convert.run}
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:

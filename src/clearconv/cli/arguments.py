@@ -261,6 +261,17 @@ def parser() -> Parser:
         picture.add_argument("-o", "--output", type=file_path,
                              help="the PNG to write (default: a name made of the command's arguments)")
 
+    convert = commands.add_parser(
+        "convert", help="convert a model between clearconv's format, Keras (.keras, .h5), ONNX and PyTorch weights",
+        description="Read IN (clearconv's own file, a Keras .keras or .h5 file, an ONNX file, or with --like a "
+                    "PyTorch state_dict or safetensors file) and write OUT in the format of its extension: "
+                    ".keras, .onnx, .weights.h5 (weights in Keras's layout), anything else clearconv's own. OUT "
+                    "is read back and its predictions compared with the model's.")
+    convert.add_argument("source", metavar="IN", help="the model (or weights) file to read")
+    convert.add_argument("output", metavar="OUT", type=file_path, help="the file to write")
+    convert.add_argument("--like", help="for weights-only IN files: the architecture, a model file or a zoo model "
+                                        "name, whose layers the weights are loaded into in order")
+
     report = commands.add_parser("report", help="one self-contained HTML page that explains a model on an input: "
                                                 "click any feature-map cell to see how it was computed")
     report.add_argument("target", help="a model file or a zoo model name (a zoo model is untrained)")

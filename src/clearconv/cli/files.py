@@ -115,16 +115,16 @@ def load_dataset(spec: str, seed: int):
         raise FileError(_naming(spec, error)) from error
 
 
-def check_output_path(path: str) -> None:
-    """Refuse, before any work, an --output that is a folder or whose folder is missing."""
+def check_output_path(path: str, example: str = "model.clearconv", option: str = "--output") -> None:
+    """Refuse, before any work, an --output that is a folder or whose folder is missing (``example``: a file
+    name to suggest in that folder; ``option``: how the command line names the path)."""
     if os.path.isdir(path) or not os.path.basename(path):     # a folder, or a path ending in a separator
-        raise UsageError(f"--output {path} is a folder; give a file path such as "
-                         f"{os.path.join(path, 'model.clearconv')}")
+        raise UsageError(f"{option} {path} is a folder; give a file path such as {os.path.join(path, example)}")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.exists(folder):
-        raise UsageError(f"--output {path}: the folder {folder} does not exist")
+        raise UsageError(f"{option} {path}: the folder {folder} does not exist")
     if not os.path.isdir(folder):
-        raise UsageError(f"--output {path}: {folder} is not a folder")
+        raise UsageError(f"{option} {path}: {folder} is not a folder")
 
 
 def check_model_saves(model, path: str) -> None:

@@ -15,7 +15,7 @@ from .files import check_output_path, example_input, input_source, model_or_zoo
 
 def run(args) -> int:
     from ..explain.report import write_report
-    check_output_path(args.output)
+    check_output_path(args.output, example="report.html")
     model, untrained = model_or_zoo(args.target)
     if len(model.inputs) != 1:
         raise FileError(f"{args.target}: report takes models of one input from the command line; this one has "

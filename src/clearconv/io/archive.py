@@ -95,21 +95,22 @@ def _depth_exceeds(value, limit: int) -> bool:
 
 
 class ZipArchive:
-    """The members of a zip archive, each read within a limit: ``ZipArchive(path, file)``.
+    """The members of a zip archive, each read within a limit: ``ZipArchive(path, file)``; an archive of more
+    than ``max_members`` members is refused (a torch.save file holds one per tensor, so it allows more).
 
     ``names``: the members' names; ``declared_size(name)``: the uncompressed size a member declares.
     """
 
-    def __init__(self, path: str, file):
+    def __init__(self, path: str, file, max_members: int = MAX_MEMBERS):
         self.path = path
         try:
             self._zip = zipfile.ZipFile(file)
             infos = self._zip.infolist()
         except _ZIP_ERRORS as error:
             raise ModelFileError(path, "", f"not a zip archive, or a truncated or corrupt one ({error})") from None
-        if len(infos) > MAX_MEMBERS:
+        if len(infos) > max_members:
             raise ModelFileError(path, "", f"the archive holds {len(infos)} members; a model file holds at most "
-                                           f"{MAX_MEMBERS}")
+                                           f"{max_members}")
         self._infos = {}
         for info in infos:
             if info.filename in self._infos:

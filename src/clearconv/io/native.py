@@ -36,8 +36,6 @@ import contextlib
 import io
 import json
 import os
-import stat
-import tempfile
 import zipfile
 
 import numpy as np
@@ -45,6 +43,7 @@ import numpy as np
 from . import random_state, validation
 from .archive import NPY_HEADER_BYTES, NPY_OVERHEAD_BYTES, ZipArchive, open_regular_file
 from .errors import ModelFileError
+from .writing import atomic_file, check_overwrite
 
 FORMAT = "clearconv-model"
 WEIGHTS_FORMAT = "clearconv-weights"
@@ -56,64 +55,11 @@ OPTIMIZER_SLOTS = 4   # the most per-variable slots an optimizer keeps (Adam wit
 # Writing
 # --------------------------------------------------------------------------------------------------
 
-def _umask() -> int:
-    """The process's umask. Linux reports it in /proc without changing it; elsewhere it can only be read
-    by setting it and setting it back, which a thread creating a file at that instant could notice."""
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _mode_of_a_plain_write(path: str) -> int:
-    """The permission bits ``open(path, "wb")`` would leave: the replaced file's, else 0o666 less the umask."""
-    try:
-        existing = os.stat(path)
-    except FileNotFoundError:
-        return 0o666 & ~_umask()
-    return stat.S_IMODE(existing.st_mode) if stat.S_ISREG(existing.st_mode) else 0o666 & ~_umask()
-
-
-def _naming_target(error: OSError, path: str) -> OSError:
-    """``error`` (same type and errno) with a message that names the target instead of the temporary file."""
-    message = f"cannot save to {path}: {error.strerror or error}"
-    try:
-        return type(error)(error.errno, message) if error.errno is not None else type(error)(message)
-    except TypeError:  # an OSError subclass with a constructor of its own
-        return OSError(error.errno, message)
-
-
 def _atomic_write(path, write_archive) -> None:
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    temporary = None
-    try:
-        mode = _mode_of_a_plain_write(path)
-        handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".clearconv")
-        with os.fdopen(handle, "wb") as file:
-            with zipfile.ZipFile(file, "w", compression=zipfile.ZIP_STORED) as archive:
-                write_archive(archive)
-            file.flush()
-            os.chmod(temporary, mode)   # mkstemp creates the file readable by its owner only
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-        temporary = None
-    except OSError as error:
-        raise _naming_target(error, path) from error
-    finally:
-        # Any failure, KeyboardInterrupt included, leaves the target as it was and no temporary file.
-        if temporary is not None:
-            with contextlib.suppress(OSError):
-                os.remove(temporary)
-
-
-def _check_overwrite(path, overwrite: bool) -> None:
-    if not overwrite and os.path.exists(path):
-        raise FileExistsError(f"{os.fspath(path)} exists; pass overwrite=True to replace it")
+    """Write a zip archive (stored members) at ``path`` through :func:`.writing.atomic_file`."""
+    with atomic_file(path) as file:
+        with zipfile.ZipFile(file, "w", compression=zipfile.ZIP_STORED) as archive:
+            write_archive(archive)
 
 
 def _arrays_bytes(arrays: dict) -> bytes:
@@ -127,14 +73,14 @@ def _weights_entry(model) -> dict:
 
 
 def _check_extension(path) -> None:
-    """Refuse the extensions of Keras's own formats: writing clearconv's archive under them would
-    give a file that Keras cannot open."""
+    """Refuse the extensions of other formats: clearconv's archive under those names would be a file that
+    the other library cannot open (:mod:`.formats` sends such names to their own writers)."""
     name = os.fspath(path).lower()
     for extension, what in ((".keras", "Keras 3's .keras format"), (".h5", "Keras's HDF5 format"),
-                            (".hdf5", "Keras's HDF5 format")):
+                            (".hdf5", "Keras's HDF5 format"), (".onnx", "ONNX")):
         if name.endswith(extension):
-            raise ValueError(f"{os.fspath(path)}: clearconv does not write {what} yet; save to a .clearconv file "
-                             f"(clearconv's own format) instead")
+            raise ValueError(f"{os.fspath(path)}: the name of {what}, not of clearconv's own format; "
+                             f"model.save() and model.save_weights() write each format by its extension")
 
 
 def save_model(model, filepath, overwrite: bool = True, include_optimizer: bool = True) -> None:
@@ -142,7 +88,7 @@ def save_model(model, filepath, overwrite: bool = True, include_optimizer: bool 
     from ..models.serialization import layer_config
     from .. import __version__
     _check_extension(filepath)
-    _check_overwrite(filepath, overwrite)
+    check_overwrite(filepath, overwrite)
     config = {"model": layer_config(model), "compile": getattr(model, "_compile_config", None)}
     metadata = {"format": FORMAT, "format_version": FORMAT_VERSION, "clearconv_version": __version__,
                 "weights": [[w.path, list(w.shape), str(w.dtype)] for w in model.weights]}
@@ -162,7 +108,7 @@ def save_model(model, filepath, overwrite: bool = True, include_optimizer: bool 
 def save_weights(model, filepath, overwrite: bool = True) -> None:
     """Write only the weights (in ``model.weights`` order) to ``filepath``."""
     _check_extension(filepath)
-    _check_overwrite(filepath, overwrite)
+    check_overwrite(filepath, overwrite)
     metadata = {"format": WEIGHTS_FORMAT, "format_version": FORMAT_VERSION,
                 "weights": [[w.path, list(w.shape), str(w.dtype)] for w in model.weights]}
 

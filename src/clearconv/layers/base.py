@@ -636,5 +636,5 @@ def contains_symbolic(structure) -> bool:
 
 
 def serialize(obj):
-    """A layer-config entry for an initializer/regularizer/constraint: names stay names."""
-    return obj if isinstance(obj, str) else serialize_object(obj)
+    """A layer-config entry for an initializer/regularizer/constraint: names and config dicts stay as given."""
+    return obj if isinstance(obj, (str, dict)) else serialize_object(obj)

@@ -278,12 +278,17 @@ class Model(Trainer, Layer):
             return functional_from_config(cls, config)
 
     def to_json(self, **kwargs) -> str:
-        """The architecture as a JSON string (``models.model_from_json`` rebuilds it); ``kwargs`` go to
-        ``json.dumps``."""
+        """The architecture as a JSON string in Keras 3's form, which Keras's ``model_from_json`` reads (and
+        clearconv's); a model Keras cannot hold (op nodes such as ``x * 2``, your own classes) in clearconv's
+        own form, which clearconv reads. ``kwargs`` go to ``json.dumps``."""
         import json
         from .. import __version__
+        from ..io.keras import config_to_keras
         from .serialization import layer_config
-        return json.dumps({**layer_config(self), "clearconv_version": __version__}, **kwargs)
+        try:
+            return json.dumps(config_to_keras(self), **kwargs)
+        except ValueError:
+            return json.dumps({**layer_config(self), "clearconv_version": __version__}, **kwargs)
 
     def fold_batchnorm(self) -> Model:
         """A new inference model with BatchNormalization folded into the layers before it (see

@@ -1038,14 +1038,38 @@ class Trainer:
 
     # --- saving --------------------------------------------------------------------------------
     def save(self, filepath, overwrite: bool = True, include_optimizer: bool = True) -> None:
-        """Save architecture, weights and optimizer state to one file (see :mod:`clearconv.io.native`)."""
-        from ..io.native import save_model
+        """Save the model to one file, in the format of its extension: ``.keras`` (Keras 3), ``.onnx``, or
+        clearconv's own (architecture, weights, optimizer and random state); see :mod:`clearconv.io.formats`."""
+        from ..io import save_model
         save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer)
 
+    def export(self, filepath, format: str = "tf_saved_model", verbose=None, input_signature=None, **kwargs):
+        """Keras's ``model.export``: ``format="onnx"`` writes an ONNX file for inference runtimes
+        (:func:`clearconv.io.onnx.export_onnx`; ``opset=`` may be given); TensorFlow's and OpenVINO's formats
+        are not written. ``input_signature`` is refused: the model's own input shapes are exported, with a
+        dynamic batch axis."""
+        if format != "onnx":
+            raise ValueError(f"export: format={format!r} is not written by clearconv; accepted: 'onnx' "
+                             f"(TensorFlow SavedModel and OpenVINO need their own libraries)")
+        if input_signature is not None:
+            raise ValueError("export: input_signature is not supported; the model's input shapes are exported, "
+                             "with a dynamic batch axis")
+        unknown = set(kwargs) - {"opset"}
+        if unknown:
+            raise TypeError(f"export: unexpected keyword argument(s) {sorted(unknown)}; accepted for ONNX: opset")
+        from ..io.onnx import export_onnx
+        path = export_onnx(self, filepath, opset=kwargs.get("opset"))
+        if verbose:
+            print(f"Saved artifact at '{path}'.")
+        return path
+
     def save_weights(self, filepath, overwrite: bool = True) -> None:
-        from ..io.native import save_weights
+        """Save the weights: ``.weights.h5`` in Keras 3's layout, any other name in clearconv's own format."""
+        from ..io import save_weights
         save_weights(self, filepath, overwrite=overwrite)
 
     def load_weights(self, filepath) -> None:
-        from ..io.native import load_weights
+        """Load weights saved by clearconv or Keras, or a PyTorch state_dict or safetensors file (converting
+        PyTorch's layouts); every array is checked before any weight changes."""
+        from ..io import load_weights
         load_weights(self, filepath)
