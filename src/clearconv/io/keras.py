@@ -619,12 +619,12 @@ def _open_hdf5(path: str, member: str, file):
     h5py = _hdf5()
     try:
         return h5py.File(file, "r")
-    except (OSError, ValueError, RuntimeError, KeyError, TypeError) as error:
+    except _h5_errors() as error:
         raise ModelFileError(path, member, f"not an HDF5 file, or a truncated or corrupt one ({error})") from None
 
 
 def _h5_errors():
-    return (OSError, ValueError, RuntimeError, KeyError, TypeError, IndexError, AttributeError)
+    return (OSError, ValueError, RuntimeError, KeyError, TypeError, IndexError, AttributeError, OverflowError)
 
 
 def _read_dataset(path: str, member: str, where: str, dataset, variable, nonnegative: dict) -> np.ndarray:
@@ -632,6 +632,13 @@ def _read_dataset(path: str, member: str, where: str, dataset, variable, nonnega
     h5py = _hdf5()
     if not isinstance(dataset, h5py.Dataset):
         raise ModelFileError(path, member, f"{where} is not a dataset")
+    try:
+        elsewhere = dataset.external is not None or dataset.is_virtual
+    except _h5_errors() as error:
+        raise ModelFileError(path, member, f"{where} is unreadable ({error})") from None
+    if elsewhere:   # HDF5 would read another file on this machine (or crash on a virtual dataset's source)
+        raise ModelFileError(path, member, f"{where} keeps its data outside the file (external storage or a "
+                                           f"virtual dataset); weights must be inside it")
     shape, dtype = tuple(dataset.shape or ()), dataset.dtype
     if shape != tuple(variable.shape):
         raise ModelFileError(path, member, f"{where} ({variable.path}) has shape {shape}; the model's weight has "
@@ -804,24 +811,105 @@ def _load_keras_zip(path: str, file, custom_objects, compile: bool):
     return model
 
 
-def _attribute_text(path: str, h5file, name: str):
-    """A string attribute of the file's root, its size checked before it is read."""
-    if name not in h5file.attrs:
-        return None
+_ATTRIBUTE_ALLOWANCE = 64 * 1024 * 1024   # memory a child reading a variable-length attribute may add
+
+
+def _is_variable_length(dtype) -> bool:
+    """Whether HDF5 reads ``dtype`` by allocating what each element declares (vlen strings and sequences)."""
+    h5py = _hdf5()
+    string = h5py.check_string_dtype(dtype)
+    if (string is not None and string.length is None) or h5py.check_vlen_dtype(dtype) is not None:
+        return True
+    return dtype.fields is not None and any(_is_variable_length(field[0]) for field in dtype.fields.values())
+
+
+def _address_space() -> int:
+    with open("/proc/self/statm", encoding="ascii") as statm:
+        return int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _read_in_child(read):
+    """``read()``'s value (JSON-able), computed in a forked child whose address space may grow by at most
+    :data:`_ATTRIBUTE_ALLOWANCE`: HDF5 allocates the length a variable-length element declares before it
+    checks it against the file (an 18 KB file can declare 4 GiB), so the read runs where such an allocation
+    fails instead of succeeding. Raises RuntimeError with the child's error."""
+    import resource
+    import signal
+    receive, send = os.pipe()
+    pid = os.fork()
+    if pid == 0:   # the child: no Python cleanup, no return
+        code = 1
+        try:
+            os.close(receive)
+            limit = _address_space() + _ATTRIBUTE_ALLOWANCE
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+            try:
+                message = json.dumps({"value": read()}).encode("utf-8")
+            except BaseException as error:   # noqa: BLE001 - any failure goes back as text
+                message = json.dumps({"error": f"{type(error).__name__}: {error}"}).encode("utf-8")
+            with os.fdopen(send, "wb") as pipe:
+                pipe.write(message)
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(send)
+    with os.fdopen(receive, "rb") as pipe:
+        message = pipe.read()   # at most what the child could hold: its allowance bounds it
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        raise RuntimeError(f"reading it ended the reader (signal {signal.Signals(os.WTERMSIG(status)).name})")
     try:
-        size = h5file.attrs.get_id(name).get_storage_size()
+        result = json.loads(message)
+    except ValueError:
+        raise RuntimeError("the reader gave no value (it ran out of its memory allowance)") from None
+    if "error" in result:
+        raise RuntimeError(result["error"])
+    return result["value"]
+
+
+def _plain(value):
+    """An attribute's value as JSON-able Python: text for strings and bytes, lists for arrays."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, np.ndarray):
+        return [_plain(item) for item in value.tolist()] if value.dtype.kind in "OSU" else value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _attribute(path: str, member: str, obj, name: str, default=None):
+    """Attribute ``name`` of the HDF5 object ``obj`` (text, numbers, or lists of them), or ``default`` when it
+    is absent; a ModelFileError when it is larger than a config may be or cannot be read. Fixed-size data is
+    checked by its storage size before it is read; variable-length data (whose declared lengths HDF5 trusts)
+    is read in a child process with a memory allowance where the platform can fork (Linux, macOS)."""
+    try:
+        if name not in obj.attrs:
+            return default
+        attribute = obj.attrs.get_id(name)
+        # HDF5 reports an error, not 0, for the storage of an attribute without elements
+        size = attribute.get_storage_size() if int(np.prod(attribute.shape or ())) else 0
         if size > MAX_JSON_BYTES:
-            raise ModelFileError(path, name, f"declares {size:,} bytes, more than the {MAX_JSON_BYTES:,} a "
-                                             f"config may hold: refused before reading it")
-        value = h5file.attrs[name]
+            raise ModelFileError(path, member or name, f"attribute {name} declares {size:,} bytes, more than the "
+                                                       f"{MAX_JSON_BYTES:,} a config may hold: refused before "
+                                                       f"reading it")
+        if _is_variable_length(attribute.dtype) and hasattr(os, "fork") and os.path.exists("/proc/self/statm"):
+            return _read_in_child(lambda: _plain(obj.attrs[name]))
+        return _plain(obj.attrs[name])
     except ModelFileError:
         raise
-    except _h5_errors() as error:
-        raise ModelFileError(path, name, f"unreadable ({error})") from None
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", errors="replace")
-    if not isinstance(value, str):
+    except _h5_errors() + (OverflowError,) as error:
+        raise ModelFileError(path, member or name, f"attribute {name} is unreadable ({error})") from None
+
+
+def _attribute_text(path: str, h5file, name: str):
+    """A string attribute of the file's root, or None when it is absent."""
+    value = _attribute(path, "", h5file, name)
+    if value is not None and not isinstance(value, str):
         raise ModelFileError(path, name, f"must be a JSON string; holds {type(value).__name__}")
+    if value is not None and len(value) > MAX_JSON_BYTES:
+        raise ModelFileError(path, name, f"holds {len(value):,} characters, more than the {MAX_JSON_BYTES:,} a "
+                                         f"config may hold")
     return value
 
 
@@ -839,10 +927,11 @@ def _json_attribute(path: str, h5file, name: str):
 
 
 def _names(path: str, member: str, group, key: str) -> list:
-    value = group.attrs.get(key, [])
+    value = _attribute(path, member, group, key, default=[])
+    value = value if isinstance(value, list) else [value]
     if len(value) > validation.MAX_LAYERS:
         raise ModelFileError(path, member, f"{key} lists {len(value)} names; at most {validation.MAX_LAYERS}")
-    return [item.decode("utf-8", errors="replace") if isinstance(item, bytes) else str(item) for item in value]
+    return [str(item) for item in value]
 
 
 def _legacy_order(layer) -> list:
@@ -884,7 +973,10 @@ def _read_legacy_weights(path: str, h5file, model) -> list:
 
 
 def _load_legacy_h5(path: str, file, custom_objects, compile: bool):
-    with _open_hdf5(path, "", file) as h5file:
+    # Read in memory: the file is the model, and a child process reading an attribute (see _read_in_child)
+    # must not move the offset of a file descriptor it shares with this process.
+    file.seek(0)
+    with _open_hdf5(path, "", io.BytesIO(file.read())) as h5file:
         try:
             entry = _json_attribute(path, h5file, "model_config")
             if entry is None:
@@ -958,18 +1050,31 @@ def save_keras_weights(model, filepath) -> None:
 
 
 def load_keras_weights(model, filepath) -> None:
-    """Load a Keras 3 ``.weights.h5`` file (Keras's ``model.save_weights``) into ``model``, a model of the
-    same architecture; a legacy HDF5 weights (or model) file is read by layer name. Every dataset is read
+    """Load a Keras 3 ``.weights.h5`` file (Keras's ``model.save_weights``), or the weights of a ``.keras``
+    file, into ``model``, a model of the same architecture; a legacy HDF5 weights (or model) file is read
+    by layer name. Every dataset is read
     and checked before any weight changes. Raises ModelFileError."""
     path = os.fspath(filepath)
-    size = os.stat(path).st_size
     limit = _hdf5_limit(model.weights, 1 + OPTIMIZER_SLOTS)
+    member = ""
     with open_regular_file(path) as file:
-        if size > limit:
-            raise ModelFileError(path, "", f"holds {size:,} bytes, more than the {limit:,} a weights file of this "
-                                           f"model can hold")
-        data = file.read(limit + 1)
-    with _open_hdf5(path, "", io.BytesIO(data)) as h5file:
+        if file.read(4) == b"PK\x03\x04":     # a .keras file: its weights member
+            file.seek(0)
+            archive = ZipArchive(path, file)
+            try:
+                if WEIGHTS_MEMBER not in archive.names:
+                    raise ModelFileError(path, "", f"not a Keras 3 .keras file (it lacks {WEIGHTS_MEMBER})")
+                member, data = WEIGHTS_MEMBER, archive.read(WEIGHTS_MEMBER, limit)
+            finally:
+                archive.close()
+        else:
+            size = os.fstat(file.fileno()).st_size
+            if size > limit:
+                raise ModelFileError(path, "", f"holds {size:,} bytes, more than the {limit:,} a weights file of "
+                                               f"this model can hold")
+            file.seek(0)
+            data = file.read(limit + 1)
+    with _open_hdf5(path, member, io.BytesIO(data)) as h5file:
         try:
             if "layers" in h5file or "vars" in h5file:
                 pairs = _read_keras3_weights(path, "", h5file, model, config_to_keras(model))

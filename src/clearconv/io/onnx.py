@@ -753,7 +753,23 @@ def _read_model(path, onnx):
     if not model.HasField("graph") or not model.graph.node or not model.graph.output:
         raise ModelFileError(path, "graph", "no graph with nodes and outputs: not an ONNX model, or a truncated "
                                             "one")
+    _check_names(path, model.graph)
     return model
+
+
+def _check_names(path, graph) -> None:
+    """Every name and op type of the graph is text: protobuf hands back a string field that is not valid
+    UTF-8 as bytes, which no later comparison expects."""
+    named = [("graph.name", graph.name)]
+    named += [(f"graph.{kind}[{i}]", value.name) for kind in ("input", "output", "initializer", "value_info")
+              for i, value in enumerate(getattr(graph, kind))]
+    for i, node in enumerate(graph.node):
+        named += [(f"graph.node[{i}]", text) for text in (node.op_type, node.domain, node.name, *node.input,
+                                                          *node.output)]
+        named += [(f"graph.node[{i}]", attribute.name) for attribute in node.attribute]
+    for where, text in named:
+        if not isinstance(text, str):
+            raise ModelFileError(path, where, f"a name or op type that is not valid UTF-8 text ({text[:40]!r})")
 
 
 def _opset(path, model) -> int:

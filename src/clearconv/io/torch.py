@@ -412,7 +412,7 @@ def _safetensors_specs(path: str, header: dict, data_size: int) -> dict:
         if not (isinstance(entry, dict) and set(entry) == {"dtype", "shape", "data_offsets"}):
             raise ModelFileError(path, name, "expected an object of dtype, shape and data_offsets")
         dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
-        if dtype not in _SAFETENSORS_DTYPES:
+        if not isinstance(dtype, str) or dtype not in _SAFETENSORS_DTYPES:
             raise ModelFileError(path, name, f"dtype {dtype!r}; clearconv reads {sorted(_SAFETENSORS_DTYPES)}")
         if not (isinstance(shape, list) and len(shape) <= MAX_RANK and all(map(_is_count, shape))):
             raise ModelFileError(path, name, f"shape {shape!r}; expected a list of non-negative integers")
