@@ -101,3 +101,27 @@ def test_a_torch_state_dict_needs_like_and_loads_into_it(tmp_path, capsys):
     x = torch.randn(3, 1, 8, 8)
     ours = load_model(tmp_path / "net.keras").predict(x.numpy().transpose(0, 2, 3, 1), verbose=0)
     np.testing.assert_allclose(ours, net(x).detach().numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_the_format_is_read_from_the_bytes_and_a_foreign_zip_is_named(cnn_file, tmp_path):
+    import shutil
+    import zipfile
+    from clearconv.io import ModelFileError, file_format
+    _, path = cnn_file
+    renamed = tmp_path / "model.onnx"            # a clearconv file under an ONNX name is still clearconv's
+    shutil.copy(path, renamed)
+    assert file_format(renamed) == "clearconv"
+    foreign = tmp_path / "photos.zip"
+    with zipfile.ZipFile(foreign, "w") as archive:
+        archive.writestr("cat.jpg", b"not a model")
+    with pytest.raises(ModelFileError, match="a zip archive of cat.jpg: expected clearconv's own format"):
+        file_format(foreign)
+
+
+def test_the_read_back_check_is_skipped_for_huge_tensors(cnn_file, tmp_path, capsys, monkeypatch):
+    from clearconv.cli import convert
+    monkeypatch.setattr(convert, "PROBE_VALUES", 10)
+    model, path = cnn_file
+    assert cli.main(["convert", str(path), str(tmp_path / "copy.clearconv")]) == 0
+    assert "not compared (one sample's tensors hold" in capsys.readouterr().out
+    _same_predictions(model, tmp_path / "copy.clearconv")

@@ -345,3 +345,18 @@ def test_adding_to_a_built_sequential_updates_its_graph_even_with_rebuild_false(
     model.add(L.Dense(2), rebuild=False)
     assert model.output_shape == (None, 2) and model.input_shape == (None, 4)
     assert [layer.name for layer in model.layers][-1] == model.outputs[0].layer.name
+
+
+def test_a_chain_deeper_than_the_recursion_limit_builds_in_order():
+    """The graph is ordered by an explicit stack: a chain of 5,000 calls (beyond Python's recursion limit)
+    builds, with the calls in chain order, and runs."""
+    import sys
+    inputs = L.Input((3,))
+    x, calls = inputs, []
+    for _ in range(max(5000, sys.getrecursionlimit() + 100)):
+        x = L.ReLU()(x)
+        calls.append(x)
+    model = Model(inputs, x)
+    assert [id(node) for node in model._nodes] == [id(call) for call in calls]
+    np.testing.assert_array_equal(model.predict(np.array([[1.0, -2.0, 3.0]], "float32"), verbose=0),
+                                  [[1.0, 0.0, 3.0]])

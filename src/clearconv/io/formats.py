@@ -38,23 +38,26 @@ _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")
 _SAFETENSORS_MAX_HEADER = 100 * 1024 * 1024   # a header of this many bytes would list millions of tensors
 WEIGHTS_ONLY = (TORCH, SAFETENSORS)
+_EXPECTED = ("expected clearconv's own format (a zip holding weights.npz), a Keras .keras (a zip holding "
+             "model.weights.h5) or .h5 file, an ONNX file (named .onnx), a torch.save state_dict or a safetensors file")
 
 
-def _zip_kind(path) -> str | None:
-    """The format of a zip archive by the members it holds, or None."""
+def _zip_kind(path):
+    """(format, members) of a zip archive by the members it holds: format None when they match no format,
+    members None when the archive cannot be listed (the format's reader then says what is wrong)."""
     import zipfile
     try:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError):
-        return None   # the format's own reader says what is wrong with it
-    if "weights.npz" in names:
-        return NATIVE
+        return None, None
+    if "weights.npz" in names or "metadata.json" in names and "model.weights.h5" not in names:
+        return NATIVE, names
     if "model.weights.h5" in names:
-        return KERAS
+        return KERAS, names
     if any(name == "data.pkl" or name.endswith("/data.pkl") for name in names):
-        return TORCH
-    return None
+        return TORCH, names
+    return None, names
 
 
 def file_format(path) -> str:
@@ -64,21 +67,22 @@ def file_format(path) -> str:
         head = file.read(16)
     name = os.fspath(path)
     if head.startswith(_ZIP_SIGNATURES):
-        kind = _zip_kind(path)
+        kind, members = _zip_kind(path)
         if kind is not None:
             return kind
-        return NATIVE if not name.lower().endswith(".keras") else KERAS   # let the reader name the fault
+        if members is None:   # a damaged archive: the reader its name points to says what is wrong
+            return KERAS if name.lower().endswith(".keras") else NATIVE
+        raise ModelFileError(path, "", f"a zip archive of {', '.join(sorted(members)[:8]) or 'no members'}: "
+                                       f"{_EXPECTED}")
     if head.startswith(_HDF5_SIGNATURE):
         return KERAS_H5
+    if name.lower().endswith(".onnx"):   # protobuf has no signature: the name says it
+        return ONNX
     if len(head) >= 9 and head[8:9] == b"{":
         (length,) = struct.unpack("<Q", head[:8])
         if 2 <= length <= _SAFETENSORS_MAX_HEADER:
             return SAFETENSORS
-    if name.lower().endswith(".onnx"):
-        return ONNX
-    raise ModelFileError(path, "", "not a model file clearconv reads: expected clearconv's own format (a zip "
-                                   "archive), a Keras .keras or .h5 file, an ONNX file (named .onnx), a torch.save "
-                                   "state_dict or a safetensors file")
+    raise ModelFileError(path, "", f"not a model file clearconv reads: {_EXPECTED}")
 
 
 def _refuse_weights_only(path, kind: str):

@@ -73,25 +73,32 @@ class Model(Trainer, Layer):
         self.built = True
 
     def _order_nodes(self) -> list[SymbolicTensor]:
-        """Layer calls between inputs and outputs, each after the calls it depends on."""
+        """Layer calls between inputs and outputs, each after the calls it depends on: a depth-first walk from
+        the outputs, parents in order (an explicit stack, so a chain of any length fits)."""
         known = {id(t) for t in self.inputs}
         order, visiting, done = [], set(), set(known)
-
-        def visit(tensor):
-            if id(tensor) in done:
-                return
-            if isinstance(tensor.layer, InputLayer):
-                raise ValueError(f"{self.name}: graph disconnected: output depends on input "
-                                 f"'{tensor.layer.name}', which is not in `inputs`")
-            if id(tensor) in visiting:
-                raise ValueError(f"{self.name}: the layer graph has a cycle at '{tensor.layer.name}'")
-            visiting.add(id(tensor))
-            for parent in tensor.inputs:
-                visit(parent)
-            done.add(id(tensor))
-            order.append(tensor)
         for output in self.outputs:
-            visit(output)
+            stack = [(output, 0)]     # (tensor, index of the next parent to visit)
+            while stack:
+                tensor, next_parent = stack.pop()
+                if next_parent == 0:
+                    if id(tensor) in done:
+                        continue
+                    if isinstance(tensor.layer, InputLayer):
+                        raise ValueError(f"{self.name}: graph disconnected: output depends on input "
+                                         f"'{tensor.layer.name}', which is not in `inputs`")
+                    if id(tensor) in visiting:
+                        raise ValueError(f"{self.name}: the layer graph has a cycle at '{tensor.layer.name}'")
+                    visiting.add(id(tensor))
+                parents = tensor.inputs
+                while next_parent < len(parents) and id(parents[next_parent]) in done:
+                    next_parent += 1
+                if next_parent < len(parents):
+                    stack.append((tensor, next_parent + 1))
+                    stack.append((parents[next_parent], 0))
+                else:
+                    done.add(id(tensor))
+                    order.append(tensor)
         return order
 
     @property
