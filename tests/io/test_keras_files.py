@@ -208,8 +208,13 @@ TF_KERAS_2_JSON = {
 def test_model_from_keras_json_reads_tf_keras_2_json():
     model = model_from_keras_json(json.dumps(TF_KERAS_2_JSON))
     assert [layer.name for layer in model.layers] == ["x", "a", "b", "joined"]
+    # The wiring the JSON's inbound_nodes describe: layer -> the layers feeding its one call.
+    assert {node.layer.name: [parent.layer.name for parent in node.inputs] for node in model._nodes} == \
+        {"a": ["x"], "b": ["x"], "joined": ["a", "b"]}
+    assert [tensor.layer.name for tensor in model.outputs] == ["joined", "b"]
     assert model.output_shape == [(None, 3), (None, 1)]
-    assert model.get_layer("a").kernel_constraint.get_config()["max_value"] == 2
+    constraint = model.get_layer("a").kernel_constraint
+    assert type(constraint).__name__ == "MaxNorm" and constraint.get_config() == {"max_value": 2, "axis": 0}
     # The graph, checked by hand: joined = [relu(x Wa + ba), x Wb], b = x Wb.
     wa, ba, wb = rng.random((3, 2)) - 0.5, rng.random(2), rng.random((3, 1))
     model.set_weights([wa, ba, wb])

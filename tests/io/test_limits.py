@@ -62,6 +62,21 @@ def test_a_zip_bomb_is_refused_before_it_is_inflated(model_files, tmp_path):
     assert peak < 16 * MiB, f"peak {peak / MiB:.1f} MiB"
 
 
+def test_a_zip_bomb_within_what_the_config_declares_is_refused_by_its_compression_ratio(model_files, tmp_path):
+    """A config can declare a large model for free (its weights are placeholders until read): the member's
+    declared size is also held to 64 times its compressed size, which float weights never approach."""
+    with zipfile.ZipFile(model_files["sequential"]) as archive:
+        config = json.loads(archive.read("config.json"))
+    config["model"]["config"]["layers"][-1]["config"]["units"] = 1_000_000   # 96 x 1e6 float32: 366 MiB allowed
+    bomb = _rewrite(model_files["sequential"], tmp_path / "declared.clearconv",
+                    {"config.json": json.dumps(config).encode(), "weights.npz": [bytes(MiB)] * 128},
+                    compress={"weights.npz"})
+    outcome, peak = _peak_of(lambda: load_model(bomb))
+    assert isinstance(outcome, ModelFileError), outcome
+    assert "zip bomb" in str(outcome) and "weights.npz" in str(outcome)
+    assert peak < 16 * MiB, f"peak {peak / MiB:.1f} MiB"
+
+
 def test_an_oversized_json_member_is_refused_before_it_is_read(model_files, tmp_path):
     with zipfile.ZipFile(model_files["sequential"]) as archive:
         config = archive.read("config.json")

@@ -10,6 +10,8 @@ naming the file and the member:
   the limit the caller gives, and never reads past that size, so a zip bomb
   (a small deflated member declaring gigabytes) is refused before it is
   inflated. Members must be stored or deflated, unencrypted, with unique names.
+  A member whose data barely compresses (weights) can also be bounded by a ratio of its
+  compressed size, and :meth:`ZipArchive.head` reads a member's first bytes (its signature).
 * :meth:`ZipArchive.json` parses a member of at most ``MAX_JSON_BYTES`` and
   refuses nesting deeper than ``MAX_JSON_DEPTH``.
 * :class:`NpzArrays` reads the ``.npy`` headers of an ``.npz`` member first:
@@ -38,6 +40,8 @@ MAX_JSON_BYTES = 16 * 1024 * 1024  # a JSON member (a config of thousands of lay
 MAX_JSON_DEPTH = 100               # nesting of lists and objects (a config nests models about 4 levels each)
 NPY_HEADER_BYTES = 10_000          # NumPy's own limit on a .npy header
 NPY_OVERHEAD_BYTES = 1024          # zip entry headers (local and central) around one .npy member, at most
+RATIO_ALLOWANCE_BYTES = 1024 * 1024  # inflated bytes allowed beyond a member's compression ratio limit
+WEIGHTS_MAX_RATIO = 64             # inflated / compressed size of a member of weights at most (floats: about 1.1)
 _COMPRESSIONS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflated"}
 # General-purpose flag bits zipfile cannot read without a password or at all: encrypted (0), compressed
 # patched data (5), strong encryption (6). A model file never sets them.
@@ -124,8 +128,7 @@ class ZipArchive:
     def declared_size(self, name: str) -> int:
         return self._infos[name].file_size
 
-    def read(self, name: str, limit: int) -> bytes:
-        """The bytes of member ``name``, refused unless it declares at most ``limit`` bytes."""
+    def _readable(self, name: str) -> zipfile.ZipInfo:
         info = self._infos.get(name)
         if info is None:
             raise ModelFileError(self.path, name, "missing from the archive")
@@ -135,9 +138,31 @@ class ZipArchive:
         if info.compress_type not in _COMPRESSIONS:
             raise ModelFileError(self.path, name, f"compressed with method {info.compress_type}; a model file's "
                                                   f"members are stored or deflated")
+        return info
+
+    def head(self, name: str, count: int) -> bytes:
+        """The first ``count`` bytes of member ``name`` (fewer if it is shorter), inflating no more than that."""
+        info = self._readable(name)
+        try:
+            with self._zip.open(info) as member:
+                return member.read(count)
+        except _ZIP_ERRORS as error:
+            raise ModelFileError(self.path, name, f"truncated or corrupt ({error})") from None
+
+    def read(self, name: str, limit: int, max_ratio: float | None = None) -> bytes:
+        """The bytes of member ``name``, refused unless it declares at most ``limit`` bytes and, with
+        ``max_ratio``, at most ``max_ratio`` times its compressed size plus RATIO_ALLOWANCE_BYTES (for a
+        member whose data barely compresses, such as weights: a limit the member's own size justifies,
+        where ``limit`` comes from what another member declares)."""
+        info = self._readable(name)
         if info.file_size > limit:
             raise ModelFileError(self.path, name, f"declares {info.file_size:,} bytes, more than the {limit:,} it "
                                                   f"can hold: refused before reading it")
+        if max_ratio is not None and info.file_size > max_ratio * info.compress_size + RATIO_ALLOWANCE_BYTES:
+            raise ModelFileError(self.path, name, f"declares {info.file_size:,} bytes from {info.compress_size:,} "
+                                                  f"compressed, more than {max_ratio:g} times as many (plus "
+                                                  f"{RATIO_ALLOWANCE_BYTES:,}): a zip bomb, refused before "
+                                                  f"inflating it")
         try:
             with self._zip.open(info) as member:
                 # zipfile stops at the declared size (and checks the CRC), so this reads at most `limit`.
@@ -159,9 +184,10 @@ class ZipArchive:
             raise ModelFileError(self.path, name, f"lists or objects nest more than {MAX_JSON_DEPTH} deep")
         return value
 
-    def npz(self, name: str, limit: int, max_arrays: int) -> NpzArrays:
-        """The ``.npz`` member ``name`` (at most ``limit`` bytes, ``max_arrays`` arrays), headers read."""
-        return NpzArrays(self.path, name, self.read(name, limit), max_arrays)
+    def npz(self, name: str, limit: int, max_arrays: int, max_ratio: float | None = None) -> NpzArrays:
+        """The ``.npz`` member ``name`` (at most ``limit`` bytes, ``max_arrays`` arrays; see :meth:`read` for
+        ``max_ratio``), headers read."""
+        return NpzArrays(self.path, name, self.read(name, limit, max_ratio), max_arrays)
 
 
 class NpzArrays:

@@ -45,7 +45,8 @@ import zipfile
 import numpy as np
 
 from . import validation
-from .archive import MAX_JSON_BYTES, ZipArchive, _depth_exceeds, MAX_JSON_DEPTH, open_regular_file
+from .archive import (MAX_JSON_BYTES, MAX_JSON_DEPTH, RATIO_ALLOWANCE_BYTES, WEIGHTS_MAX_RATIO, ZipArchive,
+                      _depth_exceeds, open_regular_file)
 from .errors import ModelFileError
 
 KERAS_VERSION = "3.5.0"      # written to metadata.json: a Keras 3 version whose format this module writes
@@ -84,11 +85,12 @@ def _hdf5():
 # ==================================================================================================
 
 class _Translation:
-    """State of one :func:`config_from_keras`: the custom objects the caller allows, the layers counted."""
+    """State of one :func:`config_from_keras`: the custom objects the caller allows, the layers and calls counted."""
 
     def __init__(self, custom_objects):
         self.custom = dict(custom_objects or {})
         self.layers = 0
+        self.calls = 0   # layer calls of every functional model read so far, bounded by MAX_CALLS
 
 
 def _label(entry: dict) -> str:
@@ -239,42 +241,27 @@ def _functional_from_keras(config: dict, where: str, state: _Translation) -> dic
     entries = config.get("layers")
     if not isinstance(entries, list) or not entries:
         raise ValueError(f"{where}: `layers` must be a non-empty list")
-    layers, pending, names = [], [], []
+    layers, names = [], []
+    nodes_of = {}   # layer name -> its calls in the file's order: [(arguments, kwargs)]; node k makes (name, k)
     for index, entry in enumerate(entries):
         layers.append(_entry_from_keras(entry, f"{where}: layers[{index}]", state))
         names.append(layers[-1]["name"])
         nodes = entry.get("inbound_nodes", []) if isinstance(entry, dict) else []
         if not isinstance(nodes, list):
             raise ValueError(f"{where}: layers[{index}]: `inbound_nodes` must be a list")
-        if len(nodes) > validation.MAX_CALLS:
-            raise ValueError(f"{where}: layers[{index}] has more than {validation.MAX_CALLS} calls")
+        state.calls += len(nodes)
+        if state.calls > validation.MAX_CALLS:
+            raise ValueError(f"the file describes more than {validation.MAX_CALLS} layer calls")
+        if nodes and layers[-1]["class_name"] == "InputLayer":
+            raise ValueError(f"{where}: layers[{index}] ({names[-1]!r}) is an InputLayer with inbound nodes; an "
+                             f"input is called by nothing")
         for node in nodes:
             read = _keras3_arguments if isinstance(node, dict) else _keras2_arguments
-            pending.append((names[-1], read(node, f"{where}: layers[{index}] ({names[-1]!r}) inbound_nodes")))
+            nodes_of.setdefault(names[-1], []).append(read(node, f"{where}: layers[{index}] ({names[-1]!r}) "
+                                                                 f"inbound_nodes"))
     if len(set(names)) != len(names):
         raise ValueError(f"{where}: two layers share a name")
-    # Tensors: the inputs first (as clearconv numbers them: InputLayer entries in order), then each call.
-    tensor = {(layer["name"], 0): i for i, layer in enumerate(l for l in layers if l["class_name"] == "InputLayer")}
-    made = {name: 0 for name in names}   # calls made so far per layer: the next call's node index
-    calls = []
-    while pending:   # a call is made once every tensor it reads exists (Keras's own loading order)
-        progress, waiting = False, []
-        for name, (arguments, kwargs) in pending:
-            refs = _flat_refs(arguments)
-            if all(ref in tensor for ref in refs) and not any(waiting_name == name for waiting_name, _ in waiting):
-                tensor[(name, made[name])] = len(tensor)
-                made[name] += 1
-                calls.append({"layer": name, "args": _map_refs(arguments, tensor), **({"kwargs": kwargs}
-                                                                                       if kwargs else {})})
-                progress = True
-            else:
-                waiting.append((name, (arguments, kwargs)))
-        if not progress:
-            missing = sorted({ref for _, (arguments, _) in waiting for ref in _flat_refs(arguments)
-                              if ref not in tensor})
-            raise ValueError(f"{where}: the layer calls refer to tensors no call makes (a dangling or cyclic "
-                             f"graph): {missing[:5]}")
-        pending = waiting
+    tensor, calls = _schedule_calls(layers, nodes_of, where)
     result = {"name": config.get("name"), "trainable": config.get("trainable", True), "layers": layers,
               "calls": calls}
     for key, source in (("inputs", "input_layers"), ("outputs", "output_layers")):
@@ -284,6 +271,50 @@ def _functional_from_keras(config: dict, where: str, state: _Translation) -> dic
                 raise ValueError(f"{where}: {source} names {list(ref)}, which no layer call makes")
         result[key] = tensor[refs[0]] if len(refs) == 1 else [tensor[ref] for ref in refs]
     return result
+
+
+def _schedule_calls(layers: list, nodes_of: dict, where: str):
+    """(tensor numbers, calls): the layer calls of a functional config in an order where each call comes after
+    the calls making the tensors it reads, and each layer's calls in their node order (Keras numbers a layer's
+    outputs by its calls, so call k of a layer makes tensor (layer, k)).
+
+    Kahn's algorithm over the calls, linear in their number and their references: each call counts the
+    distinct tensors it still lacks; a call is queued once it lacks none and is its layer's next call. Tensors
+    are numbered as clearconv numbers them: the inputs first (InputLayer entries in order), then each call's
+    output in the order made. ValueError names the missing tensors of a dangling or cyclic graph."""
+    from collections import deque
+    tensor = {(layer["name"], 0): i for i, layer in enumerate(l for l in layers if l["class_name"] == "InputLayer")}
+    missing, waiters, ready = {}, {}, deque()
+    for name, nodes in nodes_of.items():
+        for k, (arguments, _) in enumerate(nodes):
+            lacking = {ref for ref in _flat_refs(arguments) if ref not in tensor}
+            missing[(name, k)] = len(lacking)
+            for ref in lacking:
+                waiters.setdefault(ref, []).append((name, k))
+        if nodes and not missing[(name, 0)]:
+            ready.append((name, 0))
+    made = {name: 0 for name in nodes_of}   # calls made so far per layer: the next call's node index
+    calls = []
+    while ready:
+        name, k = ready.popleft()
+        arguments, kwargs = nodes_of[name][k]
+        tensor[(name, k)] = len(tensor)
+        made[name] = k + 1
+        calls.append({"layer": name, "args": _map_refs(arguments, tensor), **({"kwargs": kwargs} if kwargs else {})})
+        # The layer's next call may go now, if it lacks no tensor; one that reads this call's output waits for
+        # the loop below, so that no call is queued twice.
+        if k + 1 < len(nodes_of[name]) and not missing[(name, k + 1)]:
+            ready.append((name, k + 1))
+        for waiter in waiters.pop((name, k), ()):
+            missing[waiter] -= 1
+            if not missing[waiter] and made[waiter[0]] == waiter[1]:
+                ready.append(waiter)
+    if len(calls) < len(missing):
+        lacking = sorted({ref for name, nodes in nodes_of.items() for arguments, _ in nodes[made[name]:]
+                          for ref in _flat_refs(arguments) if ref not in tensor}, key=repr)
+        raise ValueError(f"{where}: the layer calls refer to tensors no call makes (a dangling or cyclic graph): "
+                         f"{lacking[:5]}")
+    return tensor, calls
 
 
 def _flat_refs(structure) -> list:
@@ -615,6 +646,11 @@ def _hdf5_limit(variables: list, slots: int) -> int:
     return slots * data + HDF5_OVERHEAD_BYTES + HDF5_BYTES_PER_DATASET * (slots * len(variables) + 64)
 
 
+# HDF5 filters a weights dataset may be stored through (Keras writes none): their codes and h5py's names.
+_READABLE_FILTERS = {1: "gzip", 2: "shuffle", 3: "fletcher32"}
+MAX_CHUNKS = 65536   # chunks of one dataset (h5py's automatic chunks hold 8 KiB to 1 MiB each)
+
+
 def _open_hdf5(path: str, member: str, file):
     h5py = _hdf5()
     try:
@@ -646,11 +682,105 @@ def _read_dataset(path: str, member: str, where: str, dataset, variable, nonnega
     if dtype.kind != "f":
         raise ModelFileError(path, member, f"{where} ({variable.path}) holds {dtype}; weights are floats")
     try:
-        value = np.asarray(dataset[()], dtype=variable.dtype).reshape(variable.shape)
+        value = _dataset_values(path, member, f"{where} ({variable.path})", dataset)
+        value = np.asarray(value, dtype=variable.dtype).reshape(variable.shape)
+    except ModelFileError:
+        raise
     except _h5_errors() as error:
         raise ModelFileError(path, member, f"{where} is truncated or corrupt ({error})") from None
     validation.check_weight_values(path, member, where, variable, value, nonnegative)
     return value
+
+
+def _dataset_values(path: str, member: str, where: str, dataset) -> np.ndarray:
+    """The array of ``dataset`` (shape and float dtype already checked), read so that HDF5 never inflates more
+    than the dataset's own size: chunks no larger than the dataset, only the filters
+    :data:`_READABLE_FILTERS`, every byte stored (HDF5 returns its fill value for storage never written:
+    gigabytes from nothing). HDF5's deflate filter inflates a chunk's whole stream, whatever the chunk's size
+    (a 4x4 chunk can hold a stream of 256 MB of zeros), so filtered chunks are read raw and inflated here,
+    at most a chunk's bytes each."""
+    shape, dtype = tuple(dataset.shape or ()), dataset.dtype
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    plist = dataset.id.get_create_plist()
+    filters = [plist.get_filter(index)[0] for index in range(plist.get_nfilters())]
+    unknown = [code for code in filters if code not in _READABLE_FILTERS]
+    if unknown:
+        raise ModelFileError(path, member, f"{where} is stored through HDF5 filter(s) {unknown}; clearconv reads "
+                                           f"weights stored plain or through "
+                                           f"{', '.join(_READABLE_FILTERS.values())}")
+    chunks = dataset.chunks
+    if chunks is None:
+        stored = dataset.id.get_storage_size()
+        if stored != nbytes:
+            raise ModelFileError(path, member, f"{where} declares {nbytes:,} bytes and stores {stored:,}")
+        return dataset[()]
+    if any(c > max(n, 1) for c, n in zip(chunks, shape)):
+        raise ModelFileError(path, member, f"{where}: chunks of shape {tuple(chunks)} exceed the dataset's shape "
+                                           f"{shape} (HDF5 would inflate whole chunks): refused before reading")
+    grid = [-(-n // c) for n, c in zip(shape, chunks)]   # chunks along each axis
+    count = int(np.prod(grid, dtype=np.int64))
+    if count > MAX_CHUNKS:
+        raise ModelFileError(path, member, f"{where} is stored in {count:,} chunks; at most {MAX_CHUNKS:,}")
+    if dataset.id.get_num_chunks() != count:
+        raise ModelFileError(path, member, f"{where} stores {dataset.id.get_num_chunks():,} of its {count:,} "
+                                           f"chunks")
+    if not filters:
+        return dataset[()]   # plain chunks, all stored, each within the dataset's shape
+    chunk_bytes = int(np.prod(chunks, dtype=np.int64)) * dtype.itemsize
+    file_size = dataset.file.id.get_filesize()
+    value = np.empty(shape, dtype=dtype)
+    for index in np.ndindex(*grid):
+        offset = tuple(i * c for i, c in zip(index, chunks))
+        stored = dataset.id.get_chunk_info_by_coord(offset).size
+        if stored is None or stored > file_size:   # h5py allocates what the chunk's index entry declares
+            raise ModelFileError(path, member, f"{where}: chunk {offset} declares {stored} stored bytes; the file "
+                                               f"holds {file_size:,}")
+        mask, raw = dataset.id.read_direct_chunk(offset)
+        for position in reversed(range(len(filters))):   # filters run in reverse order on reading
+            if mask & (1 << position):                    # HDF5 skipped this filter when writing the chunk
+                continue
+            raw = _unfilter(path, member, where, filters[position], raw, chunk_bytes, dtype.itemsize)
+        if len(raw) != chunk_bytes:
+            raise ModelFileError(path, member, f"{where}: chunk {offset} holds {len(raw):,} bytes; a chunk of "
+                                               f"shape {tuple(chunks)} holds {chunk_bytes:,}")
+        block = np.frombuffer(raw, dtype=dtype).reshape(chunks)
+        region = tuple(slice(o, min(o + c, n)) for o, c, n in zip(offset, chunks, shape))
+        value[region] = block[tuple(slice(0, r.stop - r.start) for r in region)]   # edge chunks: their part
+    return value
+
+
+def _unfilter(path: str, member: str, where: str, code: int, raw: bytes, chunk_bytes: int, itemsize: int) -> bytes:
+    """One HDF5 filter undone on a chunk's bytes: deflate (inflating at most ``chunk_bytes``), shuffle
+    (bytes grouped by their place in the element, regrouped by element), fletcher32 (its 4-byte checksum
+    dropped: the values are checked afterwards)."""
+    import zlib
+    if code == 1:
+        inflater = zlib.decompressobj()
+        try:
+            out = inflater.decompress(raw, chunk_bytes + 1)
+        except zlib.error as error:
+            raise ModelFileError(path, member, f"{where}: a chunk is corrupt ({error})") from None
+        if len(out) > chunk_bytes or inflater.unconsumed_tail:
+            raise ModelFileError(path, member, f"{where}: a chunk inflates beyond its {chunk_bytes:,} bytes: "
+                                               f"refused while inflating it")
+        return out
+    if code == 2:
+        if len(raw) != chunk_bytes:
+            return raw   # the length check after the filters names the problem
+        # (itemsize, elements): byte b of every element together -> (elements, itemsize)
+        return np.frombuffer(raw, dtype=np.uint8).reshape(itemsize, -1).T.tobytes()
+    return raw[:-4]   # fletcher32
+
+
+def _check_weights_fit(path: str, member: str, h5file, variables: list) -> None:
+    """Refuse, before reading any data, an HDF5 file too small for the weights the model (that is, the
+    config) declares: at most :data:`WEIGHTS_MAX_RATIO` times its size plus a MiB is read from it, so that a
+    compressed dataset of zeros cannot stand for a layer of 10^8 weights declared in a line of JSON."""
+    size = h5file.id.get_filesize()
+    needed = sum(int(v.size) * np.dtype(v.dtype).itemsize for v in variables)
+    if needed > WEIGHTS_MAX_RATIO * size + RATIO_ALLOWANCE_BYTES:
+        raise ModelFileError(path, member, f"holds {size:,} bytes for weights of {needed:,} bytes: more than "
+                                           f"{WEIGHTS_MAX_RATIO} times as many, refused before reading them")
 
 
 def _read_keras3_weights(path: str, member: str, h5file, model, keras_entry: dict) -> list:
@@ -658,6 +788,7 @@ def _read_keras3_weights(path: str, member: str, h5file, model, keras_entry: dic
     checked before any is assigned)."""
     h5py = _hdf5()
     nonnegative = validation.nonnegative_weights(model)
+    _check_weights_fit(path, member, h5file, model.weights)
     pairs = []
     try:
         for group_path, layer, weights in _weight_groups(model, keras_entry):
@@ -726,6 +857,11 @@ def _build(path: str, member: str, entry, custom_objects, placeholders: bool = T
         raise
     except (ValueError, TypeError) as error:
         raise ModelFileError(path, member, f"cannot build the model: {error}") from error
+    except RecursionError:   # a graph or nesting deeper than the interpreter's stack
+        raise ModelFileError(path, member, "cannot build the model: its layers nest or chain deeper than "
+                                           "clearconv can follow") from None
+    except MemoryError:
+        raise ModelFileError(path, member, "cannot build the model: it needs more memory than there is") from None
     if not isinstance(model, Model):
         raise ModelFileError(path, member, f"the architecture is a {type(model).__name__} layer, not a model")
     validation.check_runnable(path, model)
@@ -789,6 +925,25 @@ def model_from_keras_json(json_string, custom_objects=None):
         raise ValueError(f"model_from_keras_json: {error.reason}") from None
 
 
+def _check_weights_member(archive: ZipArchive) -> None:
+    """Refuse a ``model.weights.h5`` member that does not start with HDF5's signature (reading its first bytes
+    only), before the model its config declares is built and before the member is inflated."""
+    head = archive.head(WEIGHTS_MEMBER, len(_HDF5_SIGNATURE))
+    if head != _HDF5_SIGNATURE:
+        raise ModelFileError(archive.path, WEIGHTS_MEMBER, f"not an HDF5 file: it starts with {head!r}, not HDF5's "
+                                                           f"signature")
+
+
+def _read_weights_member(archive: ZipArchive, limit: int) -> bytes:
+    """The bytes of ``model.weights.h5``: HDF5 by its signature, at most ``limit`` bytes and at most
+    :data:`WEIGHTS_MAX_RATIO` times its compressed size plus a MiB. ``limit`` comes from the weights the
+    config declares, which cost a file nothing to declare (a Dense layer of 10^8 weights is a line of
+    JSON); the ratio bounds what the member's own size justifies (weights, trained floats, barely
+    compress: a zip bomb of zeros inflates a thousandfold)."""
+    _check_weights_member(archive)
+    return archive.read(WEIGHTS_MEMBER, limit, WEIGHTS_MAX_RATIO)
+
+
 def _load_keras_zip(path: str, file, custom_objects, compile: bool):
     archive = ZipArchive(path, file)
     if WEIGHTS_MEMBER not in archive.names or CONFIG_MEMBER not in archive.names:
@@ -799,10 +954,10 @@ def _load_keras_zip(path: str, file, custom_objects, compile: bool):
         if not isinstance(version, str) or not version.startswith("3."):
             raise ModelFileError(path, METADATA_MEMBER, f"keras_version {version!r}: a .keras file is written by "
                                                         f"Keras 3 ('3.x')")
+    _check_weights_member(archive)   # before building what the config declares
     entry = archive.json(CONFIG_MEMBER)
     model = _build(path, CONFIG_MEMBER, entry, custom_objects)
-    limit = _hdf5_limit(model.weights, 1 + OPTIMIZER_SLOTS)
-    data = archive.read(WEIGHTS_MEMBER, limit)
+    data = _read_weights_member(archive, _hdf5_limit(model.weights, 1 + OPTIMIZER_SLOTS))
     keras_entry = config_to_keras(model)
     with _open_hdf5(path, WEIGHTS_MEMBER, io.BytesIO(data)) as h5file:
         _assign(_read_keras3_weights(path, WEIGHTS_MEMBER, h5file, model, keras_entry), fresh=True)
@@ -812,6 +967,7 @@ def _load_keras_zip(path: str, file, custom_objects, compile: bool):
 
 
 _ATTRIBUTE_ALLOWANCE = 64 * 1024 * 1024   # memory a child reading a variable-length attribute may add
+CHILD_TIMEOUT_SECONDS = 5.0               # time it may take (a config attribute reads in milliseconds)
 
 
 def _is_variable_length(dtype) -> bool:
@@ -828,13 +984,22 @@ def _address_space() -> int:
         return int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def _read_in_child(read):
+def _read_in_child(read, timeout: float = CHILD_TIMEOUT_SECONDS):
     """``read()``'s value (JSON-able), computed in a forked child whose address space may grow by at most
     :data:`_ATTRIBUTE_ALLOWANCE`: HDF5 allocates the length a variable-length element declares before it
     checks it against the file (an 18 KB file can declare 4 GiB), so the read runs where such an allocation
-    fails instead of succeeding. Raises RuntimeError with the child's error."""
+    fails instead of succeeding. A child still running after ``timeout`` seconds is killed (SIGKILL).
+    Raises RuntimeError with the child's error.
+
+    Why forking here is safe enough: the child only reads the HDF5 file, which the loaders hold in memory
+    (no file offset shared with the parent), writes one message to a pipe and leaves with ``os._exit``, so
+    no Python cleanup, atexit handler or buffered output of the parent runs twice. The one hazard of fork
+    in a threaded process, a lock held by another thread at the moment of the fork (such as h5py's global
+    lock), would leave the child waiting forever: the timeout ends such a child and the file is refused."""
     import resource
+    import select
     import signal
+    import time
     receive, send = os.pipe()
     pid = os.fork()
     if pid == 0:   # the child: no Python cleanup, no return
@@ -853,13 +1018,29 @@ def _read_in_child(read):
         finally:
             os._exit(code)
     os.close(send)
-    with os.fdopen(receive, "rb") as pipe:
-        message = pipe.read()   # at most what the child could hold: its allowance bounds it
-    _, status = os.waitpid(pid, 0)
+    deadline, parts, ended = time.monotonic() + timeout, [], False
+    try:
+        while True:   # at most what the child could hold: its allowance bounds the message
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([receive], [], [], left)[0]:
+                break
+            part = os.read(receive, 1 << 16)
+            if not part:
+                ended = True
+                break
+            parts.append(part)
+    finally:
+        os.close(receive)
+        if not ended:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        _, status = os.waitpid(pid, 0)
+    if not ended:
+        raise RuntimeError(f"the reader did not finish within {timeout:g} s and was stopped")
     if os.WIFSIGNALED(status):
         raise RuntimeError(f"reading it ended the reader (signal {signal.Signals(os.WTERMSIG(status)).name})")
     try:
-        result = json.loads(message)
+        result = json.loads(b"".join(parts))
     except ValueError:
         raise RuntimeError("the reader gave no value (it ran out of its memory allowance)") from None
     if "error" in result:
@@ -946,6 +1127,7 @@ def _read_legacy_weights(path: str, h5file, model) -> list:
     if not isinstance(group, h5py.Group):
         raise ModelFileError(path, member, "not a group")
     nonnegative = validation.nonnegative_weights(model)
+    _check_weights_fit(path, member, h5file, model.weights)
     stored = _names(path, member, group, "layer_names")
     layers = [layer for layer in model.layers if _legacy_order(layer)]
     if not stored and layers:
@@ -1064,7 +1246,7 @@ def load_keras_weights(model, filepath) -> None:
             try:
                 if WEIGHTS_MEMBER not in archive.names:
                     raise ModelFileError(path, "", f"not a Keras 3 .keras file (it lacks {WEIGHTS_MEMBER})")
-                member, data = WEIGHTS_MEMBER, archive.read(WEIGHTS_MEMBER, limit)
+                member, data = WEIGHTS_MEMBER, _read_weights_member(archive, limit)
             finally:
                 archive.close()
         else:

@@ -41,7 +41,7 @@ import zipfile
 import numpy as np
 
 from . import random_state, validation
-from .archive import NPY_HEADER_BYTES, NPY_OVERHEAD_BYTES, ZipArchive, open_regular_file
+from .archive import NPY_HEADER_BYTES, NPY_OVERHEAD_BYTES, WEIGHTS_MAX_RATIO, ZipArchive, open_regular_file
 from .errors import ModelFileError
 from .writing import atomic_file, check_overwrite
 
@@ -167,7 +167,7 @@ class _ModelFile:
         member = "weights.npz"
         variables = model.weights
         limit = sum(int(v.size) * v.dtype.itemsize for v in variables) + _array_allowance(len(variables))
-        arrays = self.archive.npz(member, limit, max_arrays=len(variables))
+        arrays = self.archive.npz(member, limit, max_arrays=len(variables), max_ratio=WEIGHTS_MAX_RATIO)
         keys = validation.check_weight_specs(self.path, member, variables, arrays.specs, self.listed)
         nonnegative = validation.nonnegative_weights(model)
         values = []
@@ -181,7 +181,7 @@ class _ModelFile:
         member = "optimizer.npz"
         count = OPTIMIZER_SLOTS * len(trainable) + 8
         limit = OPTIMIZER_SLOTS * sum(int(v.size) * v.dtype.itemsize for v in trainable) + _array_allowance(count)
-        arrays = self.archive.npz(member, limit, max_arrays=count)
+        arrays = self.archive.npz(member, limit, max_arrays=count, max_ratio=WEIGHTS_MAX_RATIO)
         validation.check_optimizer_specs(self.path, member, arrays.specs)
         state = {key: arrays.read(key) for key in arrays.specs}
         validation.check_optimizer_values(self.path, member, state)
