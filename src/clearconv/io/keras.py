@@ -47,6 +47,7 @@ import numpy as np
 from . import validation
 from .archive import (MAX_JSON_BYTES, MAX_JSON_DEPTH, RATIO_ALLOWANCE_BYTES, WEIGHTS_MAX_RATIO, ZipArchive,
                       _depth_exceeds, open_regular_file)
+from ..models.summary import keras_layer_order
 from .errors import ModelFileError
 
 KERAS_VERSION = "3.5.0"      # written to metadata.json: a Keras 3 version whose format this module writes
@@ -484,40 +485,6 @@ def _shapes(structure):
     if isinstance(structure, dict):
         return {key: _shapes(part) for key, part in structure.items()}
     return list(structure.shape)
-
-
-def keras_layer_order(model) -> list:
-    """The layers of a functional ``model`` in the order Keras lists a functional model's layers (its
-    ``map_graph``: by decreasing depth from the outputs, ties by first visit in a depth-first walk from
-    the outputs). Keras names the groups of its weights files by this order, so a writer must follow it."""
-    inputs = {id(t) for t in model.inputs}
-    first_visit, post_order, finished = {}, [], set()
-    for output in model.outputs:
-        stack = [(output, False)]
-        while stack:   # iterative depth-first walk: no recursion on deep graphs
-            node, done = stack.pop()
-            if done:
-                finished.add(id(node))
-                post_order.append(node)
-                continue
-            if id(node) in finished:
-                continue
-            first_visit.setdefault(id(node.layer), len(first_visit))
-            stack.append((node, True))
-            if id(node) not in inputs:
-                for parent in reversed(node.inputs):
-                    if id(parent) not in finished:
-                        stack.append((parent, False))
-    node_depth, layer_depth, layers = {}, {}, {}
-    for node in reversed(post_order):
-        depth = max(node_depth.setdefault(id(node), 0), layer_depth.get(id(node.layer), 0))
-        layer_depth[id(node.layer)] = depth
-        layers[id(node.layer)] = node.layer
-        node_depth[id(node)] = depth
-        if id(node) not in inputs:
-            for parent in node.inputs:
-                node_depth[id(parent)] = max(depth + 1, node_depth.get(id(parent), 0))
-    return sorted(layers.values(), key=lambda layer: (-layer_depth[id(layer)], first_visit[id(layer)]))
 
 
 def _functional_to_keras(model) -> dict:

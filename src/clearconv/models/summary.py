@@ -141,6 +141,13 @@ def _functional_graph(model) -> _Graph:
     return _Graph(layers, calls, sequential_like)
 
 
+def keras_layer_order(model) -> list:
+    """The layers of a functional ``model`` in the order Keras lists them (its ``map_graph``: deepest from the
+    outputs first, ties by first visit in a depth-first walk from the outputs). The summary prints them in
+    this order, and Keras names the groups of its weights files by it (:mod:`clearconv.io.keras`)."""
+    return _functional_graph(model).layers
+
+
 def _graph(model) -> _Graph:
     """The rows' layers and their calls; Sequential models list their stack (no input row)."""
     from .sequential import Sequential
