@@ -40,8 +40,12 @@ and parsed without loading external data; each initializer's declared dims
 are checked against the bytes that hold it (in the file, or in an external
 data file inside the model's folder, read by clearconv within its size)
 before an array is made; the graph is sorted and checked for cycles and for
-inputs that no node, initializer or graph input produces. Nothing in the file
-is executed.
+inputs that no node, initializer or graph input produces. Constants the graph
+computes (shape arithmetic) have their size checked before they are built:
+each at most 2**24 elements, and all together at most 4 elements per byte of
+the file (2**20 for any file). Every tensor of the built model must hold at
+most :data:`MAX_ELEMENTS` per sample (a Resize is checked before it is built).
+Nothing in the file is executed.
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ import re
 
 import numpy as np
 
+from . import validation
 from .archive import open_regular_file
 from .errors import ModelFileError
 from .writing import atomic_file
@@ -616,8 +621,10 @@ class _Const:
 class _Reader:
     """The state of one import: the file, its bytes and folder, the values of the graph so far."""
 
-    def __init__(self, path: str, onnx):
+    def __init__(self, path: str, onnx, size: int = 0):
         self.path, self.onnx = path, onnx
+        # elements the constant folding may still allocate: the file's size bounds what its constants become
+        self.fold_left = max(_FOLD_FLOOR, _FOLD_PER_BYTE * size)
         self.folder = os.path.dirname(os.path.abspath(path))
         self.values: dict = {}     # ONNX value name -> SymbolicTensor or _Const
         self.assign = []           # (variable, array, member): weights set once the graph is built
@@ -672,6 +679,9 @@ class _Reader:
         """``nbytes`` of external data: from a regular file inside the model's folder, within its size."""
         entries = {entry.key: entry.value for entry in proto.external_data}
         location = entries.get("location", "")
+        if not isinstance(location, str) or "\0" in location:   # the OS refuses such a path with a bare ValueError
+            raise self.error(member, f"external data at {location!r}: a location that is not text or holds a NUL "
+                                     f"byte names no file")
         if not location or os.path.isabs(location) or "\\" in location or \
                 any(part == ".." for part in location.split("/")):
             raise self.error(member, f"external data at {location!r}: clearconv reads external data only from a "
@@ -730,7 +740,8 @@ class _Reader:
 
 
 def _read_model(path, onnx):
-    """The parsed ModelProto of ``path``, read within MAX_MODEL_BYTES; external data is not loaded."""
+    """(the parsed ModelProto of ``path``, read within MAX_MODEL_BYTES, external data not loaded; the number of
+    bytes read)."""
     with open_regular_file(path) as file:
         size = os.fstat(file.fileno()).st_size
         if size > MAX_MODEL_BYTES:
@@ -754,7 +765,7 @@ def _read_model(path, onnx):
         raise ModelFileError(path, "graph", "no graph with nodes and outputs: not an ONNX model, or a truncated "
                                             "one")
     _check_names(path, model.graph)
-    return model
+    return model, len(data)
 
 
 def _check_names(path, graph) -> None:
@@ -856,15 +867,16 @@ def import_onnx(path):
     ``"graph.initializer[name]"``...): not ONNX, truncated, an op clearconv
     lacks (every one named, with its count), a future opset, a cycle, an input
     nothing produces, dims that disagree with the data, external data outside
-    the folder; the OS's own error when ``path`` cannot be opened.
+    the folder, constants or tensors larger than the file justifies or than
+    ``predict`` could compute; the OS's own error when ``path`` cannot be opened.
     """
     from ..models.functional import Model
     onnx = _onnx("import_onnx")
     path = os.fspath(path)
-    model = _read_model(path, onnx)
+    model, size = _read_model(path, onnx)
     _opset(path, model)
     graph = model.graph
-    reader = _Reader(path, onnx)
+    reader = _Reader(path, onnx, size)
     _check_ops(reader, graph)
     for initializer in graph.initializer:
         member = f"graph.initializer[{initializer.name}]"
@@ -891,6 +903,9 @@ def import_onnx(path):
             raise
         except (ValueError, TypeError, KeyError, IndexError, ZeroDivisionError, OverflowError) as error:
             raise reader.error(member, f"{node.op_type} node {node.name!r}: {error}") from None
+        except (MemoryError, RecursionError) as error:   # what the file asks for exceeds this machine
+            raise reader.error(member, f"{node.op_type} node {node.name!r}: {type(error).__name__} while reading "
+                                       f"it ({error})") from None
     outputs = []
     for index, value in enumerate(graph.output):
         symbol = reader.values.get(value.name)
@@ -903,6 +918,12 @@ def import_onnx(path):
                        name=reader.layer_name(graph.name or "onnx_model", "model"))
     except ValueError as error:
         raise reader.error("graph", f"the graph does not form a model: {error}") from None
+    except (MemoryError, RecursionError) as error:
+        raise reader.error("graph", f"{type(error).__name__} while building the model ({error})") from None
+    try:   # every tensor small enough for predict to run, as the other loaders check
+        validation.check_runnable(path, result)
+    except ModelFileError as error:   # it names the member of a clearconv file: here the part is the graph
+        raise reader.error("graph", error.reason) from None
     for variable, array, member in reader.assign:
         if tuple(array.shape) != tuple(variable.shape):
             raise reader.error(member, f"holds shape {array.shape}; the layer's weight has {variable.shape}")
@@ -941,6 +962,47 @@ def _graph_input(reader: _Reader, value):
 
 _CAST_TYPES = {1: np.float32, 6: np.int32, 7: np.int64, 9: np.bool_, 10: np.float16, 11: np.float64}
 _MAX_FOLDED = 2**24   # elements of a value computed while reading (shapes, small constants)
+# Ops computed on constants: those whose result is (most often) a view of their first input, at most its size,
+# and those that allocate a new array, which the file's size bounds in all (Reader.fold_left).
+_VIEW_OPS = ("Identity", "Unsqueeze", "Squeeze", "Slice", "Reshape", "Transpose")
+_COMPUTED_OPS = ("Gather", "Concat", "Cast", "Add", "Sub", "Mul", "Div", "ConstantOfShape")
+_FOLD_FLOOR = 2**20     # elements every file may fold in all (shape arithmetic needs tens)
+_FOLD_PER_BYTE = 4      # and elements per byte of the file beyond that
+_MAX_SHAPE_LENGTH = 64  # entries of a shape, axes or slice argument: NumPy's own limit on dimensions
+
+
+def _small_ints(array, what: str) -> list:
+    """``array``'s entries as Python ints: a shape, axes or slice bounds, at most _MAX_SHAPE_LENGTH of them."""
+    if array.size > _MAX_SHAPE_LENGTH:
+        raise ValueError(f"{what} of {array.size:,} entries; at most {_MAX_SHAPE_LENGTH}")
+    return [int(v) for v in array.ravel()]
+
+
+def _folded_size(op: str, arrays: list, attributes: dict) -> int:
+    """Elements of ``op``'s result on the constant inputs ``arrays``, from their shapes alone (an upper bound
+    for Slice), so that a result too large is refused before it is allocated."""
+    needed = {"Gather": 2, "Add": 2, "Sub": 2, "Mul": 2, "Div": 2, "Reshape": 2, "Unsqueeze": 2, "Slice": 3}.get(op, 1)
+    missing = [i for i in range(needed) if i >= len(arrays) or arrays[i] is None]
+    if missing:
+        raise ValueError(f"input {missing[0]} is missing; {op} reads inputs 0 to {needed - 1}")
+    if op in _VIEW_OPS or op == "Cast":
+        return arrays[0].size
+    if op == "Concat":
+        return sum(a.size for a in arrays if a is not None)
+    if op == "Gather":
+        data, indices = arrays[0], arrays[1]
+        axis = attributes.get("axis", 0)
+        if not -data.ndim <= axis < data.ndim:
+            raise ValueError(f"Gather axis={axis} of data of shape {data.shape}")
+        # (*data[:axis], *indices, *data[axis+1:])
+        return indices.size * math.prod(d for i, d in enumerate(data.shape) if i != axis % data.ndim)
+    if op in ("Add", "Sub", "Mul", "Div"):
+        return math.prod(np.broadcast_shapes(arrays[0].shape, arrays[1].shape))
+    # ConstantOfShape
+    shape = _small_ints(arrays[0], "a shape")
+    if any(d < 0 for d in shape):
+        raise ValueError(f"ConstantOfShape of shape {shape}")
+    return math.prod(shape)
 
 
 def _fold(reader: _Reader, op: str, node, arrays: list, attributes: dict, member: str):
@@ -951,11 +1013,12 @@ def _fold(reader: _Reader, op: str, node, arrays: list, attributes: dict, member
         return np.take(arrays[0], arrays[1].astype(np.int64), axis=attributes.get("axis", 0))
     if op == "Unsqueeze":
         result = arrays[0]
-        for axis in sorted(int(a) % (result.ndim + len(arrays[1].ravel())) for a in arrays[1].ravel()):
+        axes = _small_ints(arrays[1], "axes")
+        for axis in sorted(a % (result.ndim + len(axes)) for a in axes):
             result = np.expand_dims(result, axis)
         return result
     if op == "Squeeze":
-        axes = tuple(int(a) for a in arrays[1].ravel()) if len(arrays) > 1 else None
+        axes = tuple(_small_ints(arrays[1], "axes")) if len(arrays) > 1 and arrays[1] is not None else None
         return np.squeeze(arrays[0], axis=axes)
     if op == "Concat":
         return np.concatenate(arrays, axis=attributes["axis"])
@@ -964,32 +1027,28 @@ def _fold(reader: _Reader, op: str, node, arrays: list, attributes: dict, member
             raise ValueError(f"a Cast to data type {attributes.get('to')}")
         return arrays[0].astype(_CAST_TYPES[attributes["to"]])
     if op == "Slice":
-        data, starts, ends = arrays[0], arrays[1].ravel(), arrays[2].ravel()
-        axes = arrays[3].ravel() if len(arrays) > 3 and arrays[3] is not None else range(len(starts))
-        steps = arrays[4].ravel() if len(arrays) > 4 and arrays[4] is not None else [1] * len(starts)
+        data, starts, ends = arrays[0], _small_ints(arrays[1], "starts"), _small_ints(arrays[2], "ends")
+        axes = _small_ints(arrays[3], "axes") if len(arrays) > 3 and arrays[3] is not None else range(len(starts))
+        steps = _small_ints(arrays[4], "steps") if len(arrays) > 4 and arrays[4] is not None else [1] * len(starts)
         index = [slice(None)] * data.ndim
         for axis, start, end, step in zip(axes, starts, ends, steps):
             big = 2**62   # ONNX's "to the end" is INT64_MAX; Python slices clamp any large bound
             index[int(axis)] = slice(int(max(min(start, big), -big)), int(max(min(end, big), -big)), int(step))
         return data[tuple(index)]
     if op == "Reshape":
-        shape = [int(d) for d in arrays[1].ravel()]
+        shape = _small_ints(arrays[1], "a shape")
         if not attributes.get("allowzero", 0):
             shape = [arrays[0].shape[i] if d == 0 else d for i, d in enumerate(shape)]
         return arrays[0].reshape(shape)
     if op == "Transpose":
         return arrays[0].transpose(attributes.get("perm"))
-    if op in ("Add", "Sub", "Mul", "Div"):
-        if math.prod(np.broadcast_shapes(arrays[0].shape, arrays[1].shape)) > _MAX_FOLDED:
-            raise ValueError(f"a constant of more than {_MAX_FOLDED:,} elements")
+    if op in ("Add", "Sub", "Mul", "Div"):   # the result's size is checked by the caller (_folded_size)
         a, b = arrays
         if op == "Div" and a.dtype.kind in "iu":
             return np.trunc(a / b).astype(a.dtype)   # ONNX integer division truncates
         return {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": np.divide}[op](a, b)
-    if op == "ConstantOfShape":
-        shape = [int(d) for d in arrays[0].ravel()]
-        if any(d < 0 for d in shape) or math.prod(shape) > _MAX_FOLDED:
-            raise ValueError(f"ConstantOfShape of shape {shape}: at most {_MAX_FOLDED:,} elements")
+    if op == "ConstantOfShape":   # the shape is checked by the caller (_folded_size)
+        shape = _small_ints(arrays[0], "a shape")
         value = attributes.get("value", np.zeros(1, np.float32))
         return np.full(shape, value.ravel()[0], dtype=value.dtype)
     raise ValueError(f"{op} on constant inputs is not computed by clearconv")
@@ -1347,13 +1406,18 @@ def _import_node(reader: _Reader, node, member: str, consumers: dict, outputs_na
         reader.values[output] = _Const(shape[attributes.get("start", 0):attributes.get("end", len(shape))])
         return
     present = [v for v in values if v is not None]
-    if present and all(isinstance(v, _Const) for v in present) and op in (
-            "Identity", "Gather", "Unsqueeze", "Squeeze", "Concat", "Cast", "Slice", "Reshape", "Transpose", "Add",
-            "Sub", "Mul", "Div", "ConstantOfShape"):
+    if present and all(isinstance(v, _Const) for v in present) and op in _VIEW_OPS + _COMPUTED_OPS:
         arrays = [v.array if v is not None else None for v in values]
+        # the result's size from the inputs' shapes, before anything is allocated
+        size = _folded_size(op, arrays, attributes)
+        limit = _MAX_FOLDED if op in _VIEW_OPS else min(_MAX_FOLDED, reader.fold_left)
+        if size > limit:
+            raise ValueError(f"a constant of {size:,} elements; clearconv computes constants of at most "
+                             f"{_MAX_FOLDED:,} elements, and at most {max(reader.fold_left, 0):,} more for this "
+                             f"file ({_FOLD_PER_BYTE} per byte of the file, {_FOLD_FLOOR:,} for any file)")
         result = np.asarray(_fold(reader, op, node, arrays, attributes, member))
-        if result.size > _MAX_FOLDED:
-            raise ValueError(f"a constant of {result.size:,} elements")
+        if not any(a is not None and np.may_share_memory(result, a) for a in arrays):   # a new array
+            reader.fold_left -= result.size
         reader.values[output] = _Const(result)
         return
     if op in _CONSTANT_OPS:
@@ -1460,25 +1524,31 @@ def _import_pad(reader: _Reader, node, values, attributes, name):
 
 
 def _nearest_is_repeat(attributes: dict, scale: int, length: int) -> bool:
-    """Whether ONNX's nearest Resize by the integer ``scale`` (with these attributes) repeats each cell,
-    computed on an axis of ``length`` cells: output cell i must read input cell i // scale."""
+    """Whether ONNX's nearest Resize by the integer ``scale`` (with these attributes) repeats each cell of an
+    axis of ``length`` cells: output cell i must read input cell i // scale.
+
+    In every coordinate mode below, output cell i + scale has the source coordinate of cell i plus one, and
+    rounding commutes with adding an integer: output cell k * scale + j (0 <= j < scale) reads input cell
+    r(j) + k clipped to [0, length - 1], r(j) the rounded source of cell j. That is k for every k when length
+    is 1, and otherwise exactly when r(j) == 0 for every j of the first period; r does not decrease with j,
+    so r(0) == r(scale - 1) == 0 decides. Exact rational arithmetic: no cost in the scale, no rounding error.
+    """
+    from fractions import Fraction
     mode = attributes.get("coordinate_transformation_mode", "half_pixel")
     rounding = attributes.get("nearest_mode", "round_prefer_floor")
-    out = np.arange(length * scale, dtype=np.float64)
-    source = {"asymmetric": out / scale, "half_pixel": (out + 0.5) / scale - 0.5,
-              "pytorch_half_pixel": (out + 0.5) / scale - 0.5, "align_corners": None,
-              "tf_half_pixel_for_nn": (out + 0.5) / scale}.get(mode)
-    if source is None:
+    sources = {"asymmetric": lambda j: Fraction(j, scale),
+               "half_pixel": lambda j: Fraction(2 * j + 1, 2 * scale) - Fraction(1, 2),
+               "pytorch_half_pixel": lambda j: Fraction(2 * j + 1, 2 * scale) - Fraction(1, 2),
+               "tf_half_pixel_for_nn": lambda j: Fraction(2 * j + 1, 2 * scale)}
+    if mode not in sources:   # align_corners and the others do not repeat cells
         return False
-    if rounding == "floor":
-        index = np.floor(source)
-    elif rounding == "ceil":
-        index = np.ceil(source)
-    elif rounding == "round_prefer_ceil":
-        index = np.floor(source + 0.5)
-    else:
-        index = np.ceil(source - 0.5)
-    return bool(np.array_equal(np.clip(index, 0, length - 1), out // scale))
+    if length == 1:
+        return True
+    half = Fraction(1, 2)
+    round_source = {"floor": math.floor, "ceil": math.ceil,
+                    "round_prefer_ceil": lambda v: math.floor(v + half)}.get(rounding,
+                                                                            lambda v: math.ceil(v - half))
+    return all(round_source(sources[mode](j)) == 0 for j in (0, scale - 1))
 
 
 def _import_resize(reader: _Reader, node, values, attributes, name):
@@ -1487,6 +1557,9 @@ def _import_resize(reader: _Reader, node, values, attributes, name):
     rank = len(x.shape)
     scales = _const_input(node, values, 2, "scales", required=False)
     sizes = _const_input(node, values, 3, "sizes", required=False)
+    for what, given in (("scales", scales), ("sizes", sizes)):
+        if given is not None and given.size > rank:   # one entry per axis: refused before it is listed
+            raise ValueError(f"{what} of {given.size:,} entries for an input of rank {rank}")
     if scales is not None and scales.size:
         factors = [float(s) for s in scales.ravel()]
     elif sizes is not None and sizes.size:
@@ -1494,9 +1567,15 @@ def _import_resize(reader: _Reader, node, values, attributes, name):
         factors[0] = 1.0
     else:
         raise ValueError("neither scales nor sizes is given")
-    if len(factors) != rank or factors[:2] != [1.0, 1.0] or any(f != int(f) or f < 1 for f in factors[2:]):
+    if len(factors) != rank or factors[:2] != [1.0, 1.0] or \
+            any(not math.isfinite(f) or f != int(f) or f < 1 for f in factors[2:]):
         raise ValueError(f"scales {factors}: clearconv upsamples the spatial axes by integer factors")
     size = tuple(int(f) for f in factors[2:])
+    # (N, C, *spatial) -> (N, C, *spatial * size): refused before any layer or check works on that size
+    elements = x.shape[1] * math.prod(n * s for n, s in zip(x.shape[2:], size))
+    if elements > MAX_ELEMENTS:
+        raise ValueError(f"scales {factors} make an output of {elements:,} elements per sample, more than "
+                         f"{MAX_ELEMENTS:,}")
     mode = attributes.get("mode", "nearest")
     if mode == "nearest":
         if not all(_nearest_is_repeat(attributes, s, n) for s, n in zip(size, x.shape[2:])):
