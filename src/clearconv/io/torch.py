@@ -19,7 +19,10 @@
 Both readers keep the contract of :mod:`clearconv.io.errors`: arrays, or a ModelFileError naming
 the file, the member and what is wrong. Nothing is allocated that the file merely declares: every
 storage or tensor is checked against the file's size before it is read, and a tensor view against
-its storage.
+its storage. The pickle is bounded before it runs and while it runs: its opcodes are counted and the
+objects they would build estimated (:func:`_scan_pickle`), every call of an allowed function is
+counted and charged to the same budget, and the sequences passed to them are measured before they
+are copied.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import os
 import pickle
 import pickletools
 import re
+import reprlib
 import struct
 
 import numpy as np
@@ -43,6 +47,14 @@ MAX_TENSORS = 16_384                  # tensors of one state_dict (a ResNet-152 
 MAX_PICKLE_BYTES = 3 * 1024 * 1024    # data.pkl: about 100 bytes per tensor, 190 for MAX_TENSORS
 MAX_SAFETENSORS_HEADER = 100_000_000  # the limit of safetensors' own reader
 MAX_RANK = 32                         # NumPy allows 64 axes; a weight has at most 5
+MAX_DIMENSION = 2 ** 63 - 1           # a size, stride or offset: torch's int64
+MAX_PICKLE_OPCODES = 48 * MAX_TENSORS  # torch writes about 31 per tensor, 35 per Parameter
+MAX_CALLS = 4 * MAX_TENSORS           # calls of the allowed functions: torch makes 2 per tensor, 4 per Parameter
+# The objects data.pkl may build, as _scan_pickle and the calls estimate them: a fixed allowance, plus as many
+# bytes per byte of the file as a real state_dict needs (about 19: 4.5 KB estimated per Parameter, which takes
+# at least 240 bytes of file: its pickle, its aligned storage and its zip headers).
+PICKLE_MEMORY_BASE = 16 * 2 ** 20
+PICKLE_MEMORY_PER_FILE_BYTE = 24
 _ZIP_MAGIC = b"PK\x03\x04"
 
 # Storage classes of a torch.save pickle -> (NumPy dtype of an element, little-endian). bfloat16 has no
@@ -122,16 +134,67 @@ class _Tensor(_Sealed):
         self.array = array
 
 
+class _Budget:
+    """What one unpickling may still spend: calls of the allowed functions, tensors, and bytes of the objects
+    built (what :func:`_scan_pickle` estimated for the opcodes is spent before the first call)."""
+
+    def __init__(self, memory: int):
+        self.calls, self.tensors, self.memory = 0, 0, memory
+
+    def spend(self, name: str, nbytes: int) -> None:
+        self.calls += 1
+        self.memory -= nbytes
+        if self.calls > MAX_CALLS:
+            raise _Refused(f"the pickle calls its functions more than {MAX_CALLS:,} times (torch calls 2 per "
+                           f"tensor); refused at a call of {name}")
+        if self.memory < 0:
+            raise _Refused(f"the objects the pickle builds exceed what a state_dict of this file's size needs; "
+                           f"refused at a call of {name}")
+
+
 class _Function(_Sealed):
-    """An allowed global of the pickle, called by REDUCE: ``name`` for messages, ``function`` ours."""
+    """An allowed global of the pickle, called by REDUCE: ``name`` for messages, ``function`` ours, ``cost``
+    an upper bound on the bytes its result holds, charged to ``budget`` (shared by one unpickling) first."""
 
-    __slots__ = ("name", "function")
+    __slots__ = ("name", "function", "cost", "budget")
 
-    def __init__(self, name: str, function):
-        self.name, self.function = name, function
+    def __init__(self, name: str, function, cost: int, budget: _Budget):
+        self.name, self.function, self.cost, self.budget = name, function, cost, budget
 
     def __call__(self, *args):
+        self.budget.spend(self.name, self.cost)
+        if self.function is _rebuild_tensor:
+            self.budget.tensors += 1
+            if self.budget.tensors > MAX_TENSORS:
+                raise _Refused(f"the pickle rebuilds more than {MAX_TENSORS:,} tensors")
         return self.function(*args)
+
+
+class _ShortRepr(reprlib.Repr):
+    def repr_int(self, value, level):
+        # repr() of an integer of over 4300 digits raises ValueError (and takes quadratic time below that)
+        return repr(value) if value.bit_length() <= 128 else f"<an integer of {value.bit_length():,} bits>"
+
+
+_REPR = _ShortRepr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother, _REPR.maxlong = 3, 60, 60, 40
+
+
+def _short(value) -> str:
+    """repr(value) cut to about 200 characters: what a file holds may be megabytes, or nest deep."""
+    return _REPR.repr(value)
+
+
+def _counts(value, most: int):
+    """``value`` as a tuple if it is a tuple or list of at most ``most`` integers in 0..MAX_DIMENSION, else
+    None. Its length is checked before anything is copied: a file may pass a list of a million items."""
+    if type(value) not in (tuple, list) or len(value) > most:
+        return None
+    values = tuple(value)
+    # type() rather than isinstance(): bool is an int; the C-level set/min/max keep a call at a few microseconds
+    if values and not (set(map(type, values)) == {int} and min(values) >= 0 and max(values) <= MAX_DIMENSION):
+        return None
+    return values
 
 
 class _StateDict(collections.OrderedDict):
@@ -151,25 +214,25 @@ def _rebuild_tensor(storage, offset, size, stride, *rest):
     if len(rest) not in (2, 3):
         raise _Refused(f"_rebuild_tensor_v2 takes 6 or 7 arguments; received {4 + len(rest)}")
     if len(rest) == 3 and rest[2]:
-        raise _Refused(f"a tensor with metadata {rest[2]!r} (conjugate or negative views are not weights)")
-    size, stride = tuple(size) if isinstance(size, (tuple, list)) else size, \
-        tuple(stride) if isinstance(stride, (tuple, list)) else stride
-    if not (isinstance(size, tuple) and isinstance(stride, tuple) and len(size) == len(stride) <= MAX_RANK
-            and _is_count(offset) and all(map(_is_count, size + stride))):
-        raise _Refused(f"a tensor of storage {storage.key!r} declares offset {offset!r}, size {size!r}, stride "
-                       f"{stride!r}; expected non-negative integers, as many strides as sizes (at most "
-                       f"{MAX_RANK})")
+        raise _Refused(f"a tensor with metadata {_short(rest[2])} (conjugate or negative views are not weights)")
+    sizes, strides = _counts(size, MAX_RANK), _counts(stride, MAX_RANK)
+    if not (sizes is not None and strides is not None and len(sizes) == len(strides)
+            and _is_count(offset) and offset <= MAX_DIMENSION):
+        raise _Refused(f"a tensor of storage {_short(storage.key)} declares offset {_short(offset)}, size "
+                       f"{_short(size)}, stride {_short(stride)}; expected non-negative integers (at most "
+                       f"2**63 - 1), as many strides as sizes (at most {MAX_RANK})")
+    size, stride = sizes, strides
     available = storage.array.size
     numel = math.prod(size)
     # The element furthest into the storage: offset + sum((size - 1) * stride) (none for an empty tensor).
     last = offset + sum((n - 1) * s for n, s in zip(size, stride)) if numel else offset - 1
     if last >= available or offset > available or numel > available:
-        raise _Refused(f"a tensor of storage {storage.key!r} (offset {offset}, size {size}, stride {stride}) "
-                       f"reads past the {available:,} elements of its storage")
+        raise _Refused(f"a tensor of storage {_short(storage.key)} (offset {offset}, size {size}, stride "
+                       f"{stride}) reads past the {available:,} elements of its storage")
     base = storage.array[offset:offset + last + 1] if numel else storage.array[:0]
     itemsize = storage.array.itemsize
-    view = np.lib.stride_tricks.as_strided(base, shape=size, strides=[s * itemsize for s in stride],
-                                           writeable=False)
+    # A view of the read-only storage (so read-only too); NumPy checks again that it stays inside ``base``.
+    view = np.ndarray(size, dtype=base.dtype, buffer=base, strides=[s * itemsize for s in stride])
     return _Tensor(view)
 
 
@@ -182,9 +245,10 @@ def _rebuild_parameter(data, requires_grad, backward_hooks, *state):
 
 def _size(*args):
     """torch.Size(sequence): a tuple of non-negative integers."""
-    values = tuple(args[0]) if len(args) == 1 and isinstance(args[0], (tuple, list)) else None
-    if values is None or not all(map(_is_count, values)):
-        raise _Refused(f"torch.Size received {args!r}")
+    values = _counts(args[0], MAX_RANK) if len(args) == 1 else None
+    if values is None:
+        raise _Refused(f"torch.Size received {_short(args)}; expected one tuple or list of at most {MAX_RANK} "
+                       f"non-negative integers (at most 2**63 - 1)")
     return values
 
 
@@ -194,21 +258,24 @@ def _ordered_dict(*args):
     return _StateDict()
 
 
-def _allowed_globals() -> dict:
+def _allowed_globals(budget: _Budget) -> dict:
+    # (function, bytes its result may hold at most, on a 64-bit CPython: a view and its base array with
+    # MAX_RANK axes; an OrderedDict; a tuple of MAX_RANK integers; the tensor passed in)
     allowed = {
-        ("collections", "OrderedDict"): _ordered_dict,
-        ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
-        ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
-        ("torch", "Size"): _size,
+        ("collections", "OrderedDict"): (_ordered_dict, 256),
+        ("torch._utils", "_rebuild_tensor_v2"): (_rebuild_tensor, 1024),
+        ("torch._utils", "_rebuild_parameter"): (_rebuild_parameter, 16),
+        ("torch", "Size"): (_size, 384),
     }
-    objects = {key: _Function(f"{key[0]}.{key[1]}", function) for key, function in allowed.items()}
+    objects = {key: _Function(f"{key[0]}.{key[1]}", function, cost, budget)
+               for key, (function, cost) in allowed.items()}
     for name, dtype in _STORAGES.items():
         objects["torch", name] = _StorageType(name, dtype)
     return objects
 
 
 def _why_refused(module: str, name: str) -> str:
-    what = f"{module}.{name}"
+    what = f"{module}.{name}" if len(module) + len(name) < 200 else f"{_short(module)}.{_short(name)}"
     if module.startswith("torch.nn") or module == "__main__" or module.startswith("__torch__"):
         return (f"the pickle names the class {what}: the file holds a whole module (torch.save(model) or "
                 f"torch.jit.save), not a state_dict; save model.state_dict() instead")
@@ -220,37 +287,35 @@ class _StateDictUnpickler(pickle.Unpickler):
     """Unpickles data.pkl with nothing but the globals of :func:`_allowed_globals`; storages are read from
     the archive when the pickle first names them."""
 
-    def __init__(self, file, read_storage):
+    def __init__(self, file, read_storage, memory: int):
         super().__init__(file, fix_imports=False)
-        self._allowed = _allowed_globals()
+        # Tensors are counted when rebuilt, not when named: torch names _rebuild_tensor_v2 once and takes it
+        # from the memo for every other tensor.
+        self.budget = _Budget(memory)
+        self._allowed = _allowed_globals(self.budget)
         self._read_storage = read_storage
         self._storages: dict[str, _Storage] = {}
-        self.tensors = 0
 
     def find_class(self, module, name):
         if not (isinstance(module, str) and isinstance(name, str)):
-            raise _Refused(f"the pickle names a global by non-text {module!r}.{name!r}")
+            raise _Refused(f"the pickle names a global by non-text {_short(module)}.{_short(name)}")
         found = self._allowed.get((module, name))
         if found is None:
             raise _Refused(_why_refused(module, name))
-        if isinstance(found, _Function) and found.function is _rebuild_tensor:
-            self.tensors += 1
-            if self.tensors > MAX_TENSORS:
-                raise _Refused(f"the pickle rebuilds more than {MAX_TENSORS:,} tensors")
         return found
 
     def persistent_load(self, pid):
         # torch writes ("storage", storage type, key, location, number of elements).
         if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"
                 and isinstance(pid[1], _StorageType) and isinstance(pid[2], str) and _is_count(pid[4])):
-            raise _Refused(f"the pickle refers to {pid!r}; a state_dict refers to storages only, as "
+            raise _Refused(f"the pickle refers to {_short(pid)}; a state_dict refers to storages only, as "
                            f"('storage', type, key, location, elements)")
         _, kind, key, _, numel = pid
         storage = self._storages.get(key)
         if storage is None:
             storage = self._storages[key] = _Storage(key, kind.dtype, self._read_storage(key, kind.dtype, numel))
         elif storage.dtype != kind.dtype or storage.array.size != numel:
-            raise _Refused(f"storage {key!r} is named twice with different types or sizes")
+            raise _Refused(f"storage {_short(key)} is named twice with different types or sizes")
         return storage
 
 
@@ -282,13 +347,13 @@ class _TorchZip:
         member = f"{self.prefix}data/{key}"
         nbytes = numel * _itemsize(dtype)
         if nbytes > self.file_size:
-            raise _Refused(f"storage {key!r} declares {numel:,} elements ({nbytes:,} bytes), more than the file's "
-                           f"{self.file_size:,} bytes")
+            raise _Refused(f"storage {_short(key)} declares {numel:,} elements ({nbytes:,} bytes), more than the "
+                           f"file's {self.file_size:,} bytes")
         if member not in self.archive.names:
-            raise _Refused(f"storage {key!r} has no member {member!r}")
+            raise _Refused(f"storage {_short(key)} has no member {_short(member)}")
         if self.archive.declared_size(member) != nbytes:
-            raise _Refused(f"member {member!r} declares {self.archive.declared_size(member):,} bytes; its storage "
-                           f"declares {numel:,} elements of {_itemsize(dtype)} bytes")
+            raise _Refused(f"member {_short(member)} declares {self.archive.declared_size(member):,} bytes; its "
+                           f"storage declares {numel:,} elements of {_itemsize(dtype)} bytes")
         # torch stores tensors uncompressed: all of them together fit in the file.
         self.bytes_read += nbytes
         if self.bytes_read > self.file_size:
@@ -301,26 +366,88 @@ class _TorchZip:
         return array
 
 
-def _check_memo(path: str, member: str, data: bytes) -> None:
-    """Refuse a memo index beyond the opcodes read so far: the unpickler grows its memo to the largest
-    index it is given, so one PUT of index 2**31 would allocate gigabytes (torch numbers them 0, 1, ...)."""
-    count = 0
+# What the unpickler allocates for one opcode, at most, on a 64-bit CPython: every opcode may take a slot
+# of its stack, memo or marks and one in the container its item goes into (a dict item, two pushes, takes up
+# to about 110 bytes), _SLOT_BYTES in all; opcodes that build an object add that object (a container with
+# its first growth, a number); text and bytes add their length (4 bytes a character: one character beyond
+# Latin-1 makes a string store 4 bytes for every character).
+_SLOT_BYTES = 64
+_OBJECT_BYTES = {
+    "EMPTY_LIST": 128, "LIST": 128, "EMPTY_DICT": 256, "DICT": 256,
+    "TUPLE": 64, "TUPLE1": 64, "TUPLE2": 80, "TUPLE3": 88,
+    "INT": 32, "BININT": 32, "BININT1": 32, "BININT2": 32, "LONG": 32, "LONG1": 32, "LONG4": 32,
+    "FLOAT": 32, "BINFLOAT": 32, "PERSID": 256, "BINPERSID": 256,
+}
+_TEXT, _BYTES, _NUMBER, _MEMO, _SET = 1, 2, 3, 4, 5
+_KINDS = {
+    **dict.fromkeys(["STRING", "BINSTRING", "SHORT_BINSTRING", "UNICODE", "BINUNICODE", "SHORT_BINUNICODE",
+                     "BINUNICODE8", "GLOBAL"], _TEXT),
+    **dict.fromkeys(["BINBYTES", "SHORT_BINBYTES", "BINBYTES8", "BYTEARRAY8"], _BYTES),
+    **dict.fromkeys(["INT", "LONG", "LONG1", "LONG4"], _NUMBER),
+    **dict.fromkeys(["PUT", "BINPUT", "LONG_BINPUT"], _MEMO),
+    **dict.fromkeys(["EMPTY_SET", "ADDITEMS", "FROZENSET"], _SET),
+}
+# A set's table takes up to about 150 bytes an element just after it grows. A state_dict holds no sets (a
+# pickled module does, after naming its class: the unpickler refuses it there, by name); a pickle that builds
+# one is charged this for every opcode, as each might push an element.
+_SET_SLOT_BYTES = 160
+# opcode name -> (bytes charged, kind of argument to add to them)
+_OPCODE_COSTS = {op.name: (_SLOT_BYTES + _OBJECT_BYTES.get(op.name, 0), _KINDS.get(op.name, 0))
+                 for op in pickletools.opcodes}
+
+
+def _scan_pickle(path: str, member: str, data: bytes) -> int:
+    """Read the opcodes of ``data`` without running them; return an upper bound on the bytes of the
+    objects they build (without those of the allowed functions, charged when called).
+
+    Refused here: more than MAX_PICKLE_OPCODES opcodes (torch writes about 31 per tensor), a memo
+    index beyond the opcodes read so far (the unpickler grows its memo to the largest index it is given,
+    so one PUT of index 2**31 would allocate gigabytes; torch numbers them 0, 1, ...), and an argument
+    longer than the data left (the unpickler allocates the length BINBYTES8 declares before reading it).
+    Within these bounds the memo, the stack and the lists and tuples that APPENDS and TUPLE build from it
+    hold at most a slot per opcode: the estimate bounds them all.
+    """
+    count, estimate, sets = 0, 0, False
     try:
         for opcode, argument, _ in pickletools.genops(data):
             count += 1
-            if opcode.name in ("PUT", "BINPUT", "LONG_BINPUT") and not 0 <= argument <= count:
+            cost, kind = _OPCODE_COSTS[opcode.name]
+            estimate += cost
+            if count > MAX_PICKLE_OPCODES:
+                raise ModelFileError(path, member, f"more than {MAX_PICKLE_OPCODES:,} opcodes; torch writes about "
+                                                   f"31 per tensor, and a state_dict holds at most "
+                                                   f"{MAX_TENSORS:,} tensors")
+            if not kind:
+                continue
+            if kind == _TEXT:
+                estimate += 80 + 4 * len(argument)
+            elif kind == _BYTES:
+                estimate += 64 + len(argument)
+            elif kind == _NUMBER:
+                estimate += argument.bit_length() // 8 if isinstance(argument, int) else 0
+            elif kind == _MEMO and not 0 <= argument <= count:
                 raise ModelFileError(path, member, f"memo index {argument:,} after {count:,} opcodes; a "
                                                    f"state_dict numbers its memo from 0")
+            elif kind == _SET:
+                sets = True
+    except ModelFileError:
+        raise
     except (ValueError, TypeError, struct.error, UnicodeDecodeError) as error:
-        raise ModelFileError(path, member, f"not a valid pickle ({error})") from None
+        raise ModelFileError(path, member, f"not a valid pickle ({_short(str(error))})") from None
+    return estimate + (_SET_SLOT_BYTES * count if sets else 0)
 
 
 def _read_torch_zip(path: str, file) -> dict:
     container = _TorchZip(path, file)
     member = container.prefix + "data.pkl"
     data = container.archive.read(member, MAX_PICKLE_BYTES)
-    _check_memo(path, member, data)
-    unpickler = _StateDictUnpickler(io.BytesIO(data), container.read_storage)
+    memory = PICKLE_MEMORY_BASE + PICKLE_MEMORY_PER_FILE_BYTE * container.file_size
+    estimate = _scan_pickle(path, member, data)
+    if estimate > memory:
+        raise ModelFileError(path, member, f"its {len(data):,} bytes of opcodes would build about {estimate:,} "
+                                           f"bytes of objects, more than a state_dict in a file of "
+                                           f"{container.file_size:,} bytes needs ({memory:,})")
+    unpickler = _StateDictUnpickler(io.BytesIO(data), container.read_storage, memory - estimate)
     try:
         loaded = unpickler.load()
     except ModelFileError:
@@ -337,11 +464,11 @@ def _read_torch_zip(path: str, file) -> dict:
     arrays = {}
     for key, value in loaded.items():
         if not isinstance(key, str):
-            raise ModelFileError(path, member, f"the state_dict has the key {key!r}; keys are text")
+            raise ModelFileError(path, member, f"the state_dict has the key {_short(key)}; keys are text")
         if not isinstance(value, _Tensor):
             kind = "dict" if isinstance(value, dict) else type(value).__name__.strip("_")
-            raise ModelFileError(path, member, f"entry {key!r} is a {kind}, not a tensor: a training checkpoint "
-                                               f"rather than a state_dict? Save model.state_dict() alone")
+            raise ModelFileError(path, member, f"entry {_short(key)} is a {kind}, not a tensor: a training "
+                                               f"checkpoint rather than a state_dict? Save model.state_dict() alone")
         arrays[key] = value.array
     return arrays
 
