@@ -267,23 +267,27 @@ def _set(tree, path, value):
     return tree
 
 
-def mutate_json(data, raw: bytes) -> bytes:
-    """One field of the JSON text ``raw`` replaced, deleted, added, wrapped in a list or scaled."""
+JSON_KEYS = ["unknown", "name", "config", "class_name", "dtype", "shape", "data_offsets", "module",
+             "registered_name"]
+
+
+def mutate_json(data, raw: bytes, keys=JSON_KEYS, replacements=None) -> bytes:
+    """One field of the JSON text ``raw`` replaced, deleted, added (under one of ``keys``), wrapped in a list
+    or scaled; values drawn from ``replacements`` (default :data:`REPLACEMENTS`)."""
+    replacements = REPLACEMENTS if replacements is None else replacements
     tree = json.loads(raw)
     path, node = data.draw(st.sampled_from(list(_nodes(tree))), label="json node")
     action = data.draw(st.sampled_from(["replace", "replace", "replace", "delete", "add", "wrap", "scale"]),
                        label="json action")
     if action == "replace":
-        tree = _set(tree, path, data.draw(st.sampled_from(REPLACEMENTS), label="value"))
+        tree = _set(tree, path, data.draw(st.sampled_from(replacements), label="value"))
     elif action == "delete" and path:
         parent = tree
         for step in path[:-1]:
             parent = parent[step]
         del parent[path[-1]]
     elif action == "add" and isinstance(node, dict):
-        node[data.draw(st.sampled_from(["unknown", "name", "config", "class_name", "dtype", "shape",
-                                        "data_offsets", "module", "registered_name"]), label="key")] = \
-            data.draw(st.sampled_from(REPLACEMENTS), label="value")
+        node[data.draw(st.sampled_from(keys), label="key")] = data.draw(st.sampled_from(replacements), label="value")
     elif action == "wrap":
         tree = _set(tree, path, [node])
     elif action == "scale" and isinstance(node, (int, float)) and not isinstance(node, bool):

@@ -16,7 +16,6 @@ the long campaign whose figures docs/io.md reports.
 """
 
 import io
-import json
 import math
 import os
 import tempfile
@@ -26,6 +25,8 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+import io_fuzz_files as files
 
 from clearconv.io import ModelFileError, load_model, load_weights
 
@@ -57,49 +58,9 @@ def _zip(members, deflated=()) -> bytes:
     return buffer.getvalue()
 
 
-def _nodes(value, path=()):
-    """Every (path, value) in a JSON tree, the root included."""
-    yield path, value
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield from _nodes(item, path + (key,))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from _nodes(item, path + (index,))
-
-
-def _set(tree, path, value):
-    if not path:
-        return value
-    parent = tree
-    for step in path[:-1]:
-        parent = parent[step]
-    parent[path[-1]] = value
-    return tree
-
-
 def _mutate_json(data, raw: bytes) -> bytes:
-    tree = json.loads(raw)
-    nodes = list(_nodes(tree))
-    path, node = data.draw(st.sampled_from(nodes), label="node")
-    action = data.draw(st.sampled_from(["replace", "replace", "replace", "delete", "add", "wrap", "scale"]),
-                       label="json action")
-    if action == "replace":
-        tree = _set(tree, path, data.draw(st.sampled_from(REPLACEMENTS), label="value"))
-    elif action == "delete" and path:
-        parent = tree
-        for step in path[:-1]:
-            parent = parent[step]
-        del parent[path[-1]]
-    elif action == "add" and isinstance(node, dict):
-        node[data.draw(st.sampled_from(["unknown", "name", "config", "class_name", "units", "calls"]),
-                       label="key")] = data.draw(st.sampled_from(REPLACEMENTS), label="value")
-    elif action == "wrap":
-        tree = _set(tree, path, [node])
-    elif action == "scale" and isinstance(node, (int, float)) and not isinstance(node, bool):
-        tree = _set(tree, path, node * data.draw(st.sampled_from([-1, 2, 1000, 2**33]), label="factor"))
-    text = json.dumps(tree)
-    return text.replace('"__DEEP__"', "[" * DEEP + "]" * DEEP).encode()
+    return files.mutate_json(data, raw, keys=["unknown", "name", "config", "class_name", "units", "calls"],
+                             replacements=REPLACEMENTS)
 
 
 def _npz(arrays: dict) -> bytes:

@@ -359,11 +359,7 @@ def _entry_from_keras(entry, where: str, state: _Translation) -> dict:
     """One Keras layer entry -> ``{"class_name", "config", "name"}``."""
     from ..models.serialization import registry
     state.layers += 1
-    if state.layers > validation.MAX_LAYERS:
-        raise ValueError(f"the file describes more than {validation.MAX_LAYERS} layers")
-    if not isinstance(entry, dict) or not isinstance(entry.get("class_name"), str) \
-            or not isinstance(entry.get("config"), dict):
-        raise ValueError(f"{where} must be {{'class_name': str, 'config': {{...}}}}; received {entry!r}"[:300])
+    validation.check_layer_entry(entry, where, state.layers)
     name, config = entry["class_name"], entry["config"]
     where = f"{where} {_label(entry)}"
     if name in _CODE_LAYERS:
@@ -963,6 +959,7 @@ def _read_in_child(read, timeout: float = CHILD_TIMEOUT_SECONDS):
     no Python cleanup, atexit handler or buffered output of the parent runs twice. The one hazard of fork
     in a threaded process, a lock held by another thread at the moment of the fork (such as h5py's global
     lock), would leave the child waiting forever: the timeout ends such a child and the file is refused."""
+    import faulthandler
     import resource
     import select
     import signal
@@ -972,6 +969,7 @@ def _read_in_child(read, timeout: float = CHILD_TIMEOUT_SECONDS):
     if pid == 0:   # the child: no Python cleanup, no return
         code = 1
         try:
+            faulthandler.disable()   # a crash of HDF5 in here is reported by the parent, as a refused file
             os.close(receive)
             limit = _address_space() + _ATTRIBUTE_ALLOWANCE
             resource.setrlimit(resource.RLIMIT_AS, (limit, limit))

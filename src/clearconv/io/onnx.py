@@ -90,6 +90,16 @@ def _channels_first_perm(rank: int) -> tuple:
     return (0, rank - 1, *range(1, rank - 1))
 
 
+def _unique(base: str, used: set) -> str:
+    """``base``, or ``base_2``, ``base_3``, ... : the first not in ``used`` (which then holds it)."""
+    name, count = base, 1
+    while name in used:
+        count += 1
+        name = f"{base}_{count}"
+    used.add(name)
+    return name
+
+
 class _Value:
     """One tensor of the ONNX graph: ``name``, the rank, and ``perm`` such that the ONNX tensor is
     ``clearconv_tensor.transpose(perm)``."""
@@ -116,13 +126,7 @@ class _Exporter:
 
     # --- names, constants, nodes ---------------------------------------------------------------
     def fresh(self, hint: str) -> str:
-        base = re.sub(r"[^A-Za-z0-9_./:-]", "_", hint) or "value"
-        name, count = base, 1
-        while name in self.used:
-            count += 1
-            name = f"{base}_{count}"
-        self.used.add(name)
-        return name
+        return _unique(re.sub(r"[^A-Za-z0-9_./:-]", "_", hint) or "value", self.used)
 
     def constant(self, array, hint: str) -> str:
         name = self.fresh(hint)
@@ -636,13 +640,7 @@ class _Reader:
         return ModelFileError(self.path, member, reason)
 
     def layer_name(self, hint: str, op: str) -> str:
-        base = re.sub(r"[^A-Za-z0-9_.-]", "_", hint).strip("_.") or op.lower()
-        name, count = base, 1
-        while name in self.layer_names:
-            count += 1
-            name = f"{base}_{count}"
-        self.layer_names.add(name)
-        return name
+        return _unique(re.sub(r"[^A-Za-z0-9_.-]", "_", hint).strip("_.") or op.lower(), self.layer_names)
 
     # --- tensors ---------------------------------------------------------------------------------
     def tensor(self, proto, member: str) -> np.ndarray:

@@ -231,15 +231,21 @@ def _layer_name(entry: dict, where: str) -> str:
     return name
 
 
-def _check_entry(entry, where: str, counts: dict) -> None:
-    """One ``{"class_name", "config", "name"}`` entry; models nested in it are checked in turn.
-    ``counts`` tallies the layers and calls seen, refused beyond MAX_LAYERS and MAX_CALLS."""
-    counts["layers"] += 1
-    if counts["layers"] > MAX_LAYERS:
+def check_layer_entry(entry, where: str, layers: int) -> None:
+    """The form every layer entry of every format's config has, ``{"class_name": str, "config": {...}}``, and
+    ``layers`` (the entries counted so far, this one included) within MAX_LAYERS; ValueError otherwise."""
+    if layers > MAX_LAYERS:
         raise ValueError(f"the file describes more than {MAX_LAYERS} layers")
     if not isinstance(entry, dict) or not isinstance(entry.get("class_name"), str) \
             or not isinstance(entry.get("config"), dict):
         raise ValueError(f"{where} must be {{'class_name': str, 'config': {{...}}}}; received {entry!r}"[:300])
+
+
+def _check_entry(entry, where: str, counts: dict) -> None:
+    """One ``{"class_name", "config", "name"}`` entry; models nested in it are checked in turn.
+    ``counts`` tallies the layers and calls seen, refused beyond MAX_LAYERS and MAX_CALLS."""
+    counts["layers"] += 1
+    check_layer_entry(entry, where, counts["layers"])
     config, name = entry["config"], entry["class_name"]
     where = f"{where} ({name} {entry.get('name', config.get('name'))!r})"
     if "name" in entry or "name" in config:
