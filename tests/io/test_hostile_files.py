@@ -4,7 +4,6 @@ each file is built here from a valid one, and must give a ModelFileError, in tim
 import io
 import json
 import os
-import resource
 import struct
 import subprocess
 import sys
