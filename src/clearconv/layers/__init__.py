@@ -10,6 +10,8 @@ from .conv import Conv3DTranspose as Convolution3DTranspose
 from .core import (ELU, Activation, Dense, Dropout, Flatten, Input, InputLayer, LeakyReLU, PReLU, ReLU, Reshape,
                    Softmax)
 from .identity import Identity
+from .augmentation import RandomContrast, RandomCrop, RandomFlip
+from .augmentation_geometric import RandomRotation, RandomTranslation, RandomZoom
 from .image_preprocessing import CenterCrop, Resizing
 from .lambda_layer import Lambda
 from .merge import (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract, add, average, concatenate, dot,

@@ -64,6 +64,9 @@ class _ImageLayer(Layer):
     def _init_image(self, height, width, data_format) -> None:
         self.height = _check_size(self.name, "height", height)
         self.width = _check_size(self.name, "width", width)
+        self._init_format(data_format)
+
+    def _init_format(self, data_format) -> None:
         self.data_format = _check_choice(self.name, "data_format", data_format or config.image_data_format(),
                                          DATA_FORMATS)
 
