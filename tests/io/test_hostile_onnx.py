@@ -47,7 +47,7 @@ def relu():
 
 
 def concat_bomb(copies, length=2**24):
-    """The review's file (with the default ``length``): one ConstantOfShape of ``length`` floats read
+    """The smallest such file (with the default ``length``): one ConstantOfShape of ``length`` floats read
     ``copies`` times by one Concat (185 bytes for 8 copies: 512 MiB of float32 once concatenated)."""
     return model_bytes([constant_of_shape("s", "c"), helper.make_node("Concat", ["c"] * copies, ["big"], axis=0),
                         relu()], [ints("s", [length])])
@@ -149,7 +149,7 @@ def assert_refused(outcome, member, *words):
 # --------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["concat_8", "concat_2000"])
-def test_the_review_concat_bombs_are_refused_before_they_are_built(hostile, name):
+def test_concat_bombs_are_refused_before_they_are_built(hostile, name):
     """The 2**24 floats of the ConstantOfShape alone are more than a file of 185 bytes may fold."""
     assert_refused(hostile[name], "graph.node[0]", "ConstantOfShape", "elements")
 

@@ -146,6 +146,13 @@ CASES = [
     Case("groupnorm", lambda: layers.GroupNormalization(2), (2, 4, 4, 6), [((6,), T), ((6,), T)], 2 * 6),
     Case("resizing", lambda: layers.Resizing(5, 3), (2, 4, 6, 2)),
     Case("center-crop", lambda: layers.CenterCrop(3, 2), (2, 4, 5, 2)),
+    # --- augmentation (inference: the input, or for RandomCrop its central window resized to the target)
+    Case("random-flip", lambda: layers.RandomFlip(seed=1), (2, 4, 6, 2)),
+    Case("random-crop", lambda: layers.RandomCrop(3, 2, seed=1), (2, 4, 5, 2)),
+    Case("random-contrast", lambda: layers.RandomContrast(0.3, seed=1), (2, 4, 6, 2)),
+    Case("random-translation", lambda: layers.RandomTranslation(0.2, 0.1, seed=1), (2, 4, 6, 2)),
+    Case("random-rotation", lambda: layers.RandomRotation(0.1, seed=1), (2, 4, 6, 2)),
+    Case("random-zoom", lambda: layers.RandomZoom(0.2, seed=1), (2, 4, 6, 2)),
     # --- a registered function as a layer (saved by its registered name)
     Case("lambda", lambda: layers.Lambda(_double), (2, 4, 3)),
     # --- preprocessing: Normalization keeps mean and variance (not trainable): 2 * C
