@@ -101,9 +101,20 @@ def test_same_seed_same_augmentation(make):
 @pytest.mark.parametrize("make", LAYERS[:2], ids=["flip", "contrast"])
 def test_inference_is_identity(make):
     x = rand((2, 5, 6, 2))
-    layer = make(seed=1)
-    np.testing.assert_array_equal(layer(x), x)
-    np.testing.assert_array_equal(layer(x, training=False), x)
+    np.testing.assert_array_equal(make(seed=1)(x, training=False), x)
+
+
+@pytest.mark.parametrize("make", [RandomFlip, lambda seed: RandomContrast(0.5, seed=seed),
+                                  lambda seed: RandomCrop(3, 4, seed=seed)], ids=["flip", "contrast", "crop"])
+def test_a_bare_call_augments_as_in_keras(make):
+    """Keras's augmentation layers default to training=True: a call that neither gives nor inherits it
+    augments, drawing as a call with training=True does; inside predict it is inference."""
+    x = rand((6, 5, 6, 2))
+    np.testing.assert_array_equal(make(seed=3)(x), make(seed=3)(x, training=True))
+    from clearconv.models import Sequential
+    from clearconv import layers as L
+    model = Sequential([L.Input((5, 6, 2)), make(seed=3)])
+    np.testing.assert_array_equal(model.predict(x, verbose=0), make(seed=3)(x, training=False))
 
 
 # --------------------------------------------------------------------------- RandomCrop
@@ -144,7 +155,7 @@ def test_crop_inference_matches_keras_documented(keras, shape, height, width, kw
     x = rand(shape, seed=3)
     ours = RandomCrop(height, width, seed=1, **kwargs)
     expected = np.asarray(keras.layers.Resizing(height, width, crop_to_aspect_ratio=True, **kwargs)(x))
-    np.testing.assert_allclose(ours(x), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ours(x, training=False), expected, rtol=1e-5, atol=1e-6)
     assert ours.compute_output_shape(shape) == tuple(keras.layers.RandomCrop(height, width, **kwargs)
                                                       .compute_output_shape(shape))
 

@@ -2,9 +2,11 @@
 
 Inputs are images of rank 4, (batch, height, width, channels), or rank 3, one
 image (height, width, channels); ``channels_first`` puts the channels before
-height and width. The layers augment only when called with ``training=True``
-(``fit`` does); otherwise RandomFlip and RandomContrast return the input and
-RandomCrop returns its deterministic central crop (see the class).
+height and width. The layers augment when ``training`` is True: under ``fit``,
+and, as in Keras, in a call that neither gives nor inherits ``training`` (their
+``call`` defaults to True); with ``training=False`` (``predict``, ``evaluate``)
+RandomFlip and RandomContrast return the input and RandomCrop returns its
+deterministic central crop (see the class).
 
 Each layer draws from a :class:`clearconv.random.SeedGenerator` of its own,
 made from ``seed``: two layers with the same seed augment alike, call after
@@ -88,8 +90,8 @@ class RandomFlip(_AugmentationLayer):
     ``"horizontal"`` (left-right, the width axis reversed), ``"vertical"``
     (top-bottom, the height axis reversed) or ``"horizontal_and_vertical"``
     (default: both reversed together). Each image is flipped with probability
-    1/2 (one draw per image; see the module docstring). Without
-    ``training=True`` the input is returned unchanged.
+    1/2 (one draw per image; see the module docstring). With
+    ``training=False`` the input is returned unchanged.
     """
 
     def __init__(self, mode="horizontal_and_vertical", seed=None, data_format=None, **kwargs):
@@ -97,7 +99,7 @@ class RandomFlip(_AugmentationLayer):
         self.mode = _check_choice(self.name, "mode", mode, FLIP_MODES)
         self._init_augmentation(seed, data_format)
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=True):
         x = _as_tensor_or_array(inputs)
         self._check_input(x.shape)
         if not training:
@@ -131,7 +133,7 @@ class RandomCrop(_AugmentationLayer):
     ``height`` x ``width`` slice from there (cut short by the image's edge) is
     resized bilinearly to the target when it falls short of it.
 
-    Without ``training=True`` the output is the largest central window of the
+    With ``training=False`` the output is the largest central window of the
     target's aspect ratio resized bilinearly to the target (Keras's documented
     inference behaviour, :class:`Resizing` with ``crop_to_aspect_ratio=True``),
     so a model's output shape does not depend on ``training``.
@@ -162,7 +164,7 @@ class RandomCrop(_AugmentationLayer):
         crop_width = max(min(image_width, int(image_height * self.width / self.height)), 1)
         return int((image_height - crop_height) / 2), int((image_width - crop_width) / 2)
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=True):
         x = _as_tensor_or_array(inputs)
         self._check_input(x.shape)
         if not training:
@@ -222,8 +224,8 @@ class RandomContrast(_AugmentationLayer):
 
     ``factor``: a number ``a`` in [0, 1] (``lower = upper = a``), or a pair,
     sorted into ``(lower, upper)``, whose first entry is at most 1 and second
-    at least 0; e.g. ``(-0.5, 0.5)`` always scales by 1.5. Without
-    ``training=True`` the input is returned unchanged.
+    at least 0; e.g. ``(-0.5, 0.5)`` always scales by 1.5. With
+    ``training=False`` the input is returned unchanged.
     """
 
     def __init__(self, factor, value_range=(0, 255), seed=None, data_format=None, **kwargs):
@@ -232,7 +234,7 @@ class RandomContrast(_AugmentationLayer):
         self.value_range = _check_value_range(self.name, value_range)
         self._init_augmentation(seed, data_format)
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=True):
         x = _as_tensor_or_array(inputs)
         self._check_input(x.shape)
         if not training:

@@ -25,7 +25,8 @@ range between its two numbers. Pixels read outside the image follow
 ``fill_mode`` (``"reflect"`` by default; ``"constant"`` reads ``fill_value``) and
 ``interpolation`` (``"bilinear"`` or ``"nearest"``).
 
-Otherwise (inference) the layers return their input unchanged. The draws come
+With ``training=False`` (``predict``, ``evaluate``) the layers return their input unchanged; a call
+that neither gives nor inherits ``training`` augments, as in Keras (their ``call`` defaults to True). The draws come
 from each layer's :class:`clearconv.random.SeedGenerator`, seeded by ``seed``:
 two layers with the same seed make the same sequence of maps. The maps are
 constants of each call and the resampling is not differentiable: these layers
@@ -90,7 +91,7 @@ class _GeometricAugmentation(_AugmentationLayer):
         """(batch, 8) float32 rows for :func:`clearconv.ops.image.affine_transform`."""
         raise NotImplementedError
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=True):
         if not training:
             return inputs
         images = data_of(inputs)

@@ -13,7 +13,9 @@ Subclassing works as in Keras's guides: ``__init__`` creates sub-layers and
 sets them as attributes (they are tracked: their weights appear in
 ``weights``), ``build(input_shape)`` creates weights with ``add_weight``,
 ``call(inputs, training=None)`` computes. A layer called inside another
-layer's ``call`` without ``training`` inherits the outer call's value.
+layer's ``call`` without ``training`` inherits the outer call's value; a call
+with neither gets the default of its ``call`` signature (True for the image
+augmentation layers, as in Keras).
 Called on a symbolic tensor (functional API), a layer without its own
 ``compute_output_shape`` learns its output shape by running ``call`` once on
 zeros of the input shape.
@@ -325,6 +327,8 @@ class Layer:
         stack = _state.call_training
         if training is None:
             training = stack[-1]
+        if training is None:   # neither given nor inherited: the default of ``call``'s signature, as in Keras
+            training = _training_default(type(self))
         if _call_accepts(type(self), "training"):
             kwargs = {**kwargs, "training": training}
         stack.append(training)
@@ -534,6 +538,18 @@ def _is_plain(value) -> bool:
     if isinstance(value, dict):
         return all(isinstance(k, str) and _is_plain(v) for k, v in value.items())
     return value is None or isinstance(value, (bool, int, float, str))
+
+
+def _training_default(cls):
+    """The default of ``training`` in ``cls.call``'s signature (None when it has none): Keras's image
+    augmentation layers declare ``training=True``, so a bare call augments, as there."""
+    cache = cls.__dict__.get("_training_default_cache")
+    if cache is None:
+        parameter = inspect.signature(cls.call).parameters.get("training")
+        cache = (None if parameter is None or parameter.default is inspect.Parameter.empty
+                 else parameter.default,)
+        setattr(cls, "_training_default_cache", cache)
+    return cache[0]
 
 
 def _call_accepts(cls, argument: str) -> bool:
