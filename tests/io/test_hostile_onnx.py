@@ -304,3 +304,41 @@ def test_a_constant_op_missing_an_input_is_refused(tmp_path, op, inputs):
     with pytest.raises(ModelFileError) as error:
         import_onnx(path)
     assert error.value.member == "graph.node[0]" and "is missing" in error.value.reason
+
+
+def test_a_weight_larger_than_the_folding_cap_passes_through_view_ops(tmp_path, monkeypatch):
+    """Exporters pass weights through Identity, Transpose or Reshape: a view is no larger than the weight the
+    file holds, so the cap on computed constants does not apply (here made 10 elements, the weight 12)."""
+    monkeypatch.setattr(onnx_io, "_MAX_FOLDED", 10)
+    weight = numpy_helper.from_array(np.arange(12, dtype=np.float32).reshape(3, 4), "w")
+    path = tmp_path / "view.onnx"
+    path.write_bytes(model_bytes([helper.make_node("Identity", ["w"], ["w1"]),
+                                  helper.make_node("Transpose", ["w1"], ["w2"], perm=[1, 0]),
+                                  helper.make_node("MatMul", ["x", "w2"], ["y"])], [weight]))
+    x = np.arange(8, dtype=np.float32).reshape(2, 4)
+    np.testing.assert_allclose(import_onnx(path).predict(x, verbose=0), x @ np.arange(12).reshape(3, 4).T)
+
+
+def test_copies_made_by_view_ops_are_charged_to_the_file(tmp_path, monkeypatch):
+    """Transpose then Reshape copies the weight; a chain of such copies stops when the file's allowance is
+    spent (an allowance of 60 elements holds the four 12-element copies, one of 30 two of them)."""
+    monkeypatch.setattr(onnx_io, "_FOLD_PER_BYTE", 0)
+    weight = numpy_helper.from_array(np.arange(12, dtype=np.float32).reshape(3, 4), "w0")
+    nodes = []
+    for i in range(4):   # flattening a transposed view copies its 12 elements; the reshape back is a view
+        nodes += [helper.make_node("Transpose", [f"w{i}"], [f"t{i}"], perm=[1, 0]),
+                  helper.make_node("Reshape", [f"t{i}", "flat"], [f"f{i}"]),
+                  helper.make_node("Reshape", [f"f{i}", "shape"], [f"w{i + 1}"])]
+    nodes += [helper.make_node("Transpose", ["w4"], ["t4"], perm=[1, 0]),
+              helper.make_node("MatMul", ["x", "t4"], ["y"])]
+    path = tmp_path / "copies.onnx"
+    path.write_bytes(model_bytes(nodes, [weight, ints("flat", [12]), ints("shape", [3, 4])]))
+    monkeypatch.setattr(onnx_io, "_FOLD_FLOOR", 60)    # room for four copies: the model loads
+    x = np.arange(8, dtype=np.float32).reshape(2, 4)
+    expected = np.arange(12, dtype=np.float32).reshape(3, 4)
+    for _ in range(4):
+        expected = expected.T.reshape(12).reshape(3, 4)
+    np.testing.assert_allclose(import_onnx(path).predict(x, verbose=0), x @ expected.T)
+    monkeypatch.setattr(onnx_io, "_FOLD_FLOOR", 30)    # room for two
+    with pytest.raises(ModelFileError, match="a constant of 12 elements"):
+        import_onnx(path)

@@ -119,6 +119,7 @@ def run(args) -> int:
     if len(at) != len(shape) or any(not 0 <= i < n for i, n in zip(at, shape)):
         raise UsageError(f"--at {','.join(map(str, at))}: layer {layer.name}'s output has shape {shape} (batch "
                          f"axis left out); give {len(shape)} integers, each from 0 to its size - 1")
-    print(f"model {model.name}{' (zoo model, untrained: random weights)' if untrained else ''}, input {input_source(args)}")
+    untrained_note = " (zoo model, untrained: random weights)" if untrained else ""
+    print(f"model {model.name}{untrained_note}, input {input_source(args)}")
     print(worked_example(tracer.trace(layer, at, args.call)))
     return 0

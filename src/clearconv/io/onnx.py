@@ -969,6 +969,12 @@ _FOLD_PER_BYTE = 4      # and elements per byte of the file beyond that
 _MAX_SHAPE_LENGTH = 64  # entries of a shape, axes or slice argument: NumPy's own limit on dimensions
 
 
+def _too_large(size: int, reader) -> str:
+    return (f"a constant of {size:,} elements; clearconv computes constants of at most {_MAX_FOLDED:,} elements, "
+            f"and at most {max(reader.fold_left, 0):,} more for this file ({_FOLD_PER_BYTE} per byte of the file, "
+            f"{_FOLD_FLOOR:,} for any file)")
+
+
 def _small_ints(array, what: str) -> list:
     """``array``'s entries as Python ints: a shape, axes or slice bounds, at most _MAX_SHAPE_LENGTH of them."""
     if array.size > _MAX_SHAPE_LENGTH:
@@ -1408,13 +1414,15 @@ def _import_node(reader: _Reader, node, member: str, consumers: dict, outputs_na
         arrays = [v.array if v is not None else None for v in values]
         # the result's size from the inputs' shapes, before anything is allocated
         size = _folded_size(op, arrays, attributes)
-        limit = _MAX_FOLDED if op in _VIEW_OPS else min(_MAX_FOLDED, reader.fold_left)
+        # A view op's result is no larger than its input, a weight the file holds: no cap of its own (a large
+        # weight passed through Identity, as some exporters write, loads); a copy it makes is charged below.
+        limit = size if op in _VIEW_OPS else min(_MAX_FOLDED, reader.fold_left)
         if size > limit:
-            raise ValueError(f"a constant of {size:,} elements; clearconv computes constants of at most "
-                             f"{_MAX_FOLDED:,} elements, and at most {max(reader.fold_left, 0):,} more for this "
-                             f"file ({_FOLD_PER_BYTE} per byte of the file, {_FOLD_FLOOR:,} for any file)")
+            raise ValueError(_too_large(size, reader))
         result = np.asarray(_fold(reader, op, node, arrays, attributes, member))
         if not any(a is not None and np.may_share_memory(result, a) for a in arrays):   # a new array
+            if op in _VIEW_OPS and result.size > reader.fold_left:
+                raise ValueError(_too_large(result.size, reader))
             reader.fold_left -= result.size
         reader.values[output] = _Const(result)
         return
