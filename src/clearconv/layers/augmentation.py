@@ -146,11 +146,7 @@ class RandomCrop(_AugmentationLayer):
         self._init_augmentation(seed, data_format)
 
     def compute_output_shape(self, input_shape) -> tuple:
-        self._check_input(input_shape)
-        shape = list(input_shape)
-        height_axis, width_axis = self._spatial_axes(len(shape))
-        shape[height_axis], shape[width_axis] = self.height, self.width
-        return tuple(shape)
+        return _ImageLayer.compute_output_shape(self, input_shape)   # the target's height and width, as Resizing
 
     def window_start(self, image_height: int, image_width: int, training: bool) -> tuple:
         """The (row, column) where the training window starts: random when the image is larger
