@@ -4,10 +4,7 @@ ModelFileError, within a second, without allocating far beyond what the file's s
 The files that made the reader allocate gigabytes are loaded in one child process whose address space is
 capped (RLIMIT_AS), so a regression fails the test instead of exhausting the machine that runs it."""
 
-import json
 import math
-import subprocess
-import sys
 import time
 from fractions import Fraction
 
@@ -20,6 +17,7 @@ from onnx import TensorProto, helper, numpy_helper
 from clearconv.io import ModelFileError
 from clearconv.io import onnx as onnx_io
 from clearconv.io.onnx import import_onnx
+from hostile_loads import load_in_child
 
 CHILD_MEMORY = 3 * 2**30     # address space of the child process that loads the hostile files
 GROWTH_LIMIT_MIB = 64        # peak of the memory the child allocates while one hostile file is read
@@ -92,48 +90,21 @@ HOSTILE = {
     "resize_sizes_1e7": lambda: resize_by(1e7, sizes=True),
 }
 
-_CHILD = """
-import json, resource, sys, time, tracemalloc
-resource.setrlimit(resource.RLIMIT_AS, ({limit}, {limit}))
-from clearconv.io import ModelFileError
-from clearconv.io.onnx import import_onnx
-paths = json.loads(sys.argv[1])
-import_onnx(paths.pop("valid"))   # the modules a load imports, imported before any load is timed
-tracemalloc.start()   # NumPy reports its arrays' memory to tracemalloc: a peak per file, whatever came before
-results = {{}}
-for name, path in paths.items():
-    tracemalloc.reset_peak()
-    before = tracemalloc.get_traced_memory()[0]
-    start = time.perf_counter()
-    try:
-        import_onnx(path)
-        outcome = {{"error": None}}
-    except ModelFileError as error:
-        outcome = {{"error": "ModelFileError", "member": error.member, "reason": error.reason}}
-    except BaseException as error:
-        outcome = {{"error": type(error).__name__, "reason": str(error)[:300]}}
-    outcome["seconds"] = time.perf_counter() - start
-    outcome["grown_mib"] = (tracemalloc.get_traced_memory()[1] - before) / 2**20
-    results[name] = outcome
-print(json.dumps(results))
-"""
 
 
 @pytest.fixture(scope="module")
 def hostile(tmp_path_factory):
     """{name: outcome} of import_onnx on each file of HOSTILE, read in one memory-capped child process."""
     folder = tmp_path_factory.mktemp("hostile_onnx")
-    paths = {"valid": str(folder / "valid.onnx")}
-    with open(paths["valid"], "wb") as file:
-        file.write(model_bytes([relu()]))
+    valid = folder / "valid.onnx"
+    valid.write_bytes(model_bytes([relu()]))
+    paths = {}
     for name, build in HOSTILE.items():
         paths[name] = str(folder / f"{name}.onnx")
         with open(paths[name], "wb") as file:
             file.write(build())
-    result = subprocess.run([sys.executable, "-c", _CHILD.format(limit=CHILD_MEMORY), json.dumps(paths)],
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr[-2000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return load_in_child("clearconv.io.onnx.import_onnx", paths, CHILD_MEMORY, memory="traced",
+                         warm_up=[str(valid)], timeout=120)
 
 
 def assert_refused(outcome, member, *words):

@@ -10,17 +10,15 @@ against tracemalloc, and against real torch.save files, which it must admit.
 """
 
 import io
-import json
 import pickle
 import pickletools
 import struct
-import subprocess
-import sys
 import tracemalloc
 import zipfile
 
 import numpy as np
 import pytest
+from hostile_loads import load_in_child
 
 from clearconv.io import torch as torch_io
 from clearconv.io.errors import ModelFileError
@@ -114,42 +112,6 @@ HOSTILE = {
     "nops": lambda: (opcode_bomb(b"N0" * (BIG // 2)), None, False),
 }
 
-_CHILD = """
-import json, os, resource, sys, time
-resource.setrlimit(resource.RLIMIT_AS, ({limit}, {limit}))
-from clearconv.io import ModelFileError
-from clearconv.io.torch import read_state_dict
-
-
-def resident_kib():   # (peak, current) resident size of this process in KiB, as Linux counts them
-    with open("/proc/self/status") as status:
-        fields = dict(line.split(":", 1) for line in status)
-    return int(fields["VmHWM"].split()[0]), int(fields["VmRSS"].split()[0])
-
-
-results = {{}}
-for name, path in json.loads(sys.argv[1]).items():
-    # Each file's resident peak, less the resident size before it: the memory the contract bounds
-    # (tracemalloc would count allocations, but slows the reading of millions of opcodes tenfold; the
-    # estimate they are bounded by is checked against tracemalloc below). Writing 5 to clear_refs
-    # resets the peak to the current size.
-    with open("/proc/self/clear_refs", "w") as clear:
-        clear.write("5")
-    before = resident_kib()[1]
-    start = time.perf_counter()
-    try:
-        read_state_dict(path)
-        outcome = {{"error": None}}
-    except ModelFileError as error:
-        outcome = {{"error": "ModelFileError", "member": error.member, "reason": error.reason}}
-    except BaseException as error:
-        outcome = {{"error": type(error).__name__, "reason": str(error)[:300]}}
-    outcome["seconds"] = time.perf_counter() - start
-    outcome["grown_mib"] = (resident_kib()[0] - before) / 1024
-    outcome["file_mib"] = os.path.getsize(path) / 2**20
-    results[name] = outcome
-print(json.dumps(results))
-"""
 
 
 @pytest.fixture(scope="module")
@@ -160,10 +122,9 @@ def hostile(tmp_path_factory):
     for name, build in HOSTILE.items():
         data, storages, deflated = build()
         paths[name] = _zip(folder / f"{name}.pt", data, storages, deflated)
-    result = subprocess.run([sys.executable, "-c", _CHILD.format(limit=CHILD_MEMORY), json.dumps(paths)],
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-2000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    # Resident growth, not tracemalloc: it would slow the reading of millions of opcodes tenfold (the
+    # estimate they are bounded by is checked against tracemalloc below).
+    return load_in_child("clearconv.io.torch.read_state_dict", paths, CHILD_MEMORY, memory="resident")
 
 
 def assert_refused(outcome, *words):

@@ -96,18 +96,24 @@ def test_future_opset(tmp_path):
     refused(write(tmp_path, data), member="opset_import", match=f"opset {onnx_io.IMPORT_OPSETS.stop}")
 
 
+def external_conv_graph(location: str, **fields) -> bytes:
+    """A Conv graph whose weight w lies in the external data file ``location`` (plus ``fields`` such as
+    offset and length)."""
+    tensor = conv_weight()
+    tensor.ClearField("raw_data")
+    tensor.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", location), *fields.items()):
+        entry = tensor.external_data.add()
+        entry.key, entry.value = key, value
+    return graph_bytes([helper.make_node("Conv", ["x", "w"], ["y"])], [tensor])
+
+
 @pytest.mark.parametrize("location", ["../weights.bin", "/etc/hostname", "sub/../../weights.bin"])
 def test_external_data_leaving_the_folder(tmp_path, location):
     (tmp_path / "weights.bin").write_bytes(np.ones(54, np.float32).tobytes())
     folder = tmp_path / "model"
     folder.mkdir()
-    tensor = conv_weight()
-    tensor.ClearField("raw_data")
-    tensor.data_location = TensorProto.EXTERNAL
-    for key, value in (("location", location), ("offset", "0"), ("length", str(54 * 4))):
-        entry = tensor.external_data.add()
-        entry.key, entry.value = key, value
-    data = graph_bytes([helper.make_node("Conv", ["x", "w"], ["y"])], [tensor])
+    data = external_conv_graph(location, offset="0", length=str(54 * 4))
     refused(write(folder, data), member="graph.initializer[w]", match="folder")
 
 
@@ -116,24 +122,14 @@ def test_external_data_through_a_symbolic_link_out_of_the_folder(tmp_path):
     folder = tmp_path / "model"
     folder.mkdir()
     os.symlink(tmp_path / "weights.bin", folder / "weights.bin")
-    tensor = conv_weight()
-    tensor.ClearField("raw_data")
-    tensor.data_location = TensorProto.EXTERNAL
-    entry = tensor.external_data.add()
-    entry.key, entry.value = "location", "weights.bin"
-    data = graph_bytes([helper.make_node("Conv", ["x", "w"], ["y"])], [tensor])
-    refused(write(folder, data), member="graph.initializer[w]", match="symbolic link")
+    refused(write(folder, external_conv_graph("weights.bin")), member="graph.initializer[w]",
+            match="symbolic link")
 
 
 def test_external_data_shorter_than_declared(tmp_path):
     (tmp_path / "weights.bin").write_bytes(np.ones(50, np.float32).tobytes())
-    tensor = conv_weight()
-    tensor.ClearField("raw_data")
-    tensor.data_location = TensorProto.EXTERNAL
-    entry = tensor.external_data.add()
-    entry.key, entry.value = "location", "weights.bin"
-    data = graph_bytes([helper.make_node("Conv", ["x", "w"], ["y"])], [tensor])
-    refused(write(tmp_path, data), member="graph.initializer[w]", match="200 bytes")
+    refused(write(tmp_path, external_conv_graph("weights.bin")), member="graph.initializer[w]",
+            match="200 bytes")
 
 
 def test_dims_disagreeing_with_raw_data(tmp_path):
