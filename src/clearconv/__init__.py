@@ -20,6 +20,7 @@ call ``.backward()`` on a scalar result to fill every weight's ``.grad``.
 from . import allocator  # noqa: F401  (opt-in malloc setting: clearconv.allocator.keep_freed_memory())
 from . import (activations, backend, callbacks, config, constraints, datasets, initializers, kernels, layers, losses,
                metrics, models, ops, optimizers, random, regularizers, saving, utils)
+from . import distribution  # noqa: F401  (keras.distribution: data-parallel training over MPI)
 from .autograd import Tensor, Variable, no_grad
 from .initializers import Initializer
 from .layers import Input, InputLayer, Layer

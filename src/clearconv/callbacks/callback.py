@@ -5,12 +5,19 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from .. import distribution
+
 
 Logs = dict[str, Any]
 
 
 def print_message(message: str, end: str = "\n") -> None:
-    """Write to the current sys.stdout and flush, so progress shows up at once."""
+    """Write to the current sys.stdout and flush, so progress shows up at once.
+
+    Under a :class:`~clearconv.distribution.DataParallel` of several processes only rank 0 writes: the
+    callbacks run alike on every process with the same logs, so one copy of each line is all there is."""
+    if not distribution.is_main():
+        return
     sys.stdout.write(message + end)
     sys.stdout.flush()
 

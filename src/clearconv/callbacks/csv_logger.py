@@ -8,6 +8,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from .. import distribution
 from .callback import Callback, Logs
 
 
@@ -19,6 +20,9 @@ class CSVLogger(Callback):
     absent), so a later validation run still fits. Rows end in ``\\r\\n`` (the
     csv module's Excel dialect) and the file is flushed after each. With
     ``append=True`` an existing non-empty file is continued without a new header.
+
+    Under a :class:`~clearconv.distribution.DataParallel` of several processes only rank 0 opens and writes
+    the file (the logs are the global ones on every process); the others skip each write and return.
     """
 
     def __init__(self, filename: str | os.PathLike, separator: str = ",", append: bool = False) -> None:
@@ -32,6 +36,8 @@ class CSVLogger(Callback):
         self.append_header = True
 
     def on_train_begin(self, logs: Logs | None = None) -> None:
+        if not distribution.is_main():  # one writer under DataParallel: every process has the same logs
+            return
         self.append_header = True
         if self.append and os.path.exists(self.filename):
             with open(self.filename, encoding="utf-8") as existing:
@@ -43,6 +49,8 @@ class CSVLogger(Callback):
 
     def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         logs = logs or {}
+        if not distribution.is_main():
+            return
         if self.csv_file is None:  # used without on_train_begin
             self.on_train_begin()
         if self.keys is None:

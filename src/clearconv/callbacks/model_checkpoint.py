@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import warnings
 
+from .. import distribution
 from .callback import Logs, print_message
 from .monitor_callback import MonitorCallback
 
@@ -20,6 +21,10 @@ class ModelCheckpoint(MonitorCallback):
     the logs it warns and saves anyway, as Keras does. Saving calls
     ``model.save_weights(path)`` when ``save_weights_only`` else ``model.save(path)``,
     after creating the folder.
+
+    Under a :class:`~clearconv.distribution.DataParallel` of several processes
+    every process decides alike (the logs are the global ones) and only rank 0
+    creates the folder and writes the file; the others skip the write.
     """
 
     def __init__(self, filepath: str | os.PathLike, monitor: str = "val_loss", verbose: int = 0,
@@ -105,6 +110,8 @@ class ModelCheckpoint(MonitorCallback):
         logs = logs or {}
         filepath = self._get_file_path(epoch, batch, logs)
         if not self._should_save_model(epoch, logs, filepath):
+            return
+        if not distribution.is_main():  # every process tracks the best value alike; rank 0 alone writes
             return
         if os.path.isdir(filepath):
             raise IsADirectoryError(f"ModelCheckpoint: please give a file path, not an existing directory; "

@@ -18,11 +18,19 @@ momentum)`` with the *biased* batch variance. (PyTorch's momentum is
 
 All arithmetic stays in the input dtype except the sums over the batch,
 which :func:`channel_sum` accumulates in float64 and rounds once.
+
+Data-parallel training (:mod:`clearconv.distribution`) normalises with the
+statistics of the global batch, spread over several processes, as PyTorch's
+SyncBatchNorm: inside :func:`statistics_reduction` the per-channel sums of the
+forward (count, sum(x), then sum((x - mean)^2): the same two passes) and of the
+backward (sum(g), sum(g * x_hat)) are summed over the processes before use.
+Outside it (one process) nothing changes.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+import contextlib
+from typing import Callable, NamedTuple, Optional
 
 import numpy as np
 
@@ -35,6 +43,7 @@ class BatchNormContext(NamedTuple):
     gamma: Optional[np.ndarray]  # (C,) or None
     axis: int                    # channel axis, non-negative
     center: bool                 # whether beta exists (dbeta is returned)
+    count: Optional[int] = None  # values per channel of the global batch, when the sums were reduced
 
 
 def channel_axis(ndim: int, axis: int) -> int:
@@ -100,6 +109,30 @@ def _per_channel(values: np.ndarray, ndim: int, axis: int) -> np.ndarray:
     return values.reshape(shape)
 
 
+# Sums a list of per-channel arrays over the processes of a data-parallel step (None: one process).
+_reduce_sums: Optional[Callable[[list], list]] = None
+
+
+@contextlib.contextmanager
+def statistics_reduction(reduce_sums: Callable[[list], list]):
+    """Within the block, :func:`batch_norm_train` and its backward sum their per-channel statistics over
+    processes with ``reduce_sums(list of arrays) -> list of arrays`` (each summed elementwise over the
+    processes, same shapes and dtypes), so every process normalises with the global batch's statistics.
+
+    The mean and the variance keep the two passes of one process (the global
+    mean first, then the global sum of squared deviations from it), so a
+    large mean does not cancel the variance. The gradients of gamma and beta
+    stay this process's own sums: the optimizer's gradient reduction adds
+    them up. Every process must run the same layers in the same order.
+    """
+    global _reduce_sums
+    previous, _reduce_sums = _reduce_sums, reduce_sums
+    try:
+        yield
+    finally:
+        _reduce_sums = previous
+
+
 def _check_parameter(name: str, value, channels: int) -> None:
     """A per-channel parameter must be None or have shape (C,)."""
     if value is not None and np.shape(value) != (channels,):
@@ -126,12 +159,22 @@ def batch_norm_train(x: np.ndarray, gamma: Optional[np.ndarray], beta: Optional[
     channels = x.shape[axis]
     _check_parameter("gamma", gamma, channels)
     _check_parameter("beta", beta, channels)
-    # An empty batch's sums are zeros: dividing them by 1 instead of 0 keeps NaN out.
-    divisor = max(1, statistics_count(x.shape, axis))
+    reduce_sums = _reduce_sums
+    if reduce_sums is None:
+        # An empty batch's sums are zeros: dividing them by 1 instead of 0 keeps NaN out.
+        divisor = max(1, statistics_count(x.shape, axis))
 
-    mean = channel_sum(x, axis) / divisor
-    centered = x - _per_channel(mean, x.ndim, axis)
-    var = channel_sum(centered * centered, axis) / divisor
+        mean = channel_sum(x, axis) / divisor
+        centered = x - _per_channel(mean, x.ndim, axis)
+        var = channel_sum(centered * centered, axis) / divisor
+        count = None
+    else:  # the global batch's statistics (this process's shard may be empty)
+        total, count = reduce_sums([channel_sum(x, axis), np.array([statistics_count(x.shape, axis)], np.int64)])
+        count = int(count[0])
+        divisor = max(1, count)
+        mean = total / divisor
+        centered = x - _per_channel(mean, x.ndim, axis)
+        var = reduce_sums([channel_sum(centered * centered, axis)])[0] / divisor
     inv_std = 1 / np.sqrt(var + epsilon)
     # centered is our own temporary, so x_hat may overwrite it.
     x_hat = np.multiply(centered, _per_channel(inv_std, x.ndim, axis), out=centered)
@@ -139,7 +182,7 @@ def batch_norm_train(x: np.ndarray, gamma: Optional[np.ndarray], beta: Optional[
     y = x_hat * _per_channel(gamma, x.ndim, axis) if gamma is not None else x_hat.copy()
     if beta is not None:
         y += _per_channel(beta, x.ndim, axis)
-    ctx = BatchNormContext(x_hat, inv_std, gamma, axis, beta is not None)
+    ctx = BatchNormContext(x_hat, inv_std, gamma, axis, beta is not None, count)
     return y, mean, var, ctx
 
 
@@ -156,16 +199,26 @@ def batch_norm_train_backward(grad: np.ndarray, ctx: BatchNormContext):
     The two subtracted terms are the paths through the batch mean and the
     batch variance. dgamma (dbeta) is None when gamma (beta) was None. An
     empty batch gives an empty dx and zero dgamma and dbeta (as PyTorch).
+    When the forward ran inside :func:`statistics_reduction` (``ctx.count``
+    set), M and the two sums in dx are the global batch's, so the backward
+    must run inside it too.
     """
-    x_hat, inv_std, gamma, axis, center = ctx
+    x_hat, inv_std, gamma, axis, center, count = ctx
     ndim = grad.ndim
-    divisor = max(1, statistics_count(grad.shape, axis))  # M, or 1 for an empty batch (zero sums)
-
     dbeta = channel_sum(grad, axis)
     dgamma = channel_sum(grad * x_hat, axis)
+    if count is None:
+        divisor = max(1, statistics_count(grad.shape, axis))  # M, or 1 for an empty batch (zero sums)
+        sum_g, sum_g_x_hat = dbeta, dgamma
+    else:  # the forward used the global batch: dx needs the global sums (gamma's and beta's stay local)
+        if _reduce_sums is None:
+            raise RuntimeError("batch_norm_train_backward: the forward pass normalised with statistics summed over "
+                               "processes, so its backward must run inside statistics_reduction() as well")
+        divisor = max(1, count)
+        sum_g, sum_g_x_hat = _reduce_sums([dbeta, dgamma])
     scale = inv_std if gamma is None else gamma * inv_std
-    dx = grad - _per_channel(dbeta / divisor, ndim, axis)
-    dx -= x_hat * _per_channel(dgamma / divisor, ndim, axis)
+    dx = grad - _per_channel(sum_g / divisor, ndim, axis)
+    dx -= x_hat * _per_channel(sum_g_x_hat / divisor, ndim, axis)
     dx *= _per_channel(scale, ndim, axis)
     return dx, (dgamma if gamma is not None else None), (dbeta if center else None)
 

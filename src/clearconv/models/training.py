@@ -66,10 +66,19 @@ Where this differs from Keras, on purpose (nothing is lost on the way out):
   and a negative ``epochs`` is refused (Keras trains no epoch);
 * Ctrl-C (SIGINT) during ``fit`` finishes the current batch, then returns
   the History so far with the weights trained up to that batch.
+
+Under an active :class:`~clearconv.distribution.DataParallel` (several MPI
+processes) every step runs on this process's shard of the global batch, the
+gradients and metric states are summed over the processes, and an exception
+on one process ends them all; the semantics are in
+:mod:`clearconv.distribution.data_parallel` and docs/distribution.md. With one
+process nothing here changes.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import signal
 import threading
 import warnings
@@ -77,12 +86,15 @@ import warnings
 import numpy as np
 
 from .. import callbacks as callbacks_module
+from .. import distribution as distribution_module
 from .. import metrics as metrics_module
 from .. import optimizers as optimizers_module
 from ..autograd import Tensor, no_grad
 from ..data import adapters
+from ..kernels import normalization as norm_ops
 from .compile_utils import CompileLoss, CompileMetrics, serialize_metrics
 from ..nested import flatten, is_nested, map_structure
+from .. import utils
 from ..utils import pack_x_y_sample_weight, unpack_x_y_sample_weight
 
 
@@ -182,6 +194,29 @@ def _step_data(data):
     """The batch handed to train_step/test_step/predict_step: ``x``'s arrays as Tensors, the rest as is."""
     x, y, sample_weight = unpack_x_y_sample_weight(data)
     return pack_x_y_sample_weight(map_structure(_input_tensor, x, none_is_leaf=False), y, sample_weight)
+
+
+def _ends_every_process_on_error(method):
+    """Under an active :class:`~clearconv.distribution.DataParallel`, an exception in ``method`` on one
+    process ends every process of the launch with its traceback (see
+    :func:`clearconv.distribution.data_parallel.abort_on_error`): the others may be waiting in a collective
+    this one will never reach. One process: the exception propagates as usual."""
+    @functools.wraps(method)
+    def guarded(self, *args, **kwargs):
+        with distribution_module.abort_on_error(distribution_module.active()):
+            return method(self, *args, **kwargs)
+    return guarded
+
+
+def _check_distributable_losses(name: str, compile_loss) -> None:
+    """Under data parallelism each process differentiates ``loss * n_local / n_global``, exact for the
+    reductions that divide by the number of samples: refuse the others with their names."""
+    for loss in (compile_loss.losses if compile_loss is not None else []):
+        reduction = getattr(loss, "reduction", "sum_over_batch_size")
+        if loss is not None and reduction not in ("sum_over_batch_size", "mean"):
+            raise ValueError(f"{name}: under DataParallel the compiled losses must average over the samples; "
+                             f"loss {getattr(loss, 'name', loss)!r} has reduction={reduction!r}; accepted: "
+                             f"'sum_over_batch_size' (the default) or 'mean'")
 
 
 class _Interrupt:
@@ -609,6 +644,13 @@ class Trainer:
         optimizer is called, so the weights and the optimizer's state do not
         change; fit stops on it, with a message naming the batch and the
         weight (see :func:`first_non_finite_gradient`).
+
+        Under an active :class:`~clearconv.distribution.DataParallel`,
+        ``data`` is this process's shard: it differentiates its share of the
+        global batch's loss (:func:`clearconv.distribution.scale_loss`), the
+        gradients and the loss shares are summed over the processes in one
+        Allreduce, and the loss and gradients are judged after it, on the
+        global values, so every process refuses or applies the same step.
         """
         x, y, sample_weight = unpack_x_y_sample_weight(data)
         inputs, _, _, count = self._unpack(data)
@@ -618,14 +660,25 @@ class Trainer:
             raise ValueError(f"{self.name}: no loss to compute: give a `loss` to compile() (or add losses to "
                              f"the model with add_loss)")
         value = float(np.asarray(loss.data if isinstance(loss, Tensor) else loss))
-        if not np.isfinite(value):
-            raise _RefusedUpdate(f"the loss became {value}", value)
-        loss.backward()
         variables = self.trainable_weights
+        parallel = distribution_module.active()
+        if parallel is None:
+            if not np.isfinite(value):
+                raise _RefusedUpdate(f"the loss became {value}", value)
+            loss.backward()
+            reported = value
+        else:
+            # Every process must reach the Allreduce whatever its own loss (a NaN in one shard is a NaN in
+            # the sum, so the check after it decides alike everywhere).
+            with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+                distribution_module.scale_loss(loss).backward()
+            reported = float(parallel.all_reduce_gradients(variables, [value * parallel.share])[0])
+            if not np.isfinite(reported):
+                raise _RefusedUpdate(f"the loss became {reported}", reported)
         variable = first_non_finite_gradient(variables)
         if variable is not None:
             raise _RefusedUpdate(f"the gradient of '{variable.path}' holds NaN or infinite values (the loss is "
-                                 f"{value})", value)
+                                 f"{reported})", reported)
         self._loss_tracker.update_state(value, sample_weight=count)
         self.optimizer.step(variables)
         return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
@@ -666,8 +719,13 @@ class Trainer:
         # pass, before the loss and the gradients are known to be finite: a copy (a few numbers per channel)
         # lets a refused step leave them as they were.
         saved = [(variable, variable.data.copy()) for variable in _updated_by_forward(weights)]
+        parallel = distribution_module.active()
         try:
-            logs = self.train_step(data)
+            with contextlib.ExitStack() as stack:
+                if parallel is not None:  # per-process random streams; BatchNormalization on the global batch
+                    stack.enter_context(parallel.random_stream())
+                    stack.enter_context(norm_ops.statistics_reduction(parallel.sum_arrays))
+                logs = self.train_step(data)
         except _RefusedUpdate as refused:
             for variable, value in saved:
                 variable.data[...] = value
@@ -677,9 +735,28 @@ class Trainer:
 
     def _metrics_result_or_logs(self, logs) -> dict:
         """Keras's rule at the end of an epoch or evaluation: the metrics' results when the step's logs have
-        the same names, else the last step's logs (a custom step may log other names)."""
-        results = self.get_metrics_result()
+        the same names, else the last step's logs (a custom step may log other names). Under an active
+        DataParallel the results are those of the metrics' states summed over the processes."""
+        results = self._global_metrics_result()[0]
         return results if set(logs) == set(results) else _sorted_floats(logs)
+
+    def _global_metrics_result(self, stop: bool = False) -> tuple[dict, bool]:
+        """``(get_metrics_result(), stop)`` over every process: the metrics' states are summed before the
+        results are read, and ``stop`` is True when any process asked to stop (one Allreduce). One process:
+        the local results and ``stop``."""
+        parallel = distribution_module.active()
+        if parallel is None:
+            return self.get_metrics_result(), stop
+        results, flags = parallel.global_results(self.metrics, self.get_metrics_result, [float(stop)])
+        return results, bool(flags[0] > 0)
+
+    def _global_step_logs(self, logs: dict, stop: bool = False) -> tuple[dict, bool]:
+        """A step's logs as every process reports them (see :meth:`_global_metrics_result`): the summed
+        metrics' results when the step logged the metrics' names, else its own logs."""
+        if distribution_module.active() is None:
+            return logs, stop
+        results, stop = self._global_metrics_result(stop)
+        return (results if set(logs) == set(results) else logs), stop
 
     def _build_from(self, epoch_iterator) -> None:
         """First fit/evaluate after compile: check the first batch's structure and resolve the losses.
@@ -713,6 +790,7 @@ class Trainer:
             self._compile_loss.resolve(ys, [symbol.shape for symbol in self.outputs])
 
     # --- fit -----------------------------------------------------------------------------------
+    @_ends_every_process_on_error
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None, sample_weight=None,
             initial_epoch=0, steps_per_epoch=None, validation_steps=None, validation_batch_size=None,
@@ -795,6 +873,12 @@ class Trainer:
                                                 steps_per_execution=self.steps_per_execution)
         self._build_from(epoch_iterator)
         epoch_iterator.reset()
+        parallel = distribution_module.active()
+        if parallel is not None:
+            _check_distributable_losses(owner, self._compile_loss)
+            # Every process starts from rank 0's weights, optimizer state and sample order.
+            parallel.synchronise(self)
+            verbose = verbose if parallel.is_main else 0
         if not isinstance(callbacks, callbacks_module.CallbackList):
             callbacks = callbacks_module.CallbackList(callbacks, add_history=True, add_progbar=verbose != 0,
                                                       verbose=verbose, epochs=epochs,
@@ -806,6 +890,13 @@ class Trainer:
         callbacks.on_train_begin()
         initial_epoch = self._initial_epoch or initial_epoch
         with _Interrupt() as interrupt:
+            stop_all = False  # under DataParallel: some process asked to stop (the same on every process)
+
+            def interrupted() -> bool:
+                # One process reads its own Ctrl-C flag; several act on the decision reduced after each step,
+                # never on their flag, which a signal may set between two processes' checks.
+                return interrupt.requested if parallel is None else stop_all
+
             for epoch in range(initial_epoch, epochs):
                 # refused: a step of this epoch was refused; refused_logs: the logs after the last step the
                 # epoch applied (None when it applied none).
@@ -819,18 +910,21 @@ class Trainer:
                                                       stop=lambda result: isinstance(result, _RefusedUpdate))
                         step_logs = results[-1]
                         if isinstance(step_logs, _RefusedUpdate):  # no update was applied, nothing changed
-                            print(f"{self.name}: {step_logs.reason} at epoch {epoch + 1}, batch "
-                                  f"{begin_step + len(results)}; training stopped before that update, so the "
-                                  f"weights are those of the previous batch")
+                            if distribution_module.is_main():
+                                print(f"{self.name}: {step_logs.reason} at epoch {epoch + 1}, batch "
+                                      f"{begin_step + len(results)}; training stopped before that update, so "
+                                      f"the weights are those of the previous batch")
                             self.stop_training = refused = True
                             accepted = results[:-1] or ([logs] if logs_of_epoch else [])
                             refused_logs = _sorted_floats(accepted[-1]) if accepted else None
                             callbacks.on_train_batch_end(end_step, {"loss": step_logs.loss})
                             break
                         logs = step_logs
+                        if parallel is not None:
+                            logs, stop_all = self._global_step_logs(logs, interrupt.requested)
                         logs_of_epoch = True
                         callbacks.on_train_batch_end(end_step, _sorted_floats(logs))
-                        if self.stop_training or interrupt.requested:
+                        if self.stop_training or interrupted():
                             break
                 if refused and refused_logs is None:
                     # The epoch's first step was refused: it trained nothing, so it has no end (and the
@@ -842,7 +936,7 @@ class Trainer:
                     epoch_logs = refused_logs
                 else:
                     epoch_logs = self._metrics_result_or_logs(logs) if logs else {}
-                if validation_data is not None and not interrupt.requested \
+                if validation_data is not None and not interrupted() \
                         and self._should_eval(epoch, validation_freq):
                     if eval_iterator is None:
                         eval_iterator = adapters.EpochIterator(
@@ -855,10 +949,10 @@ class Trainer:
                 epoch_logs = _sorted_floats(epoch_logs)
                 callbacks.on_epoch_end(epoch, epoch_logs)
                 training_logs = epoch_logs
-                if interrupt.requested:
+                if interrupted() and distribution_module.is_main():
                     warnings.warn(f"{self.name}: training interrupted during epoch {epoch + 1}; "
                                   f"the weights trained so far are kept", stacklevel=2)
-                if self.stop_training or interrupt.requested:
+                if self.stop_training or interrupted():
                     break
         callbacks.on_train_end(training_logs)
         return self.history
@@ -884,16 +978,26 @@ class Trainer:
         The first draw may raise StopIteration (the data ran out: no step);
         a later one ends the execution early. ``stop(result)`` true ends it at once.
         """
-        results = [step_function(_step_data(next(iterator)))]
+        results = [self._run_step(step_function, next(iterator))]
         while len(results) < self.steps_per_execution and not (stop and stop(results[-1])):
             try:
                 data = next(iterator)
             except StopIteration:
                 break
-            results.append(step_function(_step_data(data)))
+            results.append(self._run_step(step_function, data))
         return results
 
+    @staticmethod
+    def _run_step(step_function, data):
+        """One step on a global batch: under an active DataParallel on this process's shard of it."""
+        parallel = distribution_module.active()
+        if parallel is not None:
+            data, n_local, n_global = parallel.shard(data)
+            parallel.begin_step(n_local, n_global)
+        return step_function(_step_data(data))
+
     # --- evaluate ------------------------------------------------------------------------------
+    @_ends_every_process_on_error
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
                  callbacks=None, return_dict=False, **kwargs):
         """Loss and metrics over the data in inference mode, batch by batch.
@@ -902,6 +1006,11 @@ class Trainer:
         most (default: the whole data). Returns the loss alone when there is
         nothing else, else a list in Keras's order, or a dict by name with
         ``return_dict=True``.
+
+        Under an active :class:`~clearconv.distribution.DataParallel` each
+        process evaluates its shard of every batch and the metrics' states
+        are summed over the processes: every process returns the values of
+        the whole data.
         """
         if kwargs:
             raise ValueError(f"{self.name}: evaluate got unknown arguments {sorted(kwargs)}; accepted: x, y, "
@@ -909,6 +1018,8 @@ class Trainer:
         self._assert_compiled("evaluate")
         owner = f"{self.name}: evaluate"
         verbose = _check_verbose(owner, verbose)
+        if not distribution_module.is_main():
+            verbose = 0  # only rank 0 prints
         batch_size = _check_optional_count(owner, "batch_size", batch_size)
         steps = _check_optional_count(owner, "steps", steps)
         epoch_iterator = adapters.EpochIterator(x, y, sample_weight=sample_weight, batch_size=batch_size,
@@ -933,6 +1044,7 @@ class Trainer:
             for begin_step, end_step, iterator in epoch_iterator:
                 callbacks.on_test_batch_begin(begin_step)
                 logs = self._step_logs(self._run_execution(iterator, self.test_step)[-1], "test_step")
+                logs = self._global_step_logs(logs)[0]
                 callbacks.on_test_batch_end(end_step, _sorted_floats(logs))
                 if self.stop_evaluating:
                     break
@@ -941,16 +1053,30 @@ class Trainer:
         return logs
 
     # --- predict -------------------------------------------------------------------------------
-    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+    @_ends_every_process_on_error
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None, every_rank=False):
         """Outputs for every sample, in inference mode, batch by batch without recording gradients.
 
         ``x``: arrays as in :meth:`fit`, or a generator / PyDataset yielding
         ``x``, ``(x,)`` or ``(x, y)`` batches (y is not used). ``steps``:
         batches at most. Returns an array ``(N, ...)``, or a list of them for
         a multi-output model.
+
+        Under an active :class:`~clearconv.distribution.DataParallel` each
+        process predicts its shard of every batch and the rows are gathered
+        (MPI Gatherv) in the order of the samples: rank 0 returns the whole
+        ``(N, ...)`` result and the other processes None, or every process
+        the whole result with ``every_rank=True`` (an Allgatherv).
+        ``every_rank`` changes nothing on one process. The batch callbacks
+        receive the gathered outputs where they are gathered, the shard's
+        elsewhere.
         """
         owner = f"{self.name}: predict"
         verbose = _check_verbose(owner, verbose)
+        every_rank = utils.check_flag(owner, "every_rank", every_rank)
+        parallel = distribution_module.active()
+        if not distribution_module.is_main():
+            verbose = 0  # only rank 0 prints
         batch_size = _check_optional_count(owner, "batch_size", batch_size)
         steps = _check_optional_count(owner, "steps", steps)
         epoch_iterator = adapters.EpochIterator(x, batch_size=batch_size, steps_per_epoch=steps, shuffle=False,
@@ -967,7 +1093,11 @@ class Trainer:
                 callbacks.on_predict_batch_begin(begin_step)
                 execution = self._run_execution(iterator, self.predict_step)
                 structure = execution[0]
-                outputs = [np.concatenate(parts) for parts in zip(*map(_flat_arrays, execution))]
+                flat = list(map(_flat_arrays, execution))
+                if parallel is not None:  # one gather per step keeps the rows in the samples' order
+                    gathered = [parallel.gather(arrays, every_rank=every_rank) for arrays in flat]
+                    flat = gathered if gathered[0] is not None else flat
+                outputs = [np.concatenate(parts) for parts in zip(*flat)]
                 chunks.append(outputs)
                 batch_outputs = self._pack_outputs(outputs, structure)
                 callbacks.on_predict_batch_end(end_step, {"outputs": batch_outputs})
@@ -976,10 +1106,13 @@ class Trainer:
         callbacks.on_predict_end()
         if not chunks:
             raise ValueError(f"{owner}: the data yielded no batch")
+        if parallel is not None and not (every_rank or parallel.is_main):
+            return None  # this process's chunks are its shards only
         outputs = [np.concatenate(parts) for parts in zip(*chunks)]
         return self._pack_outputs(outputs, structure)
 
     # --- single batches ------------------------------------------------------------------------
+    @_ends_every_process_on_error
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
         """One optimizer step on one batch; its loss (and metrics) as a scalar, a list or a dict.
 
@@ -987,6 +1120,12 @@ class Trainer:
         naming it; the update is not applied and the weights and the
         optimizer's state stay as they were (see :meth:`train_step`). A batch
         of 0 samples raises ValueError.
+
+        Under an active :class:`~clearconv.distribution.DataParallel`, ``x``
+        is the global batch (the same on every process): each process trains
+        on its shard, as in :meth:`fit`; the first call after ``compile``
+        broadcasts rank 0's weights and optimizer state. The logs are the
+        global batch's on every process.
         """
         self._assert_compiled("train_on_batch")
         x, y, sample_weight = self._checked_batch("train_on_batch", x, y, sample_weight)
@@ -1002,11 +1141,16 @@ class Trainer:
         self.reset_metrics()
         data = pack_x_y_sample_weight(x, y, sample_weight)
         self._build_once_from(data)
-        logs = self._train_function(_step_data(data))
+        parallel = distribution_module.active()
+        if parallel is not None and getattr(self, "_synchronised_by", None) is not parallel:
+            _check_distributable_losses(f"{self.name}: train_on_batch", self._compile_loss)
+            parallel.synchronise(self)
+            self._synchronised_by = parallel
+        logs = self._run_step(self._train_function, data)
         if isinstance(logs, _RefusedUpdate):
             raise FloatingPointError(f"{self.name}: train_on_batch: {logs.reason}; the update was not applied, "
                                      f"so the weights are those before this batch")
-        logs = _sorted_floats(logs)
+        logs = _sorted_floats(self._global_step_logs(logs)[0])
         return logs if return_dict else self._flatten_metrics_in_order(logs)
 
     def _checked_batch(self, method: str, x, y=None, sample_weight=None):
@@ -1020,18 +1164,22 @@ class Trainer:
             raise ValueError(f"{self.name}: {method}: {error}") from None
         return x, y, sample_weight
 
+    @_ends_every_process_on_error
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
-        """Loss (and metrics) of one batch in inference mode, as a scalar, a list or a dict."""
+        """Loss (and metrics) of one batch in inference mode, as a scalar, a list or a dict (under an active
+        DataParallel: each process evaluates its shard, every process returns the whole batch's values)."""
         self._assert_compiled("test_on_batch")
         x, y, sample_weight = self._checked_batch("test_on_batch", x, y, sample_weight)
         self.reset_metrics()
         data = pack_x_y_sample_weight(x, y, sample_weight)
         self._build_once_from(data)
-        logs = _sorted_floats(self._step_logs(self.test_step(_step_data(data)), "test_step"))
+        logs = self._step_logs(self._run_step(self.test_step, data), "test_step")
+        logs = _sorted_floats(self._global_step_logs(logs)[0])
         return logs if return_dict else self._flatten_metrics_in_order(logs)
 
     def predict_on_batch(self, x):
-        """The outputs for one batch as NumPy arrays (a list for a multi-output model)."""
+        """The outputs for one batch as NumPy arrays (a list for a multi-output model); every process computes
+        the whole batch, even under DataParallel (no communication)."""
         x, _, _ = self._checked_batch("predict_on_batch", x)
         outputs = self.predict_step(_step_data((x,)))
         return self._pack_outputs(_flat_arrays(outputs), outputs)
@@ -1039,7 +1187,12 @@ class Trainer:
     # --- saving --------------------------------------------------------------------------------
     def save(self, filepath, overwrite: bool = True, include_optimizer: bool = True) -> None:
         """Save the model to one file, in the format of its extension: ``.keras`` (Keras 3), ``.onnx``, or
-        clearconv's own (architecture, weights, optimizer and random state); see :mod:`clearconv.io.formats`."""
+        clearconv's own (architecture, weights, optimizer and random state); see :mod:`clearconv.io.formats`.
+
+        Under a :class:`~clearconv.distribution.DataParallel` of several processes only rank 0 writes (the
+        weights are the same on every process); the others return at once, without waiting for the file."""
+        if not distribution_module.is_main():
+            return
         from ..io import save_model
         save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer)
 
@@ -1058,13 +1211,20 @@ class Trainer:
         if unknown:
             raise TypeError(f"export: unexpected keyword argument(s) {sorted(unknown)}; accepted for ONNX: opset")
         from ..io.onnx import export_onnx
+        if not distribution_module.is_main():  # one writer under DataParallel; the path it would write
+            return str(filepath)
         path = export_onnx(self, filepath, opset=kwargs.get("opset"))
         if verbose:
             print(f"Saved artifact at '{path}'.")
         return path
 
     def save_weights(self, filepath, overwrite: bool = True) -> None:
-        """Save the weights: ``.weights.h5`` in Keras 3's layout, any other name in clearconv's own format."""
+        """Save the weights: ``.weights.h5`` in Keras 3's layout, any other name in clearconv's own format.
+
+        Under a :class:`~clearconv.distribution.DataParallel` of several processes only rank 0 writes; the
+        others return at once. Every process may then load the file: fit broadcasts rank 0's weights."""
+        if not distribution_module.is_main():
+            return
         from ..io import save_weights
         save_weights(self, filepath, overwrite=overwrite)
 
