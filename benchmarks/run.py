@@ -2,7 +2,8 @@
 """Time clearconv against PyTorch, side by side, in one process.
 
     python benchmarks/run.py [--rounds 5] [--cases vgg-3x3,strided] [--threads 2] [--json out.json]
-                             [--skip-epoch] [--skip-zoo]
+                             [--skip-epoch] [--skip-zoo] [--models lenet5,...] [--model-steps 60]
+                             [--model-turns 6] [--skip-models]
 
 One command prints everything the performance figures need, top to bottom:
 
@@ -16,6 +17,8 @@ One command prints everything the performance figures need, top to bottom:
   forward+backward, clearconv's automatic choice and every other algorithm
   that supports the case, against PyTorch in each of its memory formats;
 - zoo inference, as built and folded (:mod:`clearconv_bench.zoo_inference`);
+- whole models against their PyTorch twins: parity, training steps, inference,
+  peak memory and the step split (:mod:`clearconv_bench.model_section`);
 - the machine load, parity, and the checks of the targets
   (:mod:`clearconv_bench.targets`).
 
@@ -34,9 +37,11 @@ import sys
 DEFAULT_ROUNDS = 5
 DEFAULT_THREADS = 2
 EPOCHS = 3                # lenet-epoch: epochs per player, 10 turns each
+MODEL_STEPS = 60          # whole models: training steps per player and model (as benchmarks/models.py)
+MODEL_TURNS = 6           # whole models: training turns per model, and inference rounds
 
 # benchmarks/ is this script's directory, first on sys.path: its package clearconv_bench imports from here.
-from clearconv_bench.names import ALL_NAMES, EPOCH_CASE, ZOO_NAMES  # noqa: E402  (imports nothing heavy)
+from clearconv_bench.names import ALL_NAMES, EPOCH_CASE, MODEL_NAMES, ZOO_NAMES  # noqa: E402  (nothing heavy)
 from clearconv_bench.threads import set_thread_environment  # noqa: E402
 
 
@@ -54,11 +59,23 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help=f"leave out {EPOCH_CASE} (the longest case: {EPOCHS} training epochs per player)")
     parser.add_argument("--skip-zoo", action="store_true",
                         help="leave out the zoo inference rows (" + ", ".join(ZOO_NAMES) + ")")
+    parser.add_argument("--models", default=",".join(MODEL_NAMES),
+                        help="whole models compared (default: all): " + ", ".join(MODEL_NAMES))
+    parser.add_argument("--model-steps", type=int, default=MODEL_STEPS,
+                        help=f"whole models: training steps (batches of 64) per player and model (default "
+                             f"{MODEL_STEPS})")
+    parser.add_argument("--model-turns", type=int, default=MODEL_TURNS,
+                        help=f"whole models: training turns per model and inference rounds (default {MODEL_TURNS})")
+    parser.add_argument("--skip-models", action="store_true", help="leave out the whole-model section")
     args = parser.parse_args(argv)
-    if args.rounds < 1:
-        parser.error(f"--rounds must be a positive integer; received {args.rounds}")
-    if args.threads < 1:
-        parser.error(f"--threads must be a positive integer; received {args.threads}")
+    for name in ("rounds", "threads", "model_steps", "model_turns"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be a positive integer; received {getattr(args, name)}")
+    models = [name.strip() for name in args.models.split(",") if name.strip()]
+    unknown = [name for name in models if name not in MODEL_NAMES]
+    if unknown or not models:
+        parser.error(f"--models: unknown model(s) {unknown or args.models!r}; accepted: {', '.join(MODEL_NAMES)}")
+    args.models = [] if args.skip_models else models
     cases = [name.strip() for name in args.cases.split(",") if name.strip()]
     unknown = [name for name in cases if name not in ALL_NAMES]
     if unknown or not cases:
@@ -67,8 +84,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         cases = [name for name in cases if name != EPOCH_CASE]
     if args.skip_zoo:
         cases = [name for name in cases if name not in ZOO_NAMES]
-    if not cases:
-        parser.error("nothing left to run after --skip-epoch / --skip-zoo")
+    if not cases and not args.models:
+        parser.error("nothing left to run after --skip-epoch / --skip-zoo / --skip-models")
     args.cases = cases
     return args
 
@@ -92,7 +109,7 @@ except ImportError:  # pragma: no cover - the bench extra installs it
 
 from clearconv.kernels import conv as conv_ops  # noqa: E402
 from clearconv_bench import epoch as epoch_run  # noqa: E402
-from clearconv_bench import header, summary, table, targets, timing, units, zoo_inference  # noqa: E402
+from clearconv_bench import header, model_section, summary, table, targets, timing, units, zoo_inference  # noqa: E402
 from clearconv_bench.cases import standard_cases  # noqa: E402
 from clearconv_bench.load import METER  # noqa: E402
 from clearconv_bench.peak import GEMM_CALLS, GEMM_SIZE, gemm_peak  # noqa: E402
@@ -198,11 +215,16 @@ def main(args) -> int:
               + ", ".join(f"{name} {error:.2e} > {zoo_inference.FOLD_TOLERANCE:g}" for name, error in bad_fold.items()))
     for line in targets.check_lines(cases, rows, conv_ops.column_buffer_limit() / 2**20):
         print(line)
+    whole = None
+    if args.models:
+        whole = model_section.run_section(args.models, args.model_steps, args.model_turns, args.threads)
+        for line in model_section.section_lines(whole):
+            print(line)
     print(f"\ntotal {time.perf_counter() - start:.0f} s")
     if args.json:
         payload = {"header": fields, "rounds": args.rounds, "gemm_peak": peak,
                    "column_buffer_limit": conv_ops.column_buffer_limit(), "machine_load_measured": METER.available,
-                   "rows": rows, "failed_rows": failed, "zoo": zoo_rows, "lenet_epoch": epoch,
+                   "rows": rows, "failed_rows": failed, "zoo": zoo_rows, "lenet_epoch": epoch, "whole_models": whole,
                    "seconds_per_call": {name: {f"{mode}/{impl}": values for (mode, impl), values in table_.items()}
                                         for name, table_ in found.seconds.items()},
                    "other_processes_cores": {name: {f"{mode}/{impl}": values for (mode, impl), values
@@ -210,7 +232,8 @@ def main(args) -> int:
         with open(args.json, "w") as handle:
             json.dump(payload, handle, indent=2, default=str)
     bad_parity = any(not row["parity"] <= row["tolerance"] for row in rows)
-    return 1 if bad_parity or bad_fold or failed else 0
+    bad_models = whole is not None and model_section.parity_failed(whole)
+    return 1 if bad_parity or bad_fold or failed or bad_models else 0
 
 
 if __name__ == "__main__":

@@ -345,3 +345,248 @@ def test_torch_channels_last_twin_computes_what_the_contiguous_one_does():
         for a, b in zip(plain, channels_last):
             np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5 * float(np.max(np.abs(a)) or 1.0))
         assert side.input_tensor(x, "channels_last").is_contiguous(memory_format=torch_twins.torch.channels_last)
+
+
+# --------------------------------------------------------------------------- whole models against their PyTorch twins
+
+WHOLE_MODELS = ("lenet5", "small_vgg", "small_resnet", "unet", "signal1d")
+
+
+@pytest.mark.parametrize("name", WHOLE_MODELS)
+def test_each_zoo_model_and_its_torch_twin_agree_forward_and_after_one_adam_step(name):
+    # The oracle is the twin run in float64; the bounds are stated in model_parity's docstring.
+    pytest.importorskip("torch")
+    whole_models = _load("whole_models")
+    model_parity = _load("model_parity")
+    spec = whole_models.SPECS[name]
+    x, y = whole_models.random_data(spec, 2, np.random.default_rng(1))
+    result = model_parity.check(spec, x, y)
+    assert result["ok"], model_parity.summary_text(name, result)
+    # At two samples nothing cancels much: every float32 side is within a few 1e-6 of float64, far inside the bounds.
+    assert max(result["forward"].values()) < 1e-5
+    assert result["gradients"]["clearconv"] < 1e-4
+    assert set(result["forward"]) == {"clearconv"} | {f"torch:{fmt}" for fmt in spec.torch_formats}
+
+
+def test_flatten_rows_reorder_a_dense_kernel_from_channels_last_to_torch_order():
+    pytest.importorskip("torch")
+    model_twins = _load("model_twins")
+    h, w, c, out = 2, 3, 4, 5
+    kernel = np.arange(h * w * c * out, dtype=np.float32).reshape(h * w * c, out)
+    reordered = model_twins._flatten_rows(kernel, (h, w, c))
+    for i in range(h):                       # row (i, j, k) of channels_last order is row (k, i, j) in torch's order
+        for j in range(w):
+            for k in range(c):
+                np.testing.assert_array_equal(reordered[k * h * w + i * w + j], kernel[(i * w + j) * c + k])
+    back = model_twins.keras_layout(np.ascontiguousarray(reordered.T), "Dense", (h, w, c))
+    np.testing.assert_array_equal(back, kernel)
+
+
+def test_copy_weights_refuses_a_twin_of_another_architecture():
+    pytest.importorskip("torch")
+    from clearconv import zoo
+
+    model_twins = _load("model_twins")
+    with pytest.raises(ValueError, match="layers with weights"):
+        model_twins.copy_weights(zoo.lenet5(), model_twins.make_twin("small_vgg"))
+    with pytest.raises(ValueError, match="accepted: lenet5"):
+        model_twins.make_twin("vgg16")
+
+
+def test_keras_adam_first_update_by_hand():
+    pytest.importorskip("torch")
+    model_parity = _load("model_parity")
+    # g = 0.5: m = 0.05, v = 0.00025, alpha = 1e-3 * sqrt(0.001) / 0.1; step = alpha * m / (sqrt(v) + 1e-7).
+    alpha = 1e-3 * 0.001 ** 0.5 / 0.1
+    expected = 1.0 - alpha * 0.05 / (0.00025 ** 0.5 + 1e-7)
+    assert model_parity.keras_adam_first_update(np.array([1.0]), np.array([0.5]))[0] == pytest.approx(expected, 1e-12)
+    assert expected == pytest.approx(1.0 - 1e-3, abs=1e-8)           # Adam's first step moves by about lr
+
+
+def test_update_bound_ratio_accepts_what_the_gradient_difference_explains_and_refuses_more():
+    pytest.importorskip("torch")
+    model_parity = _load("model_parity")
+    before = np.array([0.2, -0.1, 0.0])
+    gradient = np.array([0.3, -1e-6, 2e-3])
+    reference = model_parity.keras_adam_first_update(before, gradient)
+    assert model_parity.update_bound_ratio(before, reference, reference, gradient, gradient) == 0.0
+    moved = gradient * (1 + 1e-3)                                    # a 0.1% gradient difference...
+    ratio = model_parity.update_bound_ratio(before, model_parity.keras_adam_first_update(before, moved), reference,
+                                            moved, gradient)
+    assert 0.0 < ratio <= 1.0                                        # ...explains the update it causes
+    wrong = reference + np.array([0.0, 0.0, 1e-4])                   # a tenth of a learning rate, unexplained
+    assert model_parity.update_bound_ratio(before, wrong, reference, gradient, gradient) > 1.0
+
+
+def test_random_data_shapes_and_labels():
+    pytest.importorskip("torch")
+    whole_models = _load("whole_models")
+    rng = np.random.default_rng(0)
+    x, y = whole_models.random_data(whole_models.SPECS["signal1d"], 5, rng)
+    assert x.shape == (5, 512, 1) and x.dtype == np.float32 and y.shape == (5,) and set(y) <= {0, 1}
+    x, y = whole_models.random_data(whole_models.SPECS["unet"], 3, rng)
+    assert y.shape == x.shape == (3, 32, 32, 1) and set(np.unique(y)) <= {0.0, 1.0}
+    with pytest.raises(ValueError, match="count must be a positive integer"):
+        whole_models.random_data(whole_models.SPECS["unet"], 0, rng)
+
+
+def test_torch_trainer_refuses_a_loss_without_a_torch_form():
+    pytest.importorskip("torch")
+    trainers = _load("trainers")
+    model_twins = _load("model_twins")
+    with pytest.raises(ValueError, match="accepted: sparse_categorical_crossentropy"):
+        trainers.TorchTrainer(np.zeros((2, 28, 28, 1), np.float32), np.zeros(2), model_twins.make_twin("lenet5"),
+                              loss="hinge")
+
+
+# --------------------------------------------------------------------------- the step split
+
+def test_split_figures_arithmetic_by_hand():
+    pytest.importorskip("torch")
+    step_split = _load("step_split")
+    seconds = dict.fromkeys(step_split.PARTS, 0.0)
+    seconds.update({"forward": 0.4, "backward conv": 0.3, "backward dense": 0.1, "optimizer": 0.05})
+    # backward measured 0.5 s in all: 0.1 s outside its nodes goes to "other"; the fit took 1.2 s, 0.1 s of which
+    # was the timers' own tape walks; bookkeeping = 1.1 - (0.4 + 0.3 + 0.1 + 0.1 + 0.05) = 0.15 s. Two steps.
+    figures = step_split.split_figures(seconds, backward_total=0.5, total=1.2, overhead=0.1, steps=2)
+    assert figures["step_ms"] == pytest.approx(550.0)
+    assert figures["parts"]["backward other"] == pytest.approx(50.0)
+    assert figures["parts"]["bookkeeping"] == pytest.approx(75.0)
+    assert sum(figures["parts"].values()) == pytest.approx(figures["step_ms"])
+
+
+def test_node_kind_from_the_function_that_recorded_the_node():
+    pytest.importorskip("torch")
+    step_split = _load("step_split")
+
+    def named(qualname):
+        def vjp(g):
+            return (g,)
+        vjp.__qualname__ = qualname
+        return vjp
+
+    assert step_split.node_kind(named("conv_transpose.<locals>.<lambda>")) == "conv"
+    assert step_split.node_kind(named("batch_norm_train.<locals>.<lambda>")) == "batchnorm"
+    assert step_split.node_kind(named("global_avg_pool.<locals>.<lambda>")) == "pooling"
+    assert step_split.node_kind(named("matmul.<locals>.vjp")) == "dense"
+    assert step_split.node_kind(named("_binary.<locals>.vjp")) == "other"
+
+
+def test_step_split_of_a_real_fit_accounts_for_the_whole_step_and_leaves_the_model_untouched():
+    pytest.importorskip("torch")
+    from clearconv import layers, models, optimizers
+
+    step_split = _load("step_split")
+    model = models.Sequential([layers.Input(shape=(8, 8, 1)), layers.Conv2D(4, 3), layers.BatchNormalization(),
+                               layers.ReLU(), layers.MaxPooling2D(), layers.Flatten(), layers.Dense(3)])
+    model.compile(optimizer=optimizers.Adam(1e-3), loss="mse")
+    rng = np.random.default_rng(0)
+    x, y = rng.random((8, 8, 8, 1), dtype=np.float32), rng.random((8, 3), dtype=np.float32)
+    figures = step_split.StepSplit(model).fit(x, y, batch_size=4)
+    assert figures["steps"] == 2
+    parts = figures["parts"]
+    assert sum(parts.values()) == pytest.approx(figures["step_ms"])
+    for part in ("forward", "backward conv", "backward batchnorm", "backward activation", "backward pooling",
+                 "backward dense", "optimizer"):
+        assert parts[part] > 0, part
+    assert "_forward" not in model.__dict__ and "compute_loss" not in model.__dict__
+    assert "step" not in model.optimizer.__dict__
+
+
+# --------------------------------------------------------------------------- whole-model targets, tables, memory
+
+def _training_row(model, ratio, quiet=True):
+    return {"model": model, "ratio": ratio, "quiet": quiet, "torch_format": "channels_last"}
+
+
+def test_model_targets_pass_fail_and_inconclusive():
+    targets = _load("targets")
+    assert targets.model_verdict(0.9, 1.0, True) == "PASS"
+    assert targets.model_verdict(1.1, 1.0, True) == "FAIL"
+    assert targets.model_verdict(0.9, 1.0, False) == "INCONCLUSIVE"
+    assert targets.model_verdict(1.1, 1.0, False) == "INCONCLUSIVE"
+    lines = targets.model_check_lines([_training_row("a", 0.9), _training_row("b", 1.2, quiet=False)], [], [])
+    assert lines[0].endswith("INCONCLUSIVE (contended turns decide it: rerun on a quiet machine)")
+    lines = targets.model_check_lines([_training_row("a", 1.2), _training_row("b", 0.5, quiet=False)], [], [])
+    assert lines[0].endswith(": FAIL")                                 # a quiet failing row stays FAIL
+    memory = [{"model": "a", "work": "train step", "ratio": 1.5, "torch_format": "contiguous"},
+              {"model": "a", "work": "predict b256", "ratio": 1.51, "torch_format": "contiguous"}]
+    lines = targets.model_check_lines([], [], memory)
+    assert lines[0].endswith(": FAIL") and lines[1].endswith("PASS") and lines[2].endswith("FAIL")
+
+
+def test_model_tables_mark_the_faster_torch_format_and_print_the_ratio():
+    pytest.importorskip("torch")
+    model_tables = _load("model_tables")
+    assert model_tables.torch_times({"contiguous": 2.0, "channels_last": 1.5}, "channels_last") == "2.00 / 1.50*"
+    assert model_tables.torch_times({"contiguous": 2.0}, "contiguous") == "2.00 / -"
+    row = {"model": "signal1d", "mode": "predict b1", "batch": 1, "clearconv_ms": 2.0, "call_ms": 1.5,
+           "torch_ms": {"contiguous": 4.0}, "torch_format": "contiguous", "ratio": 0.5, "quiet": True,
+           "turn_ratio_median": 0.5, "turn_ratio_min": 0.4, "turn_ratio_max": 0.6, "contended_turns": [], "turns": 3}
+    line = model_tables.format_inference([row]).splitlines()[2]
+    cells = [cell.strip() for cell in line.strip("|").split("|")]
+    assert cells[:9] == ["signal1d", "1", "2.000", "1.500", "+0.500", "4.000 / -", "0.50x", "PASS", "500 / 250"]
+
+
+def test_peak_memory_of_a_known_allocation():
+    model_memory = _load("model_memory")
+    if not model_memory.available():
+        pytest.skip("the resident high-water mark cannot be reset here")
+    size = 64 * 2**20
+
+    def work():
+        block = np.ones(size, dtype=np.uint8)                        # 64 MiB, every page touched
+        return int(block[::4096].sum())
+
+    measured = model_memory.peak_added_mib(work)
+    assert 60 <= measured <= 80, measured
+    assert model_memory.peak_added_mib(lambda: None) < 4
+
+
+def test_timed_inference_callables_compute_what_the_model_computes():
+    pytest.importorskip("torch")
+    whole_models = _load("whole_models")
+    for name in ("lenet5", "signal1d"):
+        spec = whole_models.SPECS[name]
+        units = whole_models.inference_units(spec, np.random.default_rng(0))
+        assert set(units) == ({(mode, "clearconv") for mode in whole_models.INFERENCE_MODES}
+                              | {("predict b1", whole_models.CALL)}
+                              | {(mode, f"torch:{fmt}") for mode in whole_models.INFERENCE_MODES
+                                 for fmt in spec.torch_formats})
+        for mode in whole_models.INFERENCE_MODES:
+            ours = units[mode, "clearconv"]()
+            assert ours.shape[0] == (1 if mode == "predict b1" else whole_models.INFERENCE_BATCH_SIZE)
+            for fmt in spec.torch_formats:
+                np.testing.assert_allclose(units[mode, f"torch:{fmt}"]().numpy(), ours, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(units["predict b1", whole_models.CALL](), units["predict b1", "clearconv"](),
+                                   rtol=1e-6, atol=1e-7)
+
+
+class _CountingTrainer:
+    """A fake trainer: remembers the samples it trained on, takes one 'second' per sample."""
+
+    def __init__(self, log, name):
+        self.log, self.name = log, name
+
+    def train(self, samples):
+        self.log.append((self.name, len(samples)))
+        return float(len(samples))
+
+
+def test_race_starts_up_on_throwaway_trainers_then_takes_turns_with_fresh_ones():
+    epoch = _load("epoch")
+    made, log = [], []
+
+    def make_trainers():
+        made.append({name: _CountingTrainer(log, f"{name}#{len(made)}") for name in ("clearconv", "torch:contiguous")})
+        return made[-1]
+
+    chunks = [list(range(3)), list(range(2))]
+    raced = epoch.race(make_trainers, list(range(4)), chunks, pause=0.0)
+    assert len(made) == 2 and raced["trainers"] is made[1]
+    assert raced["start_up_seconds"] == {"clearconv": 4.0, "torch:contiguous": 4.0}
+    assert log[:2] == [("clearconv#0", 4), ("torch:contiguous#0", 4)]      # the throwaway set, before the turns
+    assert log[2:] == [("clearconv#1", 3), ("torch:contiguous#1", 3), ("torch:contiguous#1", 2), ("clearconv#1", 2)]
+    assert raced["seconds"] == {"clearconv": [3.0, 2.0], "torch:contiguous": [3.0, 2.0]}
+    assert raced["first"] == ["clearconv", "torch:contiguous"]
+    assert len(raced["other_processes_cores"]) == 2

@@ -18,9 +18,18 @@
 - :mod:`.table`: the Markdown tables;
 - :mod:`.zoo_inference`: zoo models predicting, as built and folded;
 - :mod:`.header`: what changes timings (versions, CPU, threads, compiled kernels, malloc);
-- :mod:`.lenet`: LeNet-5 trainers in both libraries;
-- :mod:`.epoch`: the LeNet-5 training epochs, taking turns.
+- :mod:`.trainers`: one clearconv trainer and one PyTorch trainer, for every model trained;
+- :mod:`.lenet`: LeNet-5's data (Fashion-MNIST) and epoch orders;
+- :mod:`.epoch`: players training in turns (:func:`.epoch.race`) and the LeNet-5 epochs;
+- :mod:`.model_twins`: the zoo's whole models in PyTorch, clearconv's weights copied in;
+- :mod:`.model_parity`: a whole model against its twin, forward and one Adam step;
+- :mod:`.whole_models`: the models compared, their training rows and inference units;
+- :mod:`.step_split`: where clearconv's training step spends its time (diagnostic);
+- :mod:`.model_memory`: peak memory of a training step and a predict, in fresh processes;
+- :mod:`.model_tables`, :mod:`.model_section`: the whole-model tables and section.
 
-PyTorch is needed by :mod:`.torch_twins`, :mod:`.units` and :mod:`.lenet` (which :func:`.epoch.compare`
-imports when it trains), and by nothing else; clearconv never imports this package.
+PyTorch is needed by :mod:`.torch_twins`, :mod:`.units`, :mod:`.trainers`, :mod:`.lenet` (which
+:func:`.epoch.compare` imports when it trains), :mod:`.model_twins`, :mod:`.model_parity`, :mod:`.whole_models`
+and :mod:`.model_section` (and by :mod:`.model_memory`'s PyTorch process), and by nothing else; clearconv never
+imports this package.
 """

@@ -47,6 +47,39 @@ def epoch_figures(seconds: dict, turns_per_epoch: int) -> dict:
     return figures
 
 
+def race(make_trainers, warm_up, chunks, pause: float = PAUSE_SECONDS) -> dict:
+    """Untimed start-up, then the players take turns over ``chunks``: the mechanism of every training row.
+
+    ``make_trainers()`` returns {player: trainer} (clearconv first), each with
+    ``train(samples) -> seconds``. A throwaway set trains on ``warm_up`` first
+    (one-time start-up, reported apart); a fresh set then takes turns, chunk k
+    being turn k (:func:`.turns.take_turns`), with the CPU other processes used
+    measured around every player's turn. Returns the fresh ``trainers``, the
+    ``seconds`` per player and turn, who went ``first``, ``start_up_seconds``,
+    ``other_processes_cores`` per turn (the most over its players) and the
+    ``contended_turns``.
+    """
+    start_up = {player: trainer.train(warm_up) for player, trainer in make_trainers().items()}   # thrown away
+    trainers = make_trainers()
+    loads = []
+
+    def measured(trainer):
+        def train(samples):
+            before = METER.read()
+            seconds = trainer.train(samples)
+            loads.append(METER.cores(before, METER.read()))
+            return seconds
+        return train
+
+    gc.collect()
+    played = take_turns({player: measured(trainer) for player, trainer in trainers.items()}, chunks, pause)
+    count = len(trainers)
+    per_turn = [max(loads[turn * count:(turn + 1) * count]) for turn in range(len(chunks))]
+    return {"trainers": trainers, "seconds": played["seconds"], "first": played["first"],
+            "start_up_seconds": start_up, "other_processes_cores": per_turn,
+            "contended_turns": [turn for turn, cores in enumerate(per_turn) if cores > BUSY_CORES]}
+
+
 def compare(epochs: int = 1, batch_size: int | None = None, seed: int | None = None, data_dir=None,
             images: int | None = None, turns_per_epoch: int = TURNS_PER_EPOCH, log=print) -> dict:
     """Train the three players for ``epochs`` epochs on the same batches, taking turns; their figures.
@@ -64,36 +97,21 @@ def compare(epochs: int = 1, batch_size: int | None = None, seed: int | None = N
         x, y = x[:images], y[:images]
 
     def make_trainers():
-        ours = lenet.ClearconvTrainer(x, y, batch_size, seed)
+        ours = lenet.clearconv_trainer(x, y, batch_size, seed)
         made = {"clearconv": ours}
-        for player in PLAYERS[1:]:
-            made[player] = lenet.TorchTrainer(x, y, ours.initial, batch_size, seed, player.split(":", 1)[1])
+        for player in PLAYERS[1:]:                                   # before any training: the same initial weights
+            made[player] = lenet.torch_lenet_trainer(x, y, ours, batch_size, seed, player.split(":", 1)[1])
         return made
 
     warm_up = list(range(min(len(x), WARM_UP_BATCHES * batch_size)))
-    start_up = {player: trainer.train(warm_up) for player, trainer in make_trainers().items()}   # thrown away
-    trainers = make_trainers()
-    loads = []
-
-    def measured(trainer):
-        def train(samples):
-            before = METER.read()
-            seconds = trainer.train(samples)
-            loads.append(METER.cores(before, METER.read()))
-            return seconds
-        return train
-
     chunks = [chunk for order in lenet.epoch_orders(len(x), epochs, seed)
               for chunk in lenet.split_turns(order, batch_size, turns_per_epoch)]
     log(f"  {len(chunks)} turns of {', '.join(PLAYERS)} ({epochs} epoch(s) of {len(x)} images, batch {batch_size})")
-    gc.collect()
-    played = take_turns({player: measured(trainer) for player, trainer in trainers.items()}, chunks, PAUSE_SECONDS)
-    figures = epoch_figures(played["seconds"], len(chunks) // epochs)
-    per_turn = [max(loads[turn * len(PLAYERS):(turn + 1) * len(PLAYERS)]) for turn in range(len(chunks))]
-    figures.update(images=len(x), epochs=epochs, batch_size=batch_size, players=PLAYERS, first=played["first"],
-                   start_up_seconds=start_up,
-                   seconds=played["seconds"], other_processes_cores=per_turn,
-                   contended_turns=[turn for turn, cores in enumerate(per_turn) if cores > BUSY_CORES],
+    raced = race(make_trainers, warm_up, chunks)
+    trainers = raced.pop("trainers")
+    figures = epoch_figures(raced["seconds"], len(chunks) // epochs)
+    figures.update(raced)
+    figures.update(images=len(x), epochs=epochs, batch_size=batch_size, players=PLAYERS,
                    accuracy={player: trainer.accuracy(x_test, y_test) for player, trainer in trainers.items()})
     return figures
 

@@ -12,3 +12,5 @@ ALL_NAMES = CASE_NAMES + ZOO_NAMES
 
 MAIN = "clearconv"                               # implementation key of a case's main row (the automatic choice)
 MODES = ("forward", "forward+backward")          # what each case times
+# Whole models compared in training, inference and memory (:mod:`.whole_models`), in table order.
+MODEL_NAMES = ("lenet5", "small_vgg", "small_resnet", "unet", "signal1d")

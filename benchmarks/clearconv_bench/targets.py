@@ -69,3 +69,41 @@ def check_lines(cases: list, rows: list[dict], column_buffer_mib: float) -> list
             lines.append("  over the target: " + ", ".join(f"{row['row']} {row['memory']['ratio']:.2f}x"
                                                              for row in over))
     return lines
+
+
+# Whole models (:mod:`.whole_models`): total-time ratios against PyTorch's faster format, and peak memory against
+# PyTorch's smaller peak.
+MODEL_TRAINING_TARGET = 1.0
+MODEL_INFERENCE_TARGET = 1.0
+MODEL_MEMORY_TARGET = 1.5
+
+
+def model_verdict(ratio: float, limit: float, quiet: bool) -> str:
+    """PASS / FAIL / INCONCLUSIVE of one whole-model row, by the rule of :func:`verdict` (one word)."""
+    return verdict(["row"] if ratio > limit else [], {"row": quiet}).split(" ", 1)[0]
+
+
+def model_check_lines(train_rows: list[dict], inference_rows: list[dict], memory_rows: list[dict]) -> list[str]:
+    """The three whole-model targets, each with its verdict and the rows that decide it."""
+    lines = []
+    checks = (
+        (f"every whole-model training row <= {MODEL_TRAINING_TARGET:g}x PyTorch", MODEL_TRAINING_TARGET,
+         [(f"{row['model']} training", row["ratio"], row["quiet"], f"torch {row['torch_format']}")
+          for row in train_rows]),
+        (f"every whole-model inference row <= {MODEL_INFERENCE_TARGET:g}x PyTorch", MODEL_INFERENCE_TARGET,
+         [(f"{row['model']} {row['mode']}", row["ratio"], row["quiet"], f"torch {row['torch_format']}")
+          for row in inference_rows]),
+        (f"whole-model peak memory <= {MODEL_MEMORY_TARGET:g}x PyTorch's", MODEL_MEMORY_TARGET,
+         [(f"{row['model']} {row['work']}", row["ratio"], True, f"torch {row['torch_format']}")
+          for row in memory_rows if "error" not in row]),
+    )
+    for description, limit, decided in checks:
+        if not decided:
+            continue
+        failed = [name for name, ratio, _, _ in decided if ratio > limit]
+        quiet = {name: row_quiet for name, _, row_quiet, _ in decided}
+        lines.append(f"check, target \"{description}\": {verdict(failed, quiet)}")
+        for name, ratio, row_quiet, against in decided:
+            note = "" if row_quiet else " (contended turns)"
+            lines.append(f"  {name}: {ratio:.2f}x against {against} {model_verdict(ratio, limit, row_quiet)}{note}")
+    return lines
