@@ -27,6 +27,9 @@
 - :mod:`.step_split`: where clearconv's training step spends its time (diagnostic);
 - :mod:`.model_memory`: peak memory of a training step and a predict, in fresh processes;
 - :mod:`.model_tables`, :mod:`.model_section`: the whole-model tables and section.
+- :mod:`.scaling_worker`, :mod:`.scaling_launch`, :mod:`.scaling_summary`: ``benchmarks/scaling.py``'s
+  launches under mpirun (1 process x 2 threads against 2 x 1), taking turns, and their figures;
+- :mod:`.scaling_model`: the ring all-reduce cost model for N machines (pure arithmetic).
 
 PyTorch is needed by :mod:`.torch_twins`, :mod:`.units`, :mod:`.trainers`, :mod:`.lenet` (which
 :func:`.epoch.compare` imports when it trains), :mod:`.model_twins`, :mod:`.model_parity`, :mod:`.whole_models`
