@@ -226,3 +226,102 @@ def test_a_keras_output_is_a_keras_file(tmp_path, capsys):
     assert cli.main(["train", *FAST, "--output", str(path)]) == 0
     assert "model.weights.h5" in zipfile.ZipFile(path).namelist()
     assert load_model(path).count_params() > 0
+
+
+# --- recipes: each option falls back to the recipe of the dataset, or of the named model --------------
+@pytest.mark.parametrize("option, value, accepted", [
+    ("--label-smoothing", "1", "a number in [0, 1)"),
+    ("--label-smoothing", "-0.1", "a number in [0, 1)"),
+    ("--label-smoothing", "nan", "a number in [0, 1)"),
+    ("--label-smoothing", "some", "a number in [0, 1)"),
+    ("--weight-decay", "-0.01", "a finite number >= 0"),
+    ("--weight-decay", "inf", "a finite number >= 0"),
+    ("--weight-decay", "nan", "a finite number >= 0"),
+    ("--lr-schedule", "linear", "choose from 'constant', 'cosine'"),
+])
+def test_a_bad_recipe_option_exits_2_naming_the_option(option, value, accepted, fit_calls, capsys):
+    assert cli.main(["train", *FAST, f"{option}={value}"]) == 2
+    error = one_error_line(capsys)
+    assert option in error and accepted in error and value in error
+    assert fit_calls == []
+
+
+def test_label_smoothing_is_keras_categorical_crossentropy_of_smoothed_one_hot_targets(tmp_path, capsys):
+    """The printed test loss is -mean(sum_c t_c log p_c) with t = (1 - s) one_hot + s / C, from the saved
+    model's predictions: computed here by hand."""
+    import numpy as np
+    from clearconv.data import load
+    path = tmp_path / "smooth.clearconv"
+    assert cli.main(["train", *FAST, "--label-smoothing", "0.2", "--output", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "label smoothing 0.2" in out.splitlines()[0]
+    printed_accuracy, printed_loss = map(float, re.search(r"test accuracy ([0-9.]+) \(loss ([0-9.]+)\)",
+                                                          out).groups())
+    _, (x_test, y_test) = load("digits", seed=0)
+    probabilities = load_model(path).predict(x_test, verbose=0).astype(np.float64)      # (N, 10)
+    targets = np.full((len(y_test), 10), 0.2 / 10)
+    targets[np.arange(len(y_test)), y_test] += 1 - 0.2
+    by_hand = -np.mean(np.sum(targets * np.log(probabilities), axis=1))
+    unsmoothed = -np.mean(np.log(probabilities[np.arange(len(y_test)), y_test]))
+    assert abs(by_hand - unsmoothed) > 1e-3                    # the smoothing shows in the loss
+    assert printed_loss == pytest.approx(by_hand, abs=1e-4)
+    assert printed_accuracy == pytest.approx(np.mean(probabilities.argmax(1) == y_test), abs=1e-4)
+    # `clearconv evaluate` gives the file's categorical loss the one-hot labels it was trained on.
+    assert cli.main(["evaluate", str(path), "--data", "digits"]) == 0
+    evaluated = re.search(r"test accuracy ([0-9.]+) \(loss ([0-9.]+)\)", capsys.readouterr().out).groups()
+    assert tuple(map(float, evaluated)) == pytest.approx((printed_accuracy, printed_loss), abs=1e-4)
+
+
+def test_weight_decay_trains_with_adamw_and_no_decay_with_adam(tmp_path, capsys):
+    path = tmp_path / "decay.clearconv"
+    assert cli.main(["train", *FAST, "--weight-decay", "0.05", "--output", str(path)]) == 0
+    assert "AdamW learning rate 0.001, weight decay 0.05" in capsys.readouterr().out
+    optimizer = load_model(path).optimizer
+    assert type(optimizer).__name__ == "AdamW" and optimizer.weight_decay == pytest.approx(0.05)
+    assert cli.main(["train", *FAST, "--output", str(path)]) == 0
+    assert type(load_model(path).optimizer).__name__ == "Adam"
+
+
+def recorded_fit(monkeypatch):
+    """Record fit's keyword arguments, and train one epoch of whatever was asked (the test is of the
+    arguments, not of the training)."""
+    seen, real_fit = {}, Model.fit
+
+    def fit(self, *args, **kwargs):
+        seen.update(kwargs, model=self)
+        return real_fit(self, *args, **{**kwargs, "epochs": 1})
+    monkeypatch.setattr(Model, "fit", fit)
+    return seen
+
+
+def test_the_mnist1d_recipe_is_the_published_one(monkeypatch, capsys):
+    """`clearconv train --data mnist1d`: all 4,000 training samples, batch 100, Adam 1e-2, 150 epochs
+    (6,000 steps), the published CNN."""
+    pytest.importorskip("mnist1d")
+    seen = recorded_fit(monkeypatch)
+    assert cli.main(["train", "--data", "mnist1d", "--quiet"]) == 0
+    assert (seen["batch_size"], seen["epochs"], seen["validation_split"]) == (100, 150, 0.0)
+    assert seen["model"].name == "mnist1d_cnn" and seen["model"].optimizer.learning_rate == pytest.approx(1e-2)
+    assert 150 * math.ceil(4000 / 100) == 6000
+    assert "4,000 training samples" in capsys.readouterr().out
+
+
+def test_a_named_model_with_a_recipe_of_its_own_gets_it_and_options_override_it(monkeypatch, capsys):
+    from clearconv.cli import train
+    monkeypatch.setitem(train.RECIPES, ("digits", "digits_cnn"),
+                        train.Recipe("digits_cnn", 2, 5e-3, batch_size=128, validation_split=0.25,
+                                     lr_schedule="cosine", label_smoothing=0.1, weight_decay=0.01))
+    seen = recorded_fit(monkeypatch)
+    assert cli.main(["train", "digits_cnn", "--quiet"]) == 0
+    assert (seen["batch_size"], seen["epochs"], seen["validation_split"]) == (128, 2, 0.25)
+    header = capsys.readouterr().out.splitlines()[0]
+    for part in ("AdamW learning rate 0.005 with cosine decay", "weight decay 0.01", "label smoothing 0.1"):
+        assert part in header, header
+    assert cli.main(["train", "digits_cnn", "--quiet", "--batch-size", "64", "--validation-split", "0",
+                     "--lr-schedule", "constant", "--label-smoothing", "0", "--weight-decay", "0"]) == 0
+    assert (seen["batch_size"], seen["validation_split"]) == (64, 0.0)
+    header = capsys.readouterr().out.splitlines()[0]
+    assert "Adam learning rate 0.005;" in header and "smoothing" not in header, header
+    # Without a model name the dataset's own recipe applies, not the named model's.
+    assert cli.main(["train", "--quiet", "--epochs", "1"]) == 0
+    assert (seen["batch_size"], seen["validation_split"]) == (32, 0.1)

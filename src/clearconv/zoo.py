@@ -66,6 +66,35 @@ def small_vgg(input_shape=(28, 28, 1), num_classes=10) -> Sequential:
     return Sequential(stack, name="small_vgg")
 
 
+def augmented_vgg(input_shape=(28, 28, 1), num_classes=10) -> Sequential:
+    """A small VGG with BatchNormalization and augmentation at its input, for Fashion-MNIST's
+    ``clearconv train augmented_vgg --data fashion-mnist`` recipe (docs/training.md).
+
+    RandomFlip("horizontal") and RandomTranslation(0.1, 0.1, fill_mode="constant", interpolation="nearest")
+    (shifts of up to 0.1 x 28 = 2.8 pixels read at the nearest pixel, so whole pixels up to 3, zeros
+    brought in: the images' background), active only in training; then 3x3 conv + BN + ReLU blocks of
+    32 filters at 28x28, 64 and 64 at 14x14, 128 at 7x7, with 2x2 max pooling between, global average
+    pooling, dropout 0.3 and softmax. (N, 28, 28, 1) ->
+    (N, 28, 28, 32) -> (N, 14, 14, 64) -> (N, 7, 7, 128) -> (N, 128) -> (N, 10). 131,754 parameters on
+    28x28x1 inputs (576 of them the BN moving statistics).
+
+    Why this shape: speed is the constraint on a 2-core CPU, and a 3x3 convolution costs
+    H W 9 C_in C_out multiply-adds per image. One conv at 28x28 (0.2M) is enough to find edges; the
+    capacity sits at 14x14 (3.6M + 7.2M) and 7x7 (3.6M), 14.7M multiply-adds per image forward in all,
+    against small_vgg's 18.6M (two 32-filter convs at 28x28 cost it 7.4M). Measured in the same process,
+    a training step of batch 128 takes 0.45x small_vgg's. Fashion-MNIST's garments are centred and
+    upright but left-right symmetric in meaning, so the flip and small shifts are label-preserving; they
+    and the dropout keep 130K parameters from overfitting 60,000 images over 40 epochs.
+    """
+    stack = [L.InputLayer(shape=input_shape), L.RandomFlip("horizontal"),
+             L.RandomTranslation(0.1, 0.1, fill_mode="constant", interpolation="nearest")]
+    stack += _conv_bn_relu(32) + [L.MaxPooling2D()]
+    stack += _conv_bn_relu(64) + _conv_bn_relu(64) + [L.MaxPooling2D()]
+    stack += _conv_bn_relu(128)
+    stack += [L.GlobalAveragePooling2D(), L.Dropout(0.3), L.Dense(num_classes, activation="softmax")]
+    return Sequential(stack, name="augmented_vgg")
+
+
 def _residual_block(x, filters: int, strides: int):
     """conv-BN-ReLU-conv-BN plus the shortcut (a 1x1 projection when the shape changes), then ReLU."""
     shortcut = x
@@ -131,16 +160,33 @@ def signal1d(input_shape=(512, 1), num_classes=2) -> Sequential:
 
 
 def mnist1d_cnn(input_shape=(40, 1), num_classes=10) -> Sequential:
-    """A Conv1D network for MNIST-1D (Greydanus, 2020): three 'same' Conv1D layers of 32
-    channels with ReLU, flatten, dense softmax. 19,210 parameters for (40, 1) inputs.
+    """The CNN of MNIST-1D (Greydanus, 2020; the mnist1d repository's ``ConvBase``): three Conv1D of 25
+    channels, widths 5, 3, 3, stride 2, each after a zero padding of 1 on both sides (PyTorch's
+    ``padding=1``), ReLU, flatten, dense softmax. (N, 40, 1) -> (N, 19, 25) -> (N, 10, 25) -> (N, 5, 25)
+    -> (N, 10): 5,210 parameters (150 + 1,900 + 1,900 + 1,260).
+
+    Kernels are drawn as PyTorch's default draws them (uniform in +-1/sqrt(fan_in): VarianceScaling of
+    scale 1/3, fan_in, uniform), the initialisation of the published 94%. With Keras's glorot_uniform the
+    same recipe (``clearconv train --data mnist1d``) ended at 93.0% and 92.4% instead of 95.7% and 94.7% on
+    seeds 0 and 1 (93.8% against 93.0% on seed 2). Biases start at zero.
     """
+    def conv(filters: int, width: int, **options):
+        return L.Conv1D(filters, width, strides=2, activation="relu",
+                        kernel_initializer=_pytorch_default_initializer(), **options)
     return Sequential([
-        L.Conv1D(32, 5, padding="same", activation="relu", input_shape=input_shape),
-        L.Conv1D(32, 3, padding="same", activation="relu"),
-        L.Conv1D(32, 3, padding="same", activation="relu"),
+        L.ZeroPadding1D(1, input_shape=input_shape), conv(25, 5),     # padding "same" would pad 40 to 20 outputs
+        L.ZeroPadding1D(1), conv(25, 3),
+        L.ZeroPadding1D(1), conv(25, 3),                               # "same" would pad 10 on the right only
         L.Flatten(),
-        L.Dense(num_classes, activation="softmax"),
+        L.Dense(num_classes, activation="softmax", kernel_initializer=_pytorch_default_initializer()),
     ], name="mnist1d_cnn")
+
+
+def _pytorch_default_initializer():
+    """PyTorch's default kernel draw for Conv and Linear (kaiming_uniform with a = sqrt(5)): uniform in
+    +-sqrt(6 / ((1 + 5) fan_in)) = +-1/sqrt(fan_in), which is VarianceScaling(1/3, "fan_in", "uniform")."""
+    from .initializers import VarianceScaling
+    return VarianceScaling(scale=1 / 3, mode="fan_in", distribution="uniform")
 
 
 def siamese(input_shape=(28, 28, 1), embedding_size=32) -> Model:
@@ -162,6 +208,7 @@ def siamese(input_shape=(28, 28, 1), embedding_size=32) -> Model:
 
 
 MODELS = {"digits_cnn": digits_cnn, "lenet5": lenet5, "small_vgg": small_vgg, "small_resnet": small_resnet,
+          "augmented_vgg": augmented_vgg,
           "unet": unet, "signal1d": signal1d, "mnist1d_cnn": mnist1d_cnn, "siamese": siamese}
 
 

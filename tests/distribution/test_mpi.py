@@ -45,7 +45,8 @@ pytestmark = pytest.mark.skipif(MPIRUN is None, reason="no mpirun next to the Py
                                                        "(pip install 'clearconv[mpi]' installs mpich's)")
 
 
-def _launch(processes: int, out_dir: Path, cases: list[str], timeout: float = 120):
+def _launch(processes: int, out_dir: Path, cases: list[str], timeout: float = 120, program=None):
+    """Run mpi_cases.py's ``cases`` (or the ``program`` argv given) under ``mpirun -n processes``."""
     command = [MPIRUN, "-n", str(processes)]
     version = subprocess.run([MPIRUN, "--version"], capture_output=True, text=True).stdout
     if "Open MPI" in version or "OpenRTE" in version:  # more processes than cores, as root in containers
@@ -54,7 +55,8 @@ def _launch(processes: int, out_dir: Path, cases: list[str], timeout: float = 12
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     started = time.perf_counter()
     # A clean working directory: a file there named like a standard module would shadow it in every process.
-    result = subprocess.run(command + [sys.executable, str(SCRIPT), str(out_dir), *cases], cwd=out_dir, env=env,
+    program = program or [sys.executable, str(SCRIPT), str(out_dir), *cases]
+    result = subprocess.run(command + program, cwd=out_dir, env=env,
                             capture_output=True, text=True, timeout=timeout)
     return result, time.perf_counter() - started
 
@@ -172,3 +174,24 @@ def test_a_rank_that_raises_ends_the_job(tmp_path):
     assert result.returncode != 0
     assert "boom on purpose" in result.stderr and "rank 1" in result.stderr, result.stderr[-2000:]
     assert seconds < 60
+
+
+def test_clearconv_train_under_mpirun_prints_once_and_saves_once(tmp_path):
+    """`mpirun -n 2 clearconv train` needs no flag: it trains data-parallel, prints each line once, saves one
+    file, and the test accuracy it prints is the saved model's on the test split."""
+    from clearconv.cli.files import load_dataset
+    from clearconv.models import load_model
+    program = [sys.executable, "-c", "import sys; from clearconv.cli import main; sys.exit(main(sys.argv[1:]))",
+               "train", "--data", "signals", "--epochs", "2", "--quiet", "--output", "signals.clearconv"]
+    result, _ = _launch(2, tmp_path, [], timeout=120, program=program)
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.splitlines()
+    assert sum(line.startswith("training signal1d") for line in lines) == 1, result.stdout
+    assert "over 2 processes" in result.stdout
+    printed = [line for line in lines if line.startswith("test accuracy")]
+    assert len(printed) == 1 and sum(line.startswith("saved to") for line in lines) == 1, result.stdout
+    assert sorted(os.listdir(tmp_path)) == ["signals.clearconv"]
+    model = load_model(tmp_path / "signals.clearconv")
+    _, (x_test, y_test) = load_dataset("signals", 0)
+    accuracy = float(np.mean(model.predict(x_test, verbose=0).argmax(-1) == y_test))
+    assert printed[0].startswith(f"test accuracy {accuracy:.4f}"), (printed, accuracy)

@@ -17,7 +17,8 @@ from clearconv.io.onnx import DEFAULT_OPSET, export_onnx
 
 # Small inputs where the zoo builder takes input_shape: each model exports and runs in well under a second.
 ZOO_SHAPES = {"digits_cnn": (8, 8, 1), "lenet5": (28, 28, 1), "small_vgg": (16, 16, 1), "small_resnet": (16, 16, 1),
-              "unet": (16, 16, 1), "signal1d": (64, 1), "mnist1d_cnn": (40, 1), "siamese": (16, 16, 1)}
+              "unet": (16, 16, 1), "signal1d": (64, 1), "mnist1d_cnn": (40, 1), "siamese": (16, 16, 1),
+              "augmented_vgg": (16, 16, 1)}
 
 
 def randomise_statistics(model, seed=0):

@@ -85,6 +85,28 @@ def fraction(text: str) -> float:
     return value
 
 
+def label_smoothing(text: str) -> float:
+    """--label-smoothing: a number in [0, 1) (1 would make every target uniform: nothing left to learn)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise _received(text, "a number in [0, 1)") from None
+    if not 0.0 <= value < 1.0:          # also refuses nan
+        raise _received(text, "a number in [0, 1)")
+    return value
+
+
+def weight_decay(text: str) -> float:
+    """--weight-decay: a finite number >= 0 (0: Adam; more: AdamW with that decay)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise _received(text, "a finite number >= 0") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise _received(text, "a finite number >= 0")
+    return value
+
+
 def model_name(text: str) -> str:
     """A zoo model's name."""
     from .. import zoo
@@ -159,16 +181,24 @@ def parser() -> Parser:
                        help="digits | fashion-mnist | mnist | mnist1d | signals | a folder of MNIST-style IDX "
                             "files (write ./NAME for a folder named like a dataset)")
     train.add_argument("--epochs", type=positive_integer, help="number of epochs, >= 1 (default: the dataset's recipe)")
-    train.add_argument("--batch-size", type=positive_integer, default=32, help="samples per step, >= 1 (default 32)")
+    train.add_argument("--batch-size", type=positive_integer,
+                       help="samples per step, >= 1 (default: the dataset's recipe, 32 for most)")
     train.add_argument("--lr", type=learning_rate,
                        help="Adam learning rate, a finite number > 0 (default: the dataset's recipe)")
-    train.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
+    train.add_argument("--lr-schedule", choices=("constant", "cosine"),
                        help="constant: the learning rate throughout; cosine: CosineDecay from it to 0 "
-                            "over all training steps")
+                            "over all training steps (default: the recipe's, constant for most)")
+    train.add_argument("--label-smoothing", type=label_smoothing,
+                       help="Keras's label_smoothing, in [0, 1): targets become (1 - s) one-hot + s / classes, "
+                            "with CategoricalCrossentropy on one-hot labels (default: the recipe's, 0 for most)")
+    train.add_argument("--weight-decay", type=weight_decay,
+                       help="decoupled weight decay, a finite number >= 0: > 0 trains with AdamW instead of Adam "
+                            "(default: the recipe's, 0 for most)")
     train.add_argument("--seed", type=seed, default=0,
                        help=f"seed for initialisation, shuffling and splits, in [0, {SEED_MAX}] (default 0)")
-    train.add_argument("--validation-split", type=fraction, default=0.1,
-                       help="fraction of the training data held out for validation, in [0, 1) (default 0.1)")
+    train.add_argument("--validation-split", type=fraction,
+                       help="fraction of the training data held out for validation (its last part, as Keras), "
+                            "in [0, 1) (default: the recipe's, 0.1 for most)")
     train.add_argument("--output", type=file_path,
                        help="where to save the trained model (default: MODEL-DATA.clearconv); checked before "
                             "training; if the save fails after training, the model goes to a timestamped file "

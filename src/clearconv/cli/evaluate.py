@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .. import utils
 from .errors import FileError, report
 from .files import dataset_name, load_dataset, load_model_file
 
@@ -20,6 +21,15 @@ def check_fits(model, path: str, name: str, x_test, y_test) -> None:
                         f"{name} needs one score for each of its {classes} classes")
 
 
+def takes_one_hot(loss) -> bool:
+    """Whether a compiled loss (a name, a Loss, or the config a loaded file holds) is categorical
+    cross-entropy, which takes one-hot labels: `clearconv train --label-smoothing` compiles it."""
+    if isinstance(loss, dict):
+        loss = loss.get("class_name")
+    name = loss if isinstance(loss, str) else type(loss).__name__
+    return name in ("categorical_crossentropy", "CategoricalCrossentropy")
+
+
 def run(args) -> int:
     model = load_model_file(args.path, compile=True)
     name = dataset_name(args.data)
@@ -29,6 +39,8 @@ def run(args) -> int:
         report("evaluate", "note", f"{args.path} holds no loss (saved before compile()): evaluating with "
                                    f"sparse_categorical_crossentropy and accuracy")
         model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    if takes_one_hot(model.loss):
+        y_test = utils.to_categorical(y_test, model.outputs[0].shape[-1])
     logs = model.evaluate(x_test, y_test, batch_size=args.batch_size, verbose=0, return_dict=True)
     others = ", ".join(f"{key} {value:.4f}" for key, value in logs.items() if key not in ("loss", "accuracy"))
     if "accuracy" in logs:

@@ -481,8 +481,9 @@ def _export_layer(ex: _Exporter, layer, values: list, input_shapes: list) -> _Va
         return _export_batchnorm(ex, layer, value)
     if isinstance(layer, L.Dense):
         return _export_dense(ex, layer, value)
-    if isinstance(layer, (L.Dropout, L.Identity, G.GaussianNoise, G.GaussianDropout, G.ActivityRegularization)):
-        return value   # inference: the identity
+    if isinstance(layer, (L.Dropout, L.Identity, G.GaussianNoise, G.GaussianDropout, G.ActivityRegularization,
+                          L.RandomFlip, L.RandomTranslation, L.RandomRotation, L.RandomZoom, L.RandomContrast)):
+        return value   # inference: the identity (RandomCrop is not: it crops the centre at inference)
     if isinstance(layer, L.Flatten):
         if layer.data_format == "channels_first" and value.rank > 2:   # Keras flattens channels-last order
             x = ex.with_perm(value, (0, *range(2, value.rank), 1), hint)
