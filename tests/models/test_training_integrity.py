@@ -281,6 +281,15 @@ def test_a_model_called_directly_on_an_empty_batch_returns_an_empty_output():
         np.testing.assert_array_equal(ours, initial)
 
 
+def test_flatten_of_an_empty_batch_keeps_its_width_as_torch_does():
+    """NumPy cannot infer reshape(0, -1): Flatten spells the width out, forward and backward."""
+    x = Tensor(np.zeros((0, 4, 3, 2), np.float32), requires_grad=True)
+    out = L.Flatten()(x)
+    assert out.shape == tuple(torch.flatten(torch.zeros(0, 4, 3, 2), 1).shape) == (0, 24)
+    out.sum().backward()
+    assert x.grad.shape == (0, 4, 3, 2)
+
+
 # --- arguments refused ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("call, message", [

@@ -121,7 +121,8 @@ class Flatten(Layer):
     def call(self, inputs, training=None):
         if self.data_format == "channels_first" and inputs.ndim > 2:
             inputs = inputs.transpose(0, *range(2, inputs.ndim), 1)
-        return inputs.reshape(inputs.shape[0], -1)
+        # The size is spelled out: NumPy cannot infer -1 for a batch of 0 samples.
+        return inputs.reshape(inputs.shape[0], int(np.prod(inputs.shape[1:], dtype=np.int64)))
 
     def get_config(self) -> dict:
         return {**super().get_config(), "data_format": self.data_format}
