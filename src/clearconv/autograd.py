@@ -100,10 +100,15 @@ class Tensor:
         return f"Tensor({self.data!r}{flag})"
 
     # --- backward ------------------------------------------------------------
-    def backward(self, grad=None) -> None:
+    def backward(self, grad=None, retain_graph: bool = True) -> None:
         """Accumulate d(self)/d(leaf) into every leaf's ``.grad``.
 
-        ``grad`` defaults to ones for a single-element tensor (a loss).
+        ``grad`` defaults to ones for a single-element tensor (a loss). With
+        ``retain_graph=False`` (PyTorch's default) each op's record (its vjp and
+        what it saved, its links to its inputs) is dropped as soon as its vjp has
+        run, so the saved activations of the last layers are freed while the
+        first layers' gradients are computed: a lower peak, and a graph that
+        cannot be walked again (a second backward through it raises).
         """
         if grad is None:
             if self.data.size != 1:
@@ -111,7 +116,11 @@ class Tensor:
             grad = np.ones_like(self.data)
         # id(node) -> (gradient, owned): owned when no one else holds the array, so a leaf may keep it.
         grads = {id(self): (np.asarray(grad, dtype=self.dtype), False)}
-        for node in reversed(_topological_order(self)):
+        order = _topological_order(self)
+        order.reverse()                       # children first
+        if not retain_graph:
+            order = _consumed(order)          # the walk then holds no node it has passed
+        for node in order:
             g, owned = grads.pop(id(node), (None, False))
             if g is None:
                 continue
@@ -130,6 +139,9 @@ class Tensor:
                     grads[key] = (grads[key][0] + parent_grad, True)
                 else:
                     grads[key] = (parent_grad, _is_fresh(parent_grad, g, parent_grads))
+            if not retain_graph:
+                node._vjp, node._parents = _freed_vjp, ()
+            del g, parent_grads
 
     # --- arithmetic (broadcasting, with the inverse movement in each VJP) ----
     def __add__(self, other):
@@ -293,6 +305,19 @@ def _is_fresh(array: np.ndarray, grad: np.ndarray, outputs: Sequence) -> bool:
     """
     return (isinstance(array, np.ndarray) and array.flags.owndata and array is not grad
             and sum(output is array for output in outputs) == 1)
+
+
+def _consumed(nodes: list):
+    """Yield the nodes of ``nodes`` in order, dropping each from the list first, so that once the
+    caller moves on, the list no longer keeps that node (and its array) alive."""
+    nodes.reverse()
+    while nodes:
+        yield nodes.pop()
+
+
+def _freed_vjp(grad):
+    raise RuntimeError("backward() through an operation whose record a previous backward(retain_graph=False) "
+                       "freed; pass retain_graph=True to the first backward to walk the graph twice")
 
 
 def _topological_order(root: Tensor) -> list[Tensor]:

@@ -81,6 +81,17 @@ REDUCTION_BLOCK = 4096
 COL2IM_ONE_GEMM_MAX_CHANNELS = 8
 COL2IM_ONE_GEMM_MAX_CHANNELS_STRIDED = 16
 
+# A convolution forward without backward (inference) by Winograd, or by im2col's one-channel
+# tap-major gather, runs in batch chunks of about this many bytes of padded input and output
+# (columns), written into one preallocated output: no padded copy of the whole batch, no whole-batch
+# column buffer. Both already run in inner chunks of whole samples, and an outer chunk is made of
+# whole inner ones, so the same GEMMs run: equal values, and no extra BLAS call. 2026-12 A/B (2 BLAS
+# threads, shared machine, 21 alternations, this against one pass): a 3x3 32 -> 32 conv on
+# 256 28x28 maps (Winograd) 409.9 -> 404.3 ms, LeNet's conv1 on 256 images (tap-major) 163.3 ->
+# 158.3 ms; small_vgg's predict(256) peak 239 -> 87 MiB with the graph's early release. The other
+# im2col forwards are not chunked (conv/convolution.py, _chunk_inference: 2-4x slower measured).
+INFERENCE_CHUNK_BYTES = 8 * 2**20
+
 # --------------------------------------------------------------------------- compiled kernels
 # numba's Winograd transforms (conv/winograd_compiled.py) vectorize over the channels of a tile
 # cell. 2026-12 (`--only winograd_transforms`, 8 34x34 maps, C = F, two runs): C = 1 -116..+37%,

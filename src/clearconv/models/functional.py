@@ -176,20 +176,50 @@ class Model(Trainer, Layer):
         if not self._graph:
             raise NotImplementedError(f"{type(self).__name__} ({self.name}): a subclassed Model defines "
                                       f"call(self, inputs, training=None)")
-        values = self.run_graph(inputs, training)
+        values = self.run_graph(inputs, training, release=True)
         return self._as_given([values[id(output)] for output in self.outputs], self._output_structure)
 
-    def run_graph(self, inputs, training=None, force_training: bool = False) -> dict:
+    def run_graph(self, inputs, training=None, force_training: bool = False, release: bool = False) -> dict:
         """Every graph tensor's value for ``inputs``, keyed by ``id`` of its symbolic tensor: the layer
         calls in graph order. ``training`` is what a call that sets none receives; ``force_training``
-        gives it to every call (clearconv.explain replays a model in inference this way)."""
+        gives it to every call (clearconv.explain replays a model in inference this way).
+
+        ``release=True`` drops each intermediate value from the mapping once the last call that reads
+        it has run, so that only the outputs (and the inputs) remain: an inference forward then holds
+        one layer's input and output at a time instead of every activation (a training forward keeps
+        what its backward needs on the tape regardless)."""
         values = {id(symbol): value for symbol, value in zip(self.inputs, self._flat_inputs(inputs))}
-        for node in self._nodes:
+        releases = self._release_plan() if release else None
+        for index, node in enumerate(self._nodes):
             arguments = map_structure(lambda symbol: values[id(symbol)], node.call_inputs)
             kwargs = {**node.call_kwargs, "training": training} if force_training else \
                 {"training": training, **node.call_kwargs}
             values[id(node)] = node.layer(arguments, *node.call_args, **kwargs)
+            if releases is not None:
+                del arguments
+                for key in releases[index]:
+                    del values[key]
         return values
+
+    def _release_plan(self) -> list[list[int]]:
+        """For each node of ``self._nodes``, the ids of the intermediate tensors that no later node
+        reads (outputs and inputs excluded): what :meth:`run_graph` may drop after that node. Cached
+        per node list (a Sequential rebuild replaces the list)."""
+        cached = getattr(self, "_release_cache", None)
+        if cached is not None and cached[0] is self._nodes and cached[1] == len(self._nodes):
+            return cached[2]
+        kept = {id(symbol) for symbol in self.inputs + self.outputs}
+        last_use = {}
+        for index, node in enumerate(self._nodes):
+            for symbol in flatten(node.call_inputs):
+                if isinstance(symbol, SymbolicTensor):
+                    last_use[id(symbol)] = index
+        plan = [[] for _ in self._nodes]
+        for key, index in last_use.items():
+            if key not in kept:
+                plan[index].append(key)
+        self._release_cache = (self._nodes, len(self._nodes), plan)
+        return plan
 
     def _flat_inputs(self, inputs) -> list:
         """The input values in ``self.inputs`` order: from one value, a list, or a dict keyed by input name."""

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..tuning import INFERENCE_CHUNK_BYTES, TAP_MAJOR_CHUNK_BYTES
 from ..windows import crop_spatial, pad_spatial
 from . import fft, im2col, reference, winograd
 from .choice import WINOGRAD_TILES, resolve_algorithm
@@ -68,7 +69,7 @@ _STRIDE_ONE = {
 class ConvContext:
     """What :func:`conv_backward` needs from the forward pass."""
 
-    padded_input: np.ndarray
+    padded_input: np.ndarray         # read-only, no memory of its own where ``columns`` is kept: see conv
     pads: tuple
     kernel: np.ndarray
     strides: tuple
@@ -93,8 +94,15 @@ def conv(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None, strides, pa
     """
     check_activation(activation)
     strides, dilation, pads = tuple(strides), tuple(dilation), tuple(pads)
+    padded_shape = (x.shape[0], *(length + before + after for length, (before, after) in zip(x.shape[1:-1], pads)),
+                    x.shape[-1])
+    name = resolve_algorithm(algorithm, padded_shape, kernel.shape, strides, dilation, groups)
+    if not keep_for_backward and _chunk_inference(name, padded_shape, kernel.shape, strides, dilation, groups):
+        chunks, step = _inference_chunks(name, padded_shape, kernel.shape, strides, dilation, x.dtype.itemsize)
+        if len(chunks) > 1:
+            return _conv_in_chunks(x, kernel, bias, strides, pads, dilation, groups, name, activation, chunks,
+                                   step), None
     xp = np.ascontiguousarray(pad_spatial(x, pads))
-    name = resolve_algorithm(algorithm, xp.shape, kernel.shape, strides, dilation, groups)
     columns = blocking = None
     if name == "direct":
         y = reference.conv_reference(x, kernel, None, strides, pads, dilation, groups)
@@ -106,7 +114,79 @@ def conv(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None, strides, pa
     if not keep_for_backward:
         return y, None
     output = y if activation == "relu" else None
+    if columns is not None and not np.may_share_memory(columns, xp):
+        # With the columns kept, the backward reads only the padded input's shape and dtype (the
+        # kernel gradient comes from the columns, the input gradient from the kernel): a stand-in
+        # of that shape that holds no memory lets the padded copy go.
+        xp = np.broadcast_to(np.zeros((), dtype=xp.dtype), xp.shape)
     return y, ConvContext(xp, pads, kernel, strides, dilation, groups, name, columns, output, blocking)
+
+
+def _chunk_inference(name: str, padded_shape, kernel_shape, strides, dilation, groups: int) -> bool:
+    """Whether a forward without backward runs in batch chunks (:func:`_conv_in_chunks`): where the
+    algorithm already works in inner chunks of whole samples (Winograd; im2col's one-channel
+    tap-major gather), so that outer chunks made of whole inner ones run the very same GEMMs.
+
+    Not for the other im2col forwards, whose one GEMM over the batch would become several: each
+    multithreaded GEMM call cost about 8 ms more on the shared 2-core machine of tuning.py (2 BLAS
+    threads), so chunks of 1 to 8 MiB took 2-4x as long (LeNet's conv2 8.0 -> 16.0-64 ms, a 3x3
+    8 -> 8 conv on 256 32x32 maps 34 -> 80-148 ms), and GEMMs of other sizes may round differently.
+    """
+    if kernel_shape[-1] // groups < 2 or _columns_as_views(kernel_shape, strides, dilation, groups):
+        return False                        # matrix-vector products; 1D stride-1 columns read as views
+    if name in WINOGRAD_TILES:
+        return True
+    out = im2col.output_shape(padded_shape[1:-1], kernel_shape[:-2], strides, dilation)
+    return name == "im2col" and im2col.tap_major(padded_shape[-1], kernel_shape[:-2], out)
+
+
+def _inference_chunks(name: str, padded_shape, kernel_shape, strides, dilation, itemsize: int
+                      ) -> tuple[list[slice], int | None]:
+    """Batch slices for :func:`_conv_in_chunks`, and Winograd's images per inner chunk (else None).
+
+    Each chunk's padded input and output (im2col: its columns) stay under INFERENCE_CHUNK_BYTES
+    where whole inner chunks allow: a chunk is a multiple of the whole batch's inner chunk (at
+    least one), so that the very same inner chunks run as in one pass over the batch.
+    """
+    batch, *padded, channels = padded_shape
+    *kernel_size, _, filters = kernel_shape
+    out = im2col.output_shape(padded, kernel_size, strides, dilation)
+    cells, taps = int(np.prod(out)), int(np.prod(kernel_size))
+    # im2col holds a chunk's columns (cells * K); Winograd its output (cells * F), its tiles' buffers
+    # being capped on their own (WINOGRAD_CHUNK_ELEMENTS)
+    per_sample = (int(np.prod(padded)) * channels + cells * (taps * channels if name == "im2col" else filters))
+    size = max(1, INFERENCE_CHUNK_BYTES // max(1, per_sample * itemsize))
+    if name in WINOGRAD_TILES:
+        step = winograd.batch_step(padded_shape, filters, WINOGRAD_TILES[name])
+    else:                                   # as _correlate_tap_major
+        step = max(1, TAP_MAJOR_CHUNK_BYTES // max(1, taps * cells * itemsize))
+    size = max(1, size // step) * step
+    return [slice(start, start + size) for start in range(0, batch, size)], (step if name in WINOGRAD_TILES else None)
+
+
+def _conv_in_chunks(x, kernel, bias, strides, pads, dilation, groups, name, activation, chunks,
+                    step) -> np.ndarray:
+    """The forward of :func:`conv` without backward, batch chunk by batch chunk: (N, *S, C) -> (N, *out, F).
+
+    Each chunk is padded, correlated by ``name`` (chosen for the whole batch) and written into the
+    preallocated output, so that neither a padded copy of the whole input nor whole-batch columns
+    exist at once. Every output value comes from the same operations on the same values as in one
+    pass over the batch (:func:`_inference_chunks`), so the result is the same, bit for bit.
+    """
+    y = None
+    for chunk in chunks:
+        xp = np.ascontiguousarray(pad_spatial(x[chunk], pads))
+        if name == "im2col":                    # one channel: never row-blocked
+            part = im2col.correlate(xp, kernel, strides, dilation, groups)[0]
+        else:
+            part = winograd.correlate(xp, kernel, WINOGRAD_TILES[name], images=step)
+        del xp
+        if y is None:
+            y = np.empty((x.shape[0], *part.shape[1:]), dtype=part.dtype)
+        y[chunk] = part                         # (n, *out, F): a contiguous slice of the first axis
+        del part
+    add_bias_and_activate(y, bias, activation)  # one pass over the whole output, as without chunks
+    return y
 
 
 def _columns_as_views(kernel_shape, strides, dilation, groups: int) -> bool:

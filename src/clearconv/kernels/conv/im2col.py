@@ -47,7 +47,7 @@ def im2col(xp: np.ndarray, kernel_size, strides, dilation, groups: int) -> np.nd
     """
     batch, *padded, channels = xp.shape
     out = output_shape(padded, kernel_size, strides, dilation)
-    if _tap_major(channels, kernel_size, out):
+    if tap_major(channels, kernel_size, out):
         columns = np.empty((*kernel_size, batch, *out), dtype=xp.dtype)
         columns[...] = _tap_view(xp, kernel_size, strides, dilation, out)
         # (*k, N, *out) -> (K, M) -> (1, M, K): the transposed view, as _correlate_tap_major keeps them
@@ -71,7 +71,7 @@ def im2col(xp: np.ndarray, kernel_size, strides, dilation, groups: int) -> np.nd
     return view.reshape(groups, rows, int(np.prod(kernel_size)) * group_channels)
 
 
-def _tap_major(channels: int, kernel_size, out) -> bool:
+def tap_major(channels: int, kernel_size, out) -> bool:
     """Whether a one-channel input gathers its columns tap-major, (K, M), in runs of whole output rows.
 
     With one channel the general gather copies runs of only ``kw`` floats,
@@ -227,35 +227,39 @@ def correlate(xp: np.ndarray, kernel: np.ndarray, strides, dilation, groups: int
     """
     kernel_size = kernel.shape[:-2]
     out = output_shape(xp.shape[1:-1], kernel_size, strides, dilation)
-    if _tap_major(xp.shape[-1], kernel_size, out):
-        y, cols = _correlate_tap_major(xp, kernel, strides, dilation, out)
-        return y, (cols if keep_columns else None)
+    if tap_major(xp.shape[-1], kernel_size, out):
+        return _correlate_tap_major(xp, kernel, strides, dilation, out, keep_columns)
     cols = im2col(xp, kernel_size, strides, dilation, groups)
     rows = np.matmul(cols, grouped_kernel(kernel, groups))  # (G, M, F//G)
     y = ungroup_rows(rows, (xp.shape[0], *out))
     return y, (cols if keep_columns else None)
 
 
-def _correlate_tap_major(xp, kernel, strides, dilation, out):
-    """:func:`correlate` of a one-channel input -> (y (N, *out, F), the whole (1, M, K) columns).
+def _correlate_tap_major(xp, kernel, strides, dilation, out, keep_columns: bool = True):
+    """:func:`correlate` of a one-channel input -> (y (N, *out, F), the whole (1, M, K) columns or None).
 
     The columns are gathered and multiplied TAP_MAJOR_CHUNK_BYTES of them at a
-    time (whole samples), so each chunk is still in cache for its GEMM.
+    time (whole samples), so each chunk is still in cache for its GEMM. Without
+    ``keep_columns`` one chunk's buffer is reused for every chunk: the same
+    GEMMs on the same values, without the whole batch's columns.
     """
     kernel_size, filters = kernel.shape[:-2], kernel.shape[-1]
     batch, cells, taps = xp.shape[0], int(np.prod(out)), int(np.prod(kernel_size))
     view = _tap_view(xp, kernel_size, strides, dilation, out)
-    columns = np.empty(view.shape, dtype=xp.dtype)
-    rows = columns.reshape(taps, batch * cells)  # (*k, N, *out) -> (K, M)
+    samples = max(1, TAP_MAJOR_CHUNK_BYTES // max(1, taps * cells * xp.itemsize))  # cells may be 0
+    held = batch if keep_columns else min(batch, samples)
+    columns = np.empty((*kernel_size, held, *out), dtype=xp.dtype)
+    rows = columns.reshape(taps, held * cells)  # (*k, n, *out) -> (K, n*cells)
     y = np.empty((batch * cells, filters), dtype=np.result_type(xp, kernel))
     weights = kernel.reshape(taps, filters)  # (*k, 1, F) -> (K, F)
-    samples = max(1, TAP_MAJOR_CHUNK_BYTES // max(1, taps * cells * xp.itemsize))  # cells may be 0
+    spatial = (slice(None),) * len(kernel_size)
     for first in range(0, batch, samples):
-        chunk = (slice(None),) * len(kernel_size) + (slice(first, first + samples),)
-        columns[chunk] = view[chunk]
-        cells_of_chunk = slice(first * cells, (first + samples) * cells)
-        np.matmul(rows[:, cells_of_chunk].T, weights, out=y[cells_of_chunk])  # (m, K) @ (K, F)
-    return y.reshape(batch, *out, filters), rows.T[None]
+        count = min(samples, batch - first)
+        at = first if keep_columns else 0            # where the chunk sits in the held columns
+        columns[spatial + (slice(at, at + count),)] = view[spatial + (slice(first, first + count),)]
+        np.matmul(rows[:, at * cells:(at + count) * cells].T, weights,
+                  out=y[first * cells:(first + count) * cells])  # (m, K) @ (K, F)
+    return y.reshape(batch, *out, filters), (rows.T[None] if keep_columns else None)
 
 
 def correlate_kernel_grad(cols: np.ndarray, grad: np.ndarray, kernel_shape, groups: int) -> np.ndarray:

@@ -281,18 +281,22 @@ def _input_tiles(xp: np.ndarray, tile: int) -> np.ndarray:
                       strides=(step_n, tile * step_h, tile * step_w, step_h, step_w, step_c), writeable=False)
 
 
-def _chunks(batch: int, tiles_h: int, tiles_w: int, tiles_per_chunk: int) -> list[tuple[slice, slice]]:
+def _chunks(batch: int, tiles_h: int, tiles_w: int, tiles_per_chunk: int,
+            images: int | None = None) -> list[tuple[slice, slice]]:
     """(images, tile rows) slice pairs covering all tiles in near-equal chunks of about tiles_per_chunk.
 
     A chunk is whole images when one image holds fewer tiles than a chunk,
     otherwise a run of one image's tile rows: either way a rectangle of the
-    tile grid, which the strided tile view slices without a copy.
+    tile grid, which the strided tile view slices without a copy. ``images``
+    (whole-image chunks only) fixes the images per chunk instead of splitting
+    ``batch`` evenly: a batch cut into parts of a multiple of the whole
+    batch's value then runs the very same chunks as the whole batch.
     """
     if batch == 0:
         return []
     rows = max(1, _ceil_div(tiles_per_chunk, tiles_w))
     if rows >= tiles_h:
-        images = _even_split(batch, rows // tiles_h)
+        images = images or _even_split(batch, rows // tiles_h)
         return [(slice(start, min(start + images, batch)), slice(0, tiles_h)) for start in range(0, batch, images)]
     rows = _even_split(tiles_h, rows)
     return [(slice(image, image + 1), slice(start, min(start + rows, tiles_h)))
@@ -313,17 +317,29 @@ def _take(buffer: np.ndarray, shape) -> np.ndarray:
     return buffer[:int(np.prod(shape))].reshape(shape)
 
 
-def correlate(xp: np.ndarray, kernel: np.ndarray, tile: int = 4) -> np.ndarray:
+def batch_step(padded_shape, filters: int, tile: int) -> int:
+    """Images per chunk of :func:`correlate` on a padded input of ``padded_shape`` (N, *P, C) with
+    ``filters`` filters: the batch part size (1 where chunks lie within one image) whose multiples,
+    passed as ``images``, make a part of the batch run the same chunks as the whole batch."""
+    batch, *padded, channels = padded_shape
+    tiles = [_ceil_div(length - 2, tile) for length in padded]
+    tiles_h, tiles_w = (tiles[0], 1) if len(tiles) == 1 else tiles
+    chunks = _chunks(batch, tiles_h, tiles_w, max(1, WINOGRAD_CHUNK_ELEMENTS // (channels + filters)))
+    return max(1, chunks[0][0].stop - chunks[0][0].start) if chunks else 1
+
+
+def correlate(xp: np.ndarray, kernel: np.ndarray, tile: int = 4, images: int | None = None) -> np.ndarray:
     """Valid 3x3 cross-correlation of a padded input: (N, Hp, Wp, C), (3, 3, C, F) -> (N, Hp-2, Wp-2, F).
 
     Computed by F(tile x tile, 3 x 3), tile 2 or 4, in xp's dtype. A 1D input
     (N, Lp, C) with a kernel (3, C, F) gives (N, Lp-2, F) by F(tile, 3)
-    (:func:`_correlate_1d`).
+    (:func:`_correlate_1d`). ``images``: the images per chunk where chunks
+    are whole images (:func:`batch_step`); None splits the batch evenly.
     """
     _check_tile(tile)
     _check_shapes(xp, kernel)
     if xp.ndim == 3:
-        return _correlate_1d(xp, kernel, tile)
+        return _correlate_1d(xp, kernel, tile, images)
     batch, height, width, channels = xp.shape
     filters = kernel.shape[-1]
     dtype = xp.dtype
@@ -333,7 +349,7 @@ def correlate(xp: np.ndarray, kernel: np.ndarray, tile: int = 4) -> np.ndarray:
     weights = transform_kernel(kernel, tile).astype(dtype, copy=False)
     y = np.empty((batch, tiles_h * tile, tiles_w * tile, filters), dtype=dtype)
 
-    chunks = _chunks(batch, tiles_h, tiles_w, max(1, WINOGRAD_CHUNK_ELEMENTS // (channels + filters)))
+    chunks = _chunks(batch, tiles_h, tiles_w, max(1, WINOGRAD_CHUNK_ELEMENTS // (channels + filters)), images)
     largest = tiles_w * max(((images.stop - images.start) * (rows.stop - rows.start) for images, rows in chunks),
                             default=0)
     points = (tile + 2) ** 2
@@ -392,7 +408,7 @@ def _correlate_chunk_compiled(padded: np.ndarray, tile: int, images: slice, rows
     winograd_output(products, tile, images, rows, y)
 
 
-def _correlate_1d(xp: np.ndarray, kernel: np.ndarray, tile: int) -> np.ndarray:
+def _correlate_1d(xp: np.ndarray, kernel: np.ndarray, tile: int, images: int | None = None) -> np.ndarray:
     """Valid 3-tap correlation by F(tile, 3): (N, Lp, C), (3, C, F) -> (N, Lp-2, F).
 
     The 1D form of :func:`correlate`: each output tile of ``m`` cells needs
@@ -418,14 +434,14 @@ def _correlate_1d(xp: np.ndarray, kernel: np.ndarray, tile: int) -> np.ndarray:
                       writeable=False)
     y = np.empty((batch, tiles * tile, filters), dtype=xp.dtype)
     # A chunk is a rectangle of the (images, tiles) grid: runs of one image's tiles, or whole images.
-    for images, runs in _chunks(batch, tiles, 1, max(1, WINOGRAD_CHUNK_ELEMENTS // (channels + filters))):
-        part = view[images, runs]                                           # (n, t, P, C)
+    for samples, runs in _chunks(batch, tiles, 1, max(1, WINOGRAD_CHUNK_ELEMENTS // (channels + filters)), images):
+        part = view[samples, runs]                                          # (n, t, P, C)
         count, run = part.shape[:2]
         # (n, t, P, C) -> (P, n*t*C): B^T d of every tile and channel is one (P, P) @ (P, n*t*C)
         transformed = input_matrix @ part.transpose(2, 0, 1, 3).reshape(side, -1)
         products = np.matmul(transformed.reshape(side, count * run, channels), weights)  # (P, n*t, F)
         result = output_matrix @ products.reshape(side, -1)                 # (m, n*t*F)
         # (m, n, t, F) -> (n, t, m, F) -> cells t*m + a of each image
-        y[images, runs.start * tile:runs.stop * tile] = \
+        y[samples, runs.start * tile:runs.stop * tile] = \
             result.reshape(tile, count, run, filters).transpose(1, 2, 0, 3).reshape(count, run * tile, filters)
     return np.ascontiguousarray(y[:, :length - 2]) if tiles * tile != length - 2 else y
