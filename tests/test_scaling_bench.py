@@ -15,23 +15,10 @@ import importlib
 import importlib.util
 import math
 import sys
-from pathlib import Path
 
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-PACKAGE_DIR = BENCHMARKS / "clearconv_bench"
-
-
-def _load(module: str):
-    """``clearconv_bench.<module>``, the package registered from its file path (no sys.path change)."""
-    if "clearconv_bench" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("clearconv_bench", PACKAGE_DIR / "__init__.py",
-                                                      submodule_search_locations=[str(PACKAGE_DIR)])
-        package = importlib.util.module_from_spec(spec)
-        sys.modules["clearconv_bench"] = package
-        spec.loader.exec_module(package)
-    return importlib.import_module(f"clearconv_bench.{module}")
+from bench_package import BENCHMARKS, load as _load
 
 
 def _load_script():

@@ -63,48 +63,31 @@ def seed(text: str) -> int:
     return _integer(text, 0, SEED_MAX, f"an integer in [0, {SEED_MAX}]")
 
 
-def learning_rate(text: str) -> float:
-    """--lr: a finite number > 0 (0, negative, nan and inf are refused, never replaced by the default)."""
+def _number(text: str, accepted: str, valid) -> float:
+    """``float(text)`` when ``valid(value)``, else the error saying what is ``accepted``."""
     try:
         value = float(text)
     except ValueError:
-        raise _received(text, "a finite number > 0") from None
-    if not (math.isfinite(value) and value > 0):
-        raise _received(text, "a finite number > 0")
+        raise _received(text, accepted) from None
+    if not valid(value):
+        raise _received(text, accepted)
     return value
+
+
+def learning_rate(text: str) -> float:
+    """--lr: a finite number > 0 (0, negative, nan and inf are refused, never replaced by the default)."""
+    return _number(text, "a finite number > 0", lambda value: math.isfinite(value) and value > 0)
 
 
 def fraction(text: str) -> float:
-    """--validation-split: a number in [0, 1)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise _received(text, "a number in [0, 1)") from None
-    if not 0.0 <= value < 1.0:          # also refuses nan
-        raise _received(text, "a number in [0, 1)")
-    return value
-
-
-def label_smoothing(text: str) -> float:
-    """--label-smoothing: a number in [0, 1) (1 would make every target uniform: nothing left to learn)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise _received(text, "a number in [0, 1)") from None
-    if not 0.0 <= value < 1.0:          # also refuses nan
-        raise _received(text, "a number in [0, 1)")
-    return value
+    """--validation-split, --label-smoothing: a number in [0, 1) (a smoothing of 1 would make every target
+    uniform: nothing left to learn)."""
+    return _number(text, "a number in [0, 1)", lambda value: 0.0 <= value < 1.0)  # also refuses nan
 
 
 def weight_decay(text: str) -> float:
     """--weight-decay: a finite number >= 0 (0: Adam; more: AdamW with that decay)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise _received(text, "a finite number >= 0") from None
-    if not (math.isfinite(value) and value >= 0):
-        raise _received(text, "a finite number >= 0")
-    return value
+    return _number(text, "a finite number >= 0", lambda value: math.isfinite(value) and value >= 0)
 
 
 def model_name(text: str) -> str:
@@ -188,7 +171,7 @@ def parser() -> Parser:
     train.add_argument("--lr-schedule", choices=("constant", "cosine"),
                        help="constant: the learning rate throughout; cosine: CosineDecay from it to 0 "
                             "over all training steps (default: the recipe's, constant for most)")
-    train.add_argument("--label-smoothing", type=label_smoothing,
+    train.add_argument("--label-smoothing", type=fraction,
                        help="Keras's label_smoothing, in [0, 1): targets become (1 - s) one-hot + s / classes, "
                             "with CategoricalCrossentropy on one-hot labels (default: the recipe's, 0 for most)")
     train.add_argument("--weight-decay", type=weight_decay,
