@@ -92,10 +92,13 @@ def global_avg_pool(x, keepdims: bool = False) -> Tensor:
 
 
 def batch_norm_train(x, gamma, beta, axis: int, epsilon: float):
-    """Normalise with batch statistics; returns ``(y, batch_mean, batch_var)`` (arrays for the stats)."""
+    """Normalise with batch statistics; returns ``(y, batch_mean, batch_var, count)``: the statistics as
+    (C,) arrays and the number of values per channel they came from (the global batch's when they were
+    summed over data-parallel processes, see :func:`~clearconv.kernels.normalization.statistics_reduction`)."""
     y, mean, var, ctx = norm_ops.batch_norm_train(data_of(x), data_of(gamma), data_of(beta), axis, epsilon)
     out = record(y, (x, gamma, beta), lambda g: norm_ops.batch_norm_train_backward(g, ctx))
-    return out, mean, var
+    count = norm_ops.statistics_count(y.shape, axis) if ctx.count is None else ctx.count
+    return out, mean, var, count
 
 
 def batch_norm_infer(x, mean, var, gamma, beta, axis: int, epsilon: float) -> Tensor:

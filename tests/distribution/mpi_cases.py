@@ -249,6 +249,120 @@ def case_raise():
     return {}
 
 
+def _flat_bn(dtype):
+    """Conv, BatchNormalization and Flatten: the layers a shard of 0 samples trips up."""
+    keras.utils.set_random_seed(14)
+    return keras.Sequential([
+        keras.Input((10, 10, 1), dtype=dtype),
+        keras.layers.Conv2D(3, 3, use_bias=False, dtype=dtype),
+        keras.layers.BatchNormalization(momentum=0.5, dtype=dtype),
+        keras.layers.Activation("relu", dtype=dtype),
+        keras.layers.MaxPooling2D(2, dtype=dtype),
+        keras.layers.Flatten(dtype=dtype),
+        keras.layers.Dense(3, activation="softmax", dtype=dtype),
+    ])
+
+
+def _empty_shard(samples):
+    """Batches of 10 over ``samples``: the last one has fewer samples than there are processes, so a
+    process's shard is empty (11 on 2 processes: 1 + 0; 12 on 3: 1 + 1 + 0). fit, evaluate and predict."""
+    keras.config.set_floatx("float64")
+    try:
+        model = _flat_bn("float64")
+        model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        x, y = data("float64", samples=samples)
+        history = model.fit(x, y, batch_size=BATCH, epochs=2, shuffle=False, verbose=0)
+        evaluated = np.array(model.evaluate(x, y, batch_size=BATCH, verbose=0), dtype=np.float64)
+        predicted = model.predict(x, batch_size=BATCH, verbose=0, every_rank=True)
+        return record(model, history, evaluated=evaluated, predicted=predicted)
+    finally:
+        keras.config.set_floatx("float32")
+
+
+def case_empty11():
+    return _empty_shard(11)
+
+
+def case_empty12():
+    return _empty_shard(12)
+
+
+def case_ignore_class():
+    """SparseCategoricalCrossentropy(ignore_class=0) with the ignored labels spread unevenly over the shards:
+    the mean is over the valid labels of the whole batch, as on one process."""
+    keras.config.set_floatx("float64")
+    try:
+        model = lenet("float64")
+        model.compile(optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(ignore_class=0))
+        x, y = data("float64")
+        y[:6] = 0  # batch 1: the first shard mostly ignored; the others not
+        y[12] = 0
+        history = model.fit(x, y, batch_size=BATCH, epochs=2, shuffle=False, verbose=0)
+        evaluated = np.array(model.evaluate(x, y, batch_size=8, verbose=0), dtype=np.float64)
+        return record(model, history, evaluated=evaluated)
+    finally:
+        keras.config.set_floatx("float32")
+
+
+class _StopOnLastRank(keras.callbacks.Callback):
+    """Set ``stop_training`` (after train batch 1), ``stop_evaluating`` and ``stop_predicting`` (after batch 0)
+    on the last process only (on rank 0 alone in one process)."""
+
+    def _here(self):
+        return distribution.rank() == distribution.world_size() - 1
+
+    def on_train_batch_end(self, batch, logs=None):
+        if batch == 1 and self._here():
+            self.model.stop_training = True
+
+    def on_test_batch_end(self, batch, logs=None):
+        if self._here():
+            self.model.stop_evaluating = True
+
+    def on_predict_batch_end(self, batch, logs=None):
+        if self._here():
+            self.model.stop_predicting = True
+
+
+def case_stop_one_rank():
+    """A callback on one process asks to stop: every process stops after the same batch, as one would."""
+    model = lenet("float32")
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    x, y = data("float32")
+    history = model.fit(x, y, batch_size=BATCH, epochs=3, shuffle=False, verbose=0, callbacks=[_StopOnLastRank()])
+    evaluated = np.array(model.evaluate(x, y, batch_size=4, verbose=0, callbacks=[_StopOnLastRank()]))
+    predicted = model.predict(x, batch_size=4, verbose=0, every_rank=True, callbacks=[_StopOnLastRank()])
+    return record(model, history, steps=np.array(model.optimizer.iterations), evaluated=evaluated,
+                  predicted=predicted)
+
+
+def _on_rank0_alone(function):
+    """Run ``function`` on rank 0 only, without the distribution: rank 0's weights and optimizer state then
+    differ from the others', which the next synchronisation must replace (the oracle, rank 0, runs it too)."""
+    current = distribution.distribution()
+    if distribution.rank() == 0:
+        distribution.set_distribution(None)
+        try:
+            function()
+        finally:
+            distribution.set_distribution(current)
+
+
+def case_synchronise():
+    """fit and train_on_batch start from rank 0's weights and optimizer state (Adam's slots, sent as arrays),
+    and train_on_batch after a new compile broadcasts them again."""
+    model = lenet("float32")
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    x, y = data("float32")
+    _on_rank0_alone(lambda: model.fit(x[:10], y[:10], batch_size=5, epochs=1, verbose=0))
+    model.train_on_batch(x[:10], y[:10])
+    model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    _on_rank0_alone(lambda: model.train_on_batch(x[10:20], y[10:20]))
+    loss = model.train_on_batch(x[:7], y[:7])
+    return record(model, loss=np.array(loss, dtype=np.float64))
+
+
 CASES = {name[len("case_"):]: function for name, function in globals().items() if name.startswith("case_")}
 NEEDS_DIR = {"files", "checkpoint", "resume"}
 

@@ -178,3 +178,51 @@ def test_batch_norm_reduction_hook_gives_the_global_batch(dtype, tolerance):
         np.testing.assert_allclose(got, expected, rtol=tolerance, atol=tolerance * np.max(np.abs(expected)))
     with pytest.raises(RuntimeError, match="statistics_reduction"):
         norm_ops.batch_norm_train_backward(grad, ctx)  # the backward of a reduced forward, outside the block
+
+
+def test_ignore_class_averages_over_the_global_batch():
+    """Two shards of one batch with their ignored labels spread unevenly: each differentiates ``loss_r * n_r /
+    n`` with the valid count summed over both (the reducer adds the other shard's counts, as the Allreduce
+    would), and the shares add up to the one-process loss of the whole batch; without the reduction they
+    do not."""
+    from clearconv.losses.loss import count_reduction
+    rng = np.random.default_rng(3)
+    logits = rng.normal(size=(7, 4))
+    y_pred = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    y_true = np.array([0, 0, 0, 1, 2, 3, 0])
+    loss = keras.losses.SparseCategoricalCrossentropy(ignore_class=0)
+    valid = y_true != 0  # by hand: the mean of -log p[label] over the valid labels
+    expected = -np.mean(np.log(y_pred[valid, y_true[valid]]))
+    np.testing.assert_allclose(float(loss(y_true, y_pred).data), expected, rtol=1e-12)
+    shards = [slice(0, 4), slice(4, 7)]
+    counts = [np.array([float(y_true[s].size), float(np.sum(y_true[s] != 0))]) for s in shards]
+    total = 0.0
+    for index, part in enumerate(shards):
+        def reduce_sums(arrays, other=counts[1 - index]):
+            return [arrays[0] + other]
+        with count_reduction(reduce_sums):
+            value = float(loss(y_true[part], y_pred[part]).data)
+        total += value * y_true[part].size / y_true.size
+    np.testing.assert_allclose(total, expected, rtol=1e-12)
+    local = sum(float(loss(y_true[s], y_pred[s]).data) * y_true[s].size / y_true.size for s in shards)
+    assert abs(local - expected) > 1e-3
+
+
+def test_saving_off_rank_0_checks_the_destination_and_writes_nothing(tmp_path):
+    """A process other than rank 0 does not write, but refuses what rank 0's write would refuse (a file name
+    the saver does not write, a missing folder), so a bad destination raises on every process alike."""
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    parallel = distribution.DataParallel()
+    parallel.rank = 1  # seen from a process that is not rank 0 (nothing here communicates)
+    distribution.set_distribution(parallel)
+    with pytest.raises(ValueError, match=r"x\.h5: model\.save writes whole models"):
+        model.save(tmp_path / "x.h5")
+    with pytest.raises(ValueError, match=r"x\.keras: save_weights writes \.weights\.h5"):
+        model.save_weights(tmp_path / "x.keras")
+    for call in (model.save, model.save_weights, lambda path: model.export(path, format="onnx")):
+        with pytest.raises(FileNotFoundError, match="does not exist"):
+            call(tmp_path / "missing" / "m.clearconv")
+    model.save(tmp_path / "m.keras")
+    model.save_weights(tmp_path / "m.weights.h5")
+    assert model.export(tmp_path / "m.onnx", format="onnx") == str(tmp_path / "m.onnx")
+    assert list(tmp_path.iterdir()) == []

@@ -26,10 +26,13 @@ pytest.importorskip("mpi4py")
 HERE = Path(__file__).resolve().parent
 SCRIPT = HERE / "mpi_cases.py"
 
-CASES_2 = ["lenet32", "bn64", "on_batch", "predict", "nan", "interrupt", "files", "checkpoint"]
-CASES_3 = ["lenet32", "lenet64", "bn32", "bn64", "on_batch", "predict", "nan", "interrupt", "resume", "random"]
+CASES_2 = ["lenet32", "bn64", "on_batch", "predict", "nan", "interrupt", "files", "checkpoint", "empty11",
+           "ignore_class", "stop_one_rank", "synchronise"]
+CASES_3 = ["lenet32", "lenet64", "bn32", "bn64", "on_batch", "predict", "nan", "interrupt", "resume", "random",
+           "empty12", "ignore_class", "stop_one_rank", "synchronise"]
 TOLERANCE = {"lenet32": 1e-5, "bn32": 1e-5, "lenet64": 1e-12, "bn64": 1e-12, "on_batch": 1e-12,
-             "nan": 1e-5, "interrupt": 1e-5, "resume": 1e-5, "checkpoint": 1e-5}
+             "nan": 1e-5, "interrupt": 1e-5, "resume": 1e-5, "checkpoint": 1e-5, "empty11": 1e-12,
+             "empty12": 1e-12, "ignore_class": 1e-12, "stop_one_rank": 1e-5, "synchronise": 1e-5}
 
 
 def _find_mpirun() -> str | None:
@@ -134,6 +137,28 @@ def test_stops_agree(runs, processes):
 
 
 @pytest.mark.parametrize("processes", [2, 3])
+def test_a_callback_on_one_process_stops_every_process(runs, processes):
+    """stop_training set after batch 1 on the last process only: every process stops after that batch (2
+    steps, one epoch); stop_evaluating / stop_predicting after batch 0: the first batch of 4 samples only."""
+    for rank, got in enumerate(_ranks(runs[processes], "stop_one_rank", processes)):
+        assert int(got["steps"]) == 2 and got["h_loss"].shape == (1,), f"rank {rank}"
+        assert got["predicted"].shape == (4, 3), f"rank {rank}"
+
+
+@pytest.mark.parametrize("processes,case", [(2, "empty11"), (3, "empty12")])
+def test_empty_shard_moving_statistics(runs, processes, case):
+    """The process with an empty last shard updates BatchNormalization's moving statistics with the global
+    batch's, as the others do: equal on every process, bit for bit, and to one process's."""
+    ranks = _ranks(runs[processes], case, processes)
+    # w1..w4 of _flat_bn: gamma, beta, moving_mean, moving_variance
+    oracle = _oracle(case, str(runs[processes]))
+    for rank, got in enumerate(ranks):
+        for key in ("w3", "w4"):
+            np.testing.assert_array_equal(got[key], ranks[0][key], err_msg=f"{case}: {key} on rank {rank}")
+            np.testing.assert_allclose(got[key], oracle[key], rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("processes", [2, 3])
 def test_predict_gathers_in_order(runs, processes):
     expected = _oracle("predict", str(runs[2]))["gathered"]
     for rank, got in enumerate(_ranks(runs[processes], "predict", processes)):
@@ -195,3 +220,17 @@ def test_clearconv_train_under_mpirun_prints_once_and_saves_once(tmp_path):
     _, (x_test, y_test) = load_dataset("signals", 0)
     accuracy = float(np.mean(model.predict(x_test, verbose=0).argmax(-1) == y_test))
     assert printed[0].startswith(f"test accuracy {accuracy:.4f}"), (printed, accuracy)
+
+
+def test_clearconv_train_with_a_bad_output_ends_every_process(tmp_path):
+    """An --output the saver refuses (.h5) is found before training on every process alike (model.save checks
+    the name off rank 0 too): the job ends at once, non-zero, with the command's one-line message, instead of
+    rank 0 exiting while the others wait in fit's first collective."""
+    program = [sys.executable, "-c", "import sys; from clearconv.cli import main; sys.exit(main(sys.argv[1:]))",
+               "train", "--data", "signals", "--epochs", "1", "--quiet", "--output", "x.h5"]
+    result, seconds = _launch(2, tmp_path, [], timeout=30, program=program)
+    report = f"exit status {result.returncode} after {seconds:.1f} s; stderr:\n{result.stderr[-3000:]}"
+    assert result.returncode != 0 and seconds < 30, report
+    assert "clearconv train: error: --output x.h5: model.save writes whole models" in result.stderr, report
+    assert "Traceback" not in result.stderr, report
+    assert not list(tmp_path.iterdir()), list(tmp_path.iterdir())  # no probe file left behind

@@ -290,6 +290,14 @@ def test_flatten_of_an_empty_batch_keeps_its_width_as_torch_does():
     assert x.grad.shape == (0, 4, 3, 2)
 
 
+def test_reshape_with_minus_one_of_an_empty_batch_resolves_it_from_the_sample_size():
+    x = np.zeros((0, 4, 3, 2), np.float32)
+    # 4 * 3 * 2 = 24 values per sample -> (12, 2), as Keras resolves it from the sample shape (torch's
+    # reshape(0, -1, 2) refuses: it reads -1 from the whole tensor's 0 elements).
+    assert L.Reshape((-1, 2))(x).shape == (0, 12, 2)
+    assert L.Reshape((-1, 2))(np.ones((1, 4, 3, 2), np.float32)).shape == (1, 12, 2)
+
+
 # --- arguments refused ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("call, message", [

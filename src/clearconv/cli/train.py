@@ -81,11 +81,29 @@ def build_classifier(model_name: str, data_name: str, input_shape: tuple, num_cl
     return model
 
 
+def _one_line_report(error: BaseException) -> tuple[str, int]:
+    """How a process of an MPI launch reports the error that ends the job: the command's one line and exit
+    code (as ``clearconv.cli.main`` gives them on one process)."""
+    if isinstance(error, KeyboardInterrupt):
+        return "clearconv train: error: interrupted", 130
+    return f"clearconv train: error: {one_line(error)}", 2 if isinstance(error, UsageError) else 1
+
+
 def run(args) -> int:
-    from .. import allocator, distribution, optimizers, utils
-    from ..data.batches import validation_split_index
+    from .. import distribution
     if distribution.launched_by_mpi():  # no flag: the launcher's environment says it
         distribution.set_distribution(distribution.DataParallel())
+    # Under MPI an error on one process would leave the others waiting in a collective (or, raised on
+    # every process alike, end each on its own): it ends the whole job with one line and the exit code
+    # the command gives on one process (2 for a UsageError). One process: errors propagate to main().
+    describe = None if getattr(args, "debug", False) else _one_line_report
+    with distribution.abort_on_error(distribution.active(), describe):
+        return _train(args)
+
+
+def _train(args) -> int:
+    from .. import allocator, distribution, optimizers, utils
+    from ..data.batches import validation_split_index
     # Every process runs this function alike; one copy of each line is printed.
     say = print if distribution.is_main() else (lambda *args, **kwargs: None)
     name = dataset_name(args.data)

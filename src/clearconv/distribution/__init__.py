@@ -55,6 +55,6 @@ def all_reduce_gradients(variables) -> None:
         parallel.all_reduce_gradients(list(variables))
 
 
-__all__ = ["DataParallel", "all_reduce_gradients", "distribution", "is_main", "launch_rank", "launch_size",
-           "launched_by_mpi", "list_devices", "rank", "scale_loss", "set_distribution", "shard_bounds",
-           "world_size"]
+__all__ = ["DataParallel", "abort_on_error", "all_reduce_gradients", "distribution", "is_main", "launch_rank",
+           "launch_size", "launched_by_mpi", "list_devices", "rank", "scale_loss", "set_distribution",
+           "shard_bounds", "world_size"]

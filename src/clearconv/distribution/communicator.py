@@ -90,7 +90,8 @@ class Communicator:
         return buffer
 
     def broadcast_object(self, value, root: int = 0):
-        """Root's ``value`` on every process (pickled by mpi4py: only for small values the library builds)."""
+        """Root's ``value`` on every process, pickled by mpi4py: only for small values the library builds
+        (a random generator's state, the layout of the optimizer's arrays, which go by :meth:`broadcast`)."""
         started = time.perf_counter()
         value = self._comm.bcast(value, root=root)
         self._count(started, 0)

@@ -36,16 +36,21 @@ below):
   process: EarlyStopping and the like decide alike everywhere.
 
 Randomness: layers that draw random numbers (Dropout, the augmentation
-layers, GaussianNoise...) draw from a stream of their own on each process
-(rank 0's stream is the single-process one; the others are offset by the
-rank), so the shards get independent masks. A model with such layers
-therefore trains as one process would *in distribution*, not bit for bit.
+layers, GaussianNoise...) draw from a stream of their own on each process,
+so the shards get independent masks. An unseeded layer draws, on every
+process rank 0 included, from a generator made from the broadcast global
+state and the rank (drawing from the global generator itself would change
+the sample order of the later epochs on that process alone); a seeded layer
+keeps its seed on rank 0 and gets ``[seed, rank]`` elsewhere. A model with
+such layers therefore trains as one process would *in distribution*, not
+bit for bit.
 """
 
 from __future__ import annotations
 
 import contextlib
 import sys
+import time
 import traceback
 import zlib
 
@@ -196,16 +201,43 @@ class DataParallel:
                 copy = np.ascontiguousarray(data)
                 comm.broadcast(copy)
                 variable.assign(copy)
+        self._broadcast_optimizer_state(model)
+        generator = utils._global_rng
+        generator.bit_generator.state = comm.broadcast_object(generator.bit_generator.state)
+        self._set_random_streams(model, generator.bit_generator.state)
+
+    def _broadcast_optimizer_state(self, model) -> None:
+        """Rank 0's optimizer state (its slots are as large as the weights) on every process, as arrays.
+
+        Only the layout travels pickled (one ``(key, shape, dtype)`` per
+        array of :meth:`Optimizer.get_state`, or None when rank 0's optimizer
+        has no state yet); the arrays go by one Bcast per dtype, packed
+        in the order of the layout. The other processes then ``set_state``.
+        """
+        comm = self.communicator
         optimizer = getattr(model, "optimizer", None)
         state = None
         if self.rank == 0 and optimizer is not None and getattr(optimizer, "_variables", None):
             state = optimizer.get_state()
-        state = comm.broadcast_object(state)
-        if state is not None and self.rank != 0:
-            optimizer.set_state(state, model.trainable_weights)
-        generator = utils._global_rng
-        generator.bit_generator.state = comm.broadcast_object(generator.bit_generator.state)
-        self._set_random_streams(model, generator.bit_generator.state)
+        layout = None if state is None else [(key, np.shape(value), np.asarray(value).dtype.str)
+                                             for key, value in state.items()]
+        layout = comm.broadcast_object(layout)
+        if layout is None:
+            return
+        received = {}
+        for dtype in sorted({dtype for _, _, dtype in layout}):
+            members = [(key, shape) for key, shape, kind in layout if kind == dtype]
+            sizes = [int(np.prod(shape, dtype=np.int64)) for _, shape in members]
+            buffer = np.empty(sum(sizes), dtype=np.dtype(dtype))
+            if self.rank == 0:  # (...) -> (size,) for each array, one after the other
+                buffer[...] = np.concatenate([np.asarray(state[key]).reshape(-1) for key, _ in members])
+            comm.broadcast(buffer)
+            offset = 0
+            for (key, shape), size in zip(members, sizes):
+                received[key] = buffer[offset:offset + size].reshape(shape)  # (size,) -> the array's shape
+                offset += size
+        if self.rank != 0:
+            optimizer.set_state({key: received[key] for key, _, _ in layout}, model.trainable_weights)
 
     def _set_random_streams(self, model, global_state) -> None:
         """Per-process generators for the random layers, so the shards get independent noise.
@@ -314,8 +346,8 @@ class DataParallel:
         ``compute``: a function reading their results (the model's
         ``get_metrics_result``). The summed states are written in for the call
         and the local ones put back after, so each process keeps accumulating
-        its own shard. ``flags``: numbers summed in the same Allreduce (the
-        stop requests of Ctrl-C), returned as float64 (len(flags),).
+        its own shard. ``flags``: numbers summed in the same Allreduce,
+        returned as float64 (len(flags),).
         """
         slots = [slot for metric in metrics for slot in _state_slots(metric)]
         local = [np.array(get(), dtype=np.float64) for get, _ in slots]
@@ -420,14 +452,26 @@ def is_main() -> bool:
     return rank() == 0
 
 
+# Seconds a process other than rank 0 waits before reporting its error and aborting (see abort_on_error).
+REPORT_DELAY = 0.5
+
+
 @contextlib.contextmanager
-def abort_on_error(parallel: DataParallel | None):
+def abort_on_error(parallel: DataParallel | None, describe=None):
     """Within the block, an exception on this process ends every process of the launch.
 
     The other processes may be waiting in a collective this one will never
-    reach, so raising would leave them waiting forever: the traceback is
-    written to stderr with the rank, then MPI_Abort ends the whole job. A
-    no-op without an active distribution.
+    reach, so raising would leave them waiting forever: the error is written
+    to stderr with the rank, then MPI_Abort ends the whole job with a
+    non-zero exit status. A no-op without an active distribution: the
+    exception propagates as usual.
+
+    ``describe(error) -> (message, exit code)``, when given, replaces the
+    default report (a header naming the rank, then the traceback) and exit
+    status 1, e.g. the one-line message and exit code of a command line.
+    A process other than rank 0 waits :data:`REPORT_DELAY` seconds first:
+    when every process raises the same error (a check made alike on all of
+    them), rank 0's abort ends the job before the others repeat its message.
     """
     if parallel is None or not parallel.active:
         yield
@@ -435,9 +479,16 @@ def abort_on_error(parallel: DataParallel | None):
     try:
         yield
     except BaseException as error:  # a second Ctrl-C (KeyboardInterrupt) too: no process may be left waiting
-        text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
-        header = (f"clearconv.distribution: rank {parallel.rank} of {parallel.world_size} raised "
-                  f"{type(error).__name__}: {error}; aborting every process\n")
-        sys.stderr.write(header + "".join(f"[rank {parallel.rank}] {line}\n" for line in text.splitlines()))
-        parallel.communicator.abort(1)
+        if parallel.rank != 0:
+            time.sleep(REPORT_DELAY)
+        if describe is not None:
+            message, code = describe(error)
+            sys.stderr.write(f"{message} [rank {parallel.rank} of {parallel.world_size}]\n")
+        else:
+            text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+            header = (f"clearconv.distribution: rank {parallel.rank} of {parallel.world_size} raised "
+                      f"{type(error).__name__}: {error}; aborting every process\n")
+            sys.stderr.write(header + "".join(f"[rank {parallel.rank}] {line}\n" for line in text.splitlines()))
+            code = 1
+        parallel.communicator.abort(code)
         raise  # not reached: MPI_Abort ends the process

@@ -153,7 +153,10 @@ def batch_norm_train(x: np.ndarray, gamma: Optional[np.ndarray], beta: Optional[
     An empty batch (``statistics_count(x.shape, axis) == 0``) has no
     statistics: y is empty and mean and var are zeros, never NaN. Pass that
     count to :func:`update_moving`, which then keeps the moving statistics
-    unchanged, as PyTorch keeps its running statistics.
+    unchanged, as PyTorch keeps its running statistics. Inside
+    :func:`statistics_reduction` pass ``ctx.count`` instead, the global
+    batch's count: a process whose shard is empty then updates its moving
+    statistics with the global ones, like every other process.
     """
     axis = channel_axis(x.ndim, axis)
     channels = x.shape[axis]

@@ -158,7 +158,11 @@ class Reshape(Layer):
         self.compute_output_shape(input_shape)
 
     def call(self, inputs, training=None):
-        return inputs.reshape(inputs.shape[0], *self.target_shape)
+        # The -1 is resolved from one sample's size: NumPy cannot infer it for a batch of 0 samples.
+        size = int(np.prod(inputs.shape[1:], dtype=np.int64))
+        known = int(np.prod([d for d in self.target_shape if d != -1], dtype=np.int64))
+        target = tuple(size // known if d == -1 else d for d in self.target_shape)  # (N, *target)
+        return inputs.reshape(inputs.shape[0], *target)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "target_shape": self.target_shape}

@@ -97,10 +97,11 @@ class BatchNormalization(Layer):
     def call(self, inputs, training=None):
         axis = self._resolved_axis(inputs.shape)
         if training and self.trainable:
-            y, mean, var = F.batch_norm_train(inputs, self.gamma, self.beta, axis, self.epsilon)
+            y, mean, var, count = F.batch_norm_train(inputs, self.gamma, self.beta, axis, self.epsilon)
             # An empty batch has no statistics (count 0): the moving ones are left as they are, as in
             # PyTorch, instead of taking a mean over no sample, which would stay NaN in them for good.
-            count = norm_ops.statistics_count(inputs.shape, axis)
+            # Statistics summed over data-parallel processes are the global batch's (count too): every
+            # process, one with an empty shard included, then updates alike, as one process would.
             self.moving_mean.assign(norm_ops.update_moving(self.moving_mean.data, mean, self.momentum, count))
             self.moving_variance.assign(norm_ops.update_moving(self.moving_variance.data, var, self.momentum,
                                                                count))

@@ -10,6 +10,9 @@ dtype first, so NumPy's own promotion of scalars never widens a result).
 
 from __future__ import annotations
 
+import contextlib
+from typing import Callable, Optional
+
 import numpy as np
 
 from .. import ops, utils
@@ -69,6 +72,29 @@ def reshaped(value, shape):
 
 # --- reduction ------------------------------------------------------------------------
 
+# Sums a list of arrays over the processes of a data-parallel step (None: one process); see count_reduction.
+_reduce_counts: Optional[Callable[[list], list]] = None
+
+
+@contextlib.contextmanager
+def count_reduction(reduce_sums: Callable[[list], list]):
+    """Within the block, a loss with ``ignore_class`` averages over the valid entries of the global batch.
+
+    Each data-parallel process holds a shard of the batch and differentiates
+    ``loss_r * n_r / n`` (:func:`clearconv.distribution.scale_loss`). The mean
+    over the valid entries needs the global ``entries / valid`` factor, not
+    the shard's: ``reduce_sums(list of arrays) -> list of arrays`` (summed
+    over the processes) gives it, so the shares add up to one process's loss.
+    Every process must call the same losses in the same order.
+    """
+    global _reduce_counts
+    previous, _reduce_counts = _reduce_counts, reduce_sums
+    try:
+        yield
+    finally:
+        _reduce_counts = previous
+
+
 
 def align_sample_weight(weights: np.ndarray, loss_shape: tuple, name: str) -> np.ndarray:
     """``weights`` reshaped so that they broadcast to ``loss_shape`` (see :mod:`clearconv.losses`).
@@ -107,7 +133,8 @@ def reduce_weighted_values(values: Tensor, sample_weight=None, reduction="sum_ov
 
     ``mask`` (booleans of the losses' shape, from ``ignore_class``): masked
     entries get weight 0, and for "sum_over_batch_size"/"mean" the others are
-    scaled by total/valid, so the mean is over the valid entries only. The
+    scaled by total/valid, so the mean is over the valid entries only (of the
+    global batch inside :func:`count_reduction`). The
     weights and the divisor are arrays of the losses' dtype, so the result
     keeps that dtype.
     """
@@ -121,8 +148,10 @@ def reduce_weighted_values(values: Tensor, sample_weight=None, reduction="sum_ov
     if mask is not None:
         mask_weights = mask.astype(dtype)
         if reduction in ("sum_over_batch_size", "mean"):
-            valid = float(mask_weights.sum())
-            mask_weights = mask_weights * dtype.type(mask_weights.size / valid if valid else 0.0)
+            entries, valid = float(mask_weights.size), float(mask_weights.sum())
+            if _reduce_counts is not None:  # the global batch's counts: this shard's alone would skew the mean
+                entries, valid = (float(v) for v in _reduce_counts([np.array([entries, valid])])[0])
+            mask_weights = mask_weights * dtype.type(entries / valid if valid else 0.0)
         weights = mask_weights if weights is None else weights * mask_weights
     if weights is not None:
         values = ops.multiply(values, weights)

@@ -95,8 +95,7 @@ from ..kernels import normalization as norm_ops
 from .compile_utils import CompileLoss, CompileMetrics, serialize_metrics
 from ..nested import flatten, is_nested, map_structure
 from .. import utils
-from ..utils import pack_x_y_sample_weight, unpack_x_y_sample_weight
-
+from ..losses import loss as loss_module
 
 
 def _as_list(value) -> list:
@@ -192,8 +191,8 @@ def _input_tensor(leaf):
 
 def _step_data(data):
     """The batch handed to train_step/test_step/predict_step: ``x``'s arrays as Tensors, the rest as is."""
-    x, y, sample_weight = unpack_x_y_sample_weight(data)
-    return pack_x_y_sample_weight(map_structure(_input_tensor, x, none_is_leaf=False), y, sample_weight)
+    x, y, sample_weight = utils.unpack_x_y_sample_weight(data)
+    return utils.pack_x_y_sample_weight(map_structure(_input_tensor, x, none_is_leaf=False), y, sample_weight)
 
 
 def _ends_every_process_on_error(method):
@@ -217,6 +216,27 @@ def _check_distributable_losses(name: str, compile_loss) -> None:
             raise ValueError(f"{name}: under DataParallel the compiled losses must average over the samples; "
                              f"loss {getattr(loss, 'name', loss)!r} has reduction={reduction!r}; accepted: "
                              f"'sum_over_batch_size' (the default) or 'mean'")
+
+
+def _check_destination(method: str, filepath, refused: tuple, accepted: str) -> None:
+    """On a data-parallel process that does not write: raise what rank 0's write of ``filepath`` raises for a
+    file name ending in one of ``refused`` (ValueError saying ``accepted``) or a folder that is missing or
+    not writable (OSError), so a bad destination fails on every process alike instead of leaving the
+    others waiting in a collective for a process that raised.
+
+    ``overwrite=False`` is left to rank 0: the file it writes may appear before this process looks.
+    """
+    import errno
+    import os
+    from ..io.formats import _extension
+    path = os.fspath(filepath)
+    if _extension(path) in refused:
+        raise ValueError(f"{path}: {accepted}")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(errno.ENOENT, f"{method}: the folder {folder} does not exist", path)
+    if not os.access(folder, os.W_OK):
+        raise PermissionError(errno.EACCES, f"{method}: the folder {folder} is not writable", path)
 
 
 class _Interrupt:
@@ -319,6 +339,8 @@ class Trainer:
         self.jit_compile = False  # nothing is compiled: every step runs eagerly
         self.stop_training = False
         self._compile_built = False
+        # A new optimizer: the next train_on_batch broadcasts rank 0's weights and its state again.
+        self._synchronised_by = None
         self._compile_loss = self._compile_metrics = None
         self._compile_config = None
         self._pending_compile = (loss, loss_weights, metrics, weighted_metrics, owner)
@@ -548,7 +570,7 @@ class Trainer:
 
         need_targets None: targets are needed when some output has a loss.
         """
-        x, y, sample_weight = unpack_x_y_sample_weight(data)
+        x, y, sample_weight = utils.unpack_x_y_sample_weight(data)
         inputs, count = self._batch_inputs(x)
         self._finish_compile(inputs)
         ys = self._batch_targets(y)
@@ -652,7 +674,7 @@ class Trainer:
         Allreduce, and the loss and gradients are judged after it, on the
         global values, so every process refuses or applies the same step.
         """
-        x, y, sample_weight = unpack_x_y_sample_weight(data)
+        x, y, sample_weight = utils.unpack_x_y_sample_weight(data)
         inputs, _, _, count = self._unpack(data)
         y_pred = self._forward(inputs, training=True)
         loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
@@ -685,7 +707,7 @@ class Trainer:
 
     def test_step(self, data) -> dict:
         """Loss and metrics of one batch in inference mode, without recording; returns the logs."""
-        x, y, sample_weight = unpack_x_y_sample_weight(data)
+        x, y, sample_weight = utils.unpack_x_y_sample_weight(data)
         inputs, _, _, count = self._unpack(data)
         with no_grad():
             y_pred = self._forward(inputs, training=False)
@@ -696,7 +718,7 @@ class Trainer:
 
     def predict_step(self, data):
         """The model's outputs on one batch's ``x`` in inference mode, without recording."""
-        x, _, _ = unpack_x_y_sample_weight(data)
+        x, _, _ = utils.unpack_x_y_sample_weight(data)
         inputs, _ = self._batch_inputs(x)
         with no_grad():
             return self._forward(inputs, training=False)
@@ -737,26 +759,46 @@ class Trainer:
         """Keras's rule at the end of an epoch or evaluation: the metrics' results when the step's logs have
         the same names, else the last step's logs (a custom step may log other names). Under an active
         DataParallel the results are those of the metrics' states summed over the processes."""
-        results = self._global_metrics_result()[0]
+        results = self._global_metrics_result()
         return results if set(logs) == set(results) else _sorted_floats(logs)
 
-    def _global_metrics_result(self, stop: bool = False) -> tuple[dict, bool]:
-        """``(get_metrics_result(), stop)`` over every process: the metrics' states are summed before the
-        results are read, and ``stop`` is True when any process asked to stop (one Allreduce). One process:
-        the local results and ``stop``."""
+    def _global_metrics_result(self) -> dict:
+        """``get_metrics_result()`` over every process: the metrics' states are summed before the results
+        are read (one Allreduce). One process: the local results."""
         parallel = distribution_module.active()
         if parallel is None:
-            return self.get_metrics_result(), stop
-        results, flags = parallel.global_results(self.metrics, self.get_metrics_result, [float(stop)])
-        return results, bool(flags[0] > 0)
+            return self.get_metrics_result()
+        return parallel.global_results(self.metrics, self.get_metrics_result)[0]
 
-    def _global_step_logs(self, logs: dict, stop: bool = False) -> tuple[dict, bool]:
+    def _agree_to_stop(self, parallel, requested: bool) -> bool:
+        """Whether any process had a Ctrl-C ``requested``; sets ``stop_training`` when any process's is set.
+
+        A callback may set ``stop_training`` on one process only (it read a
+        file, a clock, its own rank): acting on the local flag would leave
+        the others waiting in the next step's collectives. One Allreduce of
+        the two flags after the batch's (or the epoch's) callbacks lets every
+        process stop after the same batch, the one a single process would
+        stop after.
+        """
+        flags = np.array([float(requested), float(bool(self.stop_training))])
+        parallel.communicator.allreduce_sum(flags)
+        self.stop_training = bool(flags[1] > 0)
+        return bool(flags[0] > 0)
+
+    def _agree(self, parallel, flag: bool) -> bool:
+        """True on every process when ``flag`` is True on any (one Allreduce): a callback's
+        ``stop_evaluating`` / ``stop_predicting`` set on one process stops every process after that batch."""
+        flags = np.array([float(bool(flag))])
+        parallel.communicator.allreduce_sum(flags)
+        return bool(flags[0] > 0)
+
+    def _global_step_logs(self, logs: dict) -> dict:
         """A step's logs as every process reports them (see :meth:`_global_metrics_result`): the summed
         metrics' results when the step logged the metrics' names, else its own logs."""
         if distribution_module.active() is None:
-            return logs, stop
-        results, stop = self._global_metrics_result(stop)
-        return (results if set(logs) == set(results) else logs), stop
+            return logs
+        results = self._global_metrics_result()
+        return results if set(logs) == set(results) else logs
 
     def _build_from(self, epoch_iterator) -> None:
         """First fit/evaluate after compile: check the first batch's structure and resolve the losses.
@@ -860,7 +902,7 @@ class Trainer:
                     or not (hasattr(validation_data, "__iter__") or hasattr(validation_data, "__getitem__"))):
                 raise TypeError(f"{owner}: `validation_data` must be (x, y), (x, y, sample_weight), a generator "
                                 f"or a PyDataset; received validation_data of type {type(validation_data).__name__}")
-            val_x, val_y, val_sample_weight = unpack_x_y_sample_weight(validation_data)
+            val_x, val_y, val_sample_weight = utils.unpack_x_y_sample_weight(validation_data)
             if adapters.can_convert_arrays((val_x, val_y, val_sample_weight)):
                 # Refused now rather than after the first epoch (the iterator is made when first needed).
                 adapters.check_data_cardinality(adapters.to_numpy((val_x, val_y, val_sample_weight)),
@@ -921,9 +963,11 @@ class Trainer:
                             break
                         logs = step_logs
                         if parallel is not None:
-                            logs, stop_all = self._global_step_logs(logs, interrupt.requested)
+                            logs = self._global_step_logs(logs)
                         logs_of_epoch = True
                         callbacks.on_train_batch_end(end_step, _sorted_floats(logs))
+                        if parallel is not None:  # after the callbacks, which may set stop_training
+                            stop_all = self._agree_to_stop(parallel, interrupt.requested)
                         if self.stop_training or interrupted():
                             break
                 if refused and refused_logs is None:
@@ -949,6 +993,8 @@ class Trainer:
                 epoch_logs = _sorted_floats(epoch_logs)
                 callbacks.on_epoch_end(epoch, epoch_logs)
                 training_logs = epoch_logs
+                if parallel is not None:  # on_epoch_end (EarlyStopping...) may have set stop_training
+                    stop_all = self._agree_to_stop(parallel, interrupt.requested)
                 if interrupted() and distribution_module.is_main():
                     warnings.warn(f"{self.name}: training interrupted during epoch {epoch + 1}; "
                                   f"the weights trained so far are kept", stacklevel=2)
@@ -991,10 +1037,12 @@ class Trainer:
     def _run_step(step_function, data):
         """One step on a global batch: under an active DataParallel on this process's shard of it."""
         parallel = distribution_module.active()
-        if parallel is not None:
-            data, n_local, n_global = parallel.shard(data)
-            parallel.begin_step(n_local, n_global)
-        return step_function(_step_data(data))
+        if parallel is None:
+            return step_function(_step_data(data))
+        data, n_local, n_global = parallel.shard(data)
+        parallel.begin_step(n_local, n_global)
+        with loss_module.count_reduction(parallel.sum_arrays):  # ignore_class: the global valid count
+            return step_function(_step_data(data))
 
     # --- evaluate ------------------------------------------------------------------------------
     @_ends_every_process_on_error
@@ -1037,6 +1085,7 @@ class Trainer:
         self._build_from(epoch_iterator)
         epoch_iterator.reset()
         self.stop_evaluating = False
+        parallel = distribution_module.active()
         callbacks.on_test_begin()
         self.reset_metrics()
         logs = {}
@@ -1044,8 +1093,10 @@ class Trainer:
             for begin_step, end_step, iterator in epoch_iterator:
                 callbacks.on_test_batch_begin(begin_step)
                 logs = self._step_logs(self._run_execution(iterator, self.test_step)[-1], "test_step")
-                logs = self._global_step_logs(logs)[0]
+                logs = self._global_step_logs(logs)
                 callbacks.on_test_batch_end(end_step, _sorted_floats(logs))
+                if parallel is not None:
+                    self.stop_evaluating = self._agree(parallel, self.stop_evaluating)
                 if self.stop_evaluating:
                     break
         logs = self._metrics_result_or_logs(logs) if logs else {}
@@ -1101,6 +1152,8 @@ class Trainer:
                 chunks.append(outputs)
                 batch_outputs = self._pack_outputs(outputs, structure)
                 callbacks.on_predict_batch_end(end_step, {"outputs": batch_outputs})
+                if parallel is not None:
+                    self.stop_predicting = self._agree(parallel, self.stop_predicting)
                 if self.stop_predicting:
                     break
         callbacks.on_predict_end()
@@ -1139,7 +1192,7 @@ class Trainer:
                 raise ValueError(f"{self.name}: `class_weight` is only supported for models with a single output")
             sample_weight = adapters.class_weight_to_sample_weights(targets[0], class_weight)
         self.reset_metrics()
-        data = pack_x_y_sample_weight(x, y, sample_weight)
+        data = utils.pack_x_y_sample_weight(x, y, sample_weight)
         self._build_once_from(data)
         parallel = distribution_module.active()
         if parallel is not None and getattr(self, "_synchronised_by", None) is not parallel:
@@ -1150,7 +1203,7 @@ class Trainer:
         if isinstance(logs, _RefusedUpdate):
             raise FloatingPointError(f"{self.name}: train_on_batch: {logs.reason}; the update was not applied, "
                                      f"so the weights are those before this batch")
-        logs = _sorted_floats(self._global_step_logs(logs)[0])
+        logs = _sorted_floats(self._global_step_logs(logs))
         return logs if return_dict else self._flatten_metrics_in_order(logs)
 
     def _checked_batch(self, method: str, x, y=None, sample_weight=None):
@@ -1171,10 +1224,10 @@ class Trainer:
         self._assert_compiled("test_on_batch")
         x, y, sample_weight = self._checked_batch("test_on_batch", x, y, sample_weight)
         self.reset_metrics()
-        data = pack_x_y_sample_weight(x, y, sample_weight)
+        data = utils.pack_x_y_sample_weight(x, y, sample_weight)
         self._build_once_from(data)
         logs = self._step_logs(self._run_step(self.test_step, data), "test_step")
-        logs = _sorted_floats(self._global_step_logs(logs)[0])
+        logs = _sorted_floats(self._global_step_logs(logs))
         return logs if return_dict else self._flatten_metrics_in_order(logs)
 
     def predict_on_batch(self, x):
@@ -1190,8 +1243,11 @@ class Trainer:
         clearconv's own (architecture, weights, optimizer and random state); see :mod:`clearconv.io.formats`.
 
         Under a :class:`~clearconv.distribution.DataParallel` of several processes only rank 0 writes (the
-        weights are the same on every process); the others return at once, without waiting for the file."""
+        weights are the same on every process); the others check the file name and the folder as rank 0's
+        write would, so a bad destination raises on every process, and return without waiting for the file."""
         if not distribution_module.is_main():
+            _check_destination("save", filepath, (".weights.h5", ".h5", ".hdf5"),
+                               "model.save writes whole models as .keras (Keras 3), .onnx or .clearconv files")
             return
         from ..io import save_model
         save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer)
@@ -1212,6 +1268,7 @@ class Trainer:
             raise TypeError(f"export: unexpected keyword argument(s) {sorted(unknown)}; accepted for ONNX: opset")
         from ..io.onnx import export_onnx
         if not distribution_module.is_main():  # one writer under DataParallel; the path it would write
+            _check_destination("export", filepath, (), "")
             return str(filepath)
         path = export_onnx(self, filepath, opset=kwargs.get("opset"))
         if verbose:
@@ -1222,8 +1279,11 @@ class Trainer:
         """Save the weights: ``.weights.h5`` in Keras 3's layout, any other name in clearconv's own format.
 
         Under a :class:`~clearconv.distribution.DataParallel` of several processes only rank 0 writes; the
-        others return at once. Every process may then load the file: fit broadcasts rank 0's weights."""
+        others check the file name and the folder as its write would, then return. Every process may then load the file: fit broadcasts rank 0's weights."""
         if not distribution_module.is_main():
+            _check_destination("save_weights", filepath, (".keras", ".h5", ".hdf5", ".onnx"),
+                               "save_weights writes .weights.h5 (Keras's layout) or clearconv's own format "
+                               "(such as .weights.clearconv)")
             return
         from ..io import save_weights
         save_weights(self, filepath, overwrite=overwrite)
