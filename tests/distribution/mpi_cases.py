@@ -19,7 +19,7 @@ import sys
 import numpy as np
 
 import clearconv as keras
-from clearconv import distribution
+from clearconv import distribution, zoo
 
 SAMPLES = 23  # batches of 10: 10, 10, 3 (the last is partial; 3 over 3 processes is 1, 1, 1)
 BATCH = 10
@@ -102,6 +102,22 @@ def case_bn32():
 
 def case_bn64():
     return train(batchnorm, "float64", weighted=True, optimizer="sgd")
+
+
+def case_zoo_lenet5():
+    """The zoo's LeNet-5 on 28x28 inputs in float64: 23 samples in batches of 10, 2 epochs, Adam."""
+    keras.config.set_floatx("float64")
+    try:
+        keras.utils.set_random_seed(13)
+        model = zoo.lenet5()
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        rng = np.random.default_rng(9)
+        x, y = rng.random((SAMPLES, 28, 28, 1)), rng.integers(0, 10, size=SAMPLES)
+        keras.utils.set_random_seed(5)  # the sample order of every epoch
+        history = model.fit(x, y, batch_size=BATCH, epochs=2, verbose=0)
+        return record(model, history)
+    finally:
+        keras.config.set_floatx("float32")
 
 
 def case_on_batch():
