@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import compiled
 from ..tuning import INFERENCE_CHUNK_BYTES, TAP_MAJOR_CHUNK_BYTES
 from ..windows import crop_spatial, pad_spatial
 from . import fft, im2col, reference, winograd
@@ -124,8 +125,9 @@ def conv(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None, strides, pa
 
 def _chunk_inference(name: str, padded_shape, kernel_shape, strides, dilation, groups: int) -> bool:
     """Whether a forward without backward runs in batch chunks (:func:`_conv_in_chunks`): where the
-    algorithm already works in inner chunks of whole samples (Winograd; im2col's one-channel
-    tap-major gather), so that outer chunks made of whole inner ones run the very same GEMMs.
+    algorithm already works in inner chunks of whole samples (Winograd with the compiled transforms;
+    im2col's one-channel tap-major gather), so that outer chunks made of whole inner ones run the
+    very same GEMMs.
 
     Not for the other im2col forwards, whose one GEMM over the batch would become several: each
     multithreaded GEMM call cost about 8 ms more on the shared 2-core machine of tuning.py (2 BLAS
@@ -135,7 +137,10 @@ def _chunk_inference(name: str, padded_shape, kernel_shape, strides, dilation, g
     if kernel_shape[-1] // groups < 2 or _columns_as_views(kernel_shape, strides, dilation, groups):
         return False                        # matrix-vector products; 1D stride-1 columns read as views
     if name in WINOGRAD_TILES:
-        return True
+        # With the compiled transforms each inner chunk is its own products; NumPy's transforms are
+        # products over every tile of the call, whose rounding (OpenBLAS picks kernels by size) a
+        # chunk may change in the last bit: one value of 12,288 by 1.4e-4 at 16 -> 24 channels.
+        return compiled.enabled()
     out = im2col.output_shape(padded_shape[1:-1], kernel_shape[:-2], strides, dilation)
     return name == "im2col" and im2col.tap_major(padded_shape[-1], kernel_shape[:-2], out)
 
