@@ -138,15 +138,27 @@ def _extension(filepath) -> str:
     return ""
 
 
+def check_file_name(filepath, what: str) -> str:
+    """The extension of ``filepath`` (see :func:`_extension`) if a save of ``what`` (``"model"`` or
+    ``"weights"``) writes that format, else ValueError saying what it writes. :func:`save_model` and
+    :func:`save_weights` check this first; a data-parallel process that leaves the write to rank 0 checks
+    it alone, so a wrong name fails on every process."""
+    extension = _extension(filepath)
+    if what == "model" and extension in (".weights.h5", ".h5", ".hdf5"):
+        raise ValueError(f"{os.fspath(filepath)}: model.save writes whole models as .keras (Keras 3), .onnx or "
+                         f".clearconv files; Keras's legacy HDF5 model format is read, not written "
+                         f"(model.save_weights writes .weights.h5)")
+    if what == "weights" and extension in (".keras", ".h5", ".hdf5", ".onnx"):
+        raise ValueError(f"{os.fspath(filepath)}: save_weights writes .weights.h5 (Keras's layout) or clearconv's "
+                         f"own format (such as .weights.clearconv); model.save writes .keras and .onnx files")
+    return extension
+
+
 def save_model(model, filepath, overwrite: bool = True, include_optimizer: bool = True) -> None:
     """Write ``model`` to ``filepath`` in the format its extension names: ``.keras`` a Keras 3 file that Keras
     loads, ``.onnx`` an ONNX graph (:func:`clearconv.io.onnx.export_onnx`), anything else clearconv's own
     format (architecture, weights, optimizer state, random state: :mod:`.native`)."""
-    extension = _extension(filepath)
-    if extension in (".weights.h5", ".h5", ".hdf5"):
-        raise ValueError(f"{os.fspath(filepath)}: model.save writes whole models as .keras (Keras 3), .onnx or "
-                         f".clearconv files; Keras's legacy HDF5 model format is read, not written "
-                         f"(model.save_weights writes .weights.h5)")
+    extension = check_file_name(filepath, "model")
     check_overwrite(filepath, overwrite)
     if extension == ".keras":
         from .keras import save_keras
@@ -162,10 +174,7 @@ def save_model(model, filepath, overwrite: bool = True, include_optimizer: bool 
 def save_weights(model, filepath, overwrite: bool = True) -> None:
     """Write ``model``'s weights: ``.weights.h5`` in Keras 3's layout (Keras's ``load_weights`` reads it),
     anything else in clearconv's own format."""
-    extension = _extension(filepath)
-    if extension in (".keras", ".h5", ".hdf5", ".onnx"):
-        raise ValueError(f"{os.fspath(filepath)}: save_weights writes .weights.h5 (Keras's layout) or clearconv's "
-                         f"own format (such as .weights.clearconv); model.save writes .keras and .onnx files")
+    extension = check_file_name(filepath, "weights")
     check_overwrite(filepath, overwrite)
     if extension == ".weights.h5":
         from .keras import save_keras_weights

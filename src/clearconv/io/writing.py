@@ -9,6 +9,7 @@ permission bits a plain ``open(path, "wb")`` would give it. Every writer of :mod
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 import tempfile
@@ -75,3 +76,15 @@ def check_overwrite(path, overwrite: bool) -> None:
     """FileExistsError when ``path`` exists and ``overwrite`` is False (Keras would ask; a library cannot)."""
     if not overwrite and os.path.exists(path):
         raise FileExistsError(f"{os.fspath(path)} exists; pass overwrite=True to replace it")
+
+
+def check_folder(path, method: str) -> None:
+    """OSError naming ``path`` when its folder is missing or not writable: what :func:`atomic_file` would
+    meet. A data-parallel process that leaves the write to rank 0 checks this, so a bad destination fails
+    on every process instead of leaving the others waiting in a collective for the one that raised."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(errno.ENOENT, f"{method}: the folder {folder} does not exist", path)
+    if not os.access(folder, os.W_OK):
+        raise PermissionError(errno.EACCES, f"{method}: the folder {folder} is not writable", path)

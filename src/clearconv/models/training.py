@@ -218,25 +218,23 @@ def _check_distributable_losses(name: str, compile_loss) -> None:
                              f"'sum_over_batch_size' (the default) or 'mean'")
 
 
-def _check_destination(method: str, filepath, refused: tuple, accepted: str) -> None:
-    """On a data-parallel process that does not write: raise what rank 0's write of ``filepath`` raises for a
-    file name ending in one of ``refused`` (ValueError saying ``accepted``) or a folder that is missing or
-    not writable (OSError), so a bad destination fails on every process alike instead of leaving the
-    others waiting in a collective for a process that raised.
+def _check_destination(method: str, filepath, what: str | None = None) -> None:
+    """On a data-parallel process that does not write: raise what rank 0's save of ``filepath`` raises for a
+    file name of another format (``what``: "model" or "weights") or a folder that is missing or not
+    writable. ``overwrite=False`` is left to rank 0: the file it writes may appear before this one looks."""
+    from ..io.formats import check_file_name
+    from ..io.writing import check_folder
+    if what is not None:
+        check_file_name(filepath, what)
+    check_folder(filepath, method)
 
-    ``overwrite=False`` is left to rank 0: the file it writes may appear before this process looks.
-    """
-    import errno
-    import os
-    from ..io.formats import _extension
-    path = os.fspath(filepath)
-    if _extension(path) in refused:
-        raise ValueError(f"{path}: {accepted}")
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(errno.ENOENT, f"{method}: the folder {folder} does not exist", path)
-    if not os.access(folder, os.W_OK):
-        raise PermissionError(errno.EACCES, f"{method}: the folder {folder} is not writable", path)
+
+def _any_process(parallel, *flags) -> list[bool]:
+    """Each flag True on every process when it is True on any (one Allreduce): a callback's
+    ``stop_training`` / ``stop_evaluating`` / ``stop_predicting``, or a Ctrl-C, on one process stops every
+    process after the same batch."""
+    counts = parallel.communicator.allreduce_sum(np.array([float(bool(flag)) for flag in flags]))
+    return [bool(count > 0) for count in counts]
 
 
 class _Interrupt:
@@ -780,17 +778,8 @@ class Trainer:
         process stop after the same batch, the one a single process would
         stop after.
         """
-        flags = np.array([float(requested), float(bool(self.stop_training))])
-        parallel.communicator.allreduce_sum(flags)
-        self.stop_training = bool(flags[1] > 0)
-        return bool(flags[0] > 0)
-
-    def _agree(self, parallel, flag: bool) -> bool:
-        """True on every process when ``flag`` is True on any (one Allreduce): a callback's
-        ``stop_evaluating`` / ``stop_predicting`` set on one process stops every process after that batch."""
-        flags = np.array([float(bool(flag))])
-        parallel.communicator.allreduce_sum(flags)
-        return bool(flags[0] > 0)
+        requested, self.stop_training = _any_process(parallel, requested, self.stop_training)
+        return requested
 
     def _global_step_logs(self, logs: dict) -> dict:
         """A step's logs as every process reports them (see :meth:`_global_metrics_result`): the summed
@@ -1096,7 +1085,7 @@ class Trainer:
                 logs = self._global_step_logs(logs)
                 callbacks.on_test_batch_end(end_step, _sorted_floats(logs))
                 if parallel is not None:
-                    self.stop_evaluating = self._agree(parallel, self.stop_evaluating)
+                    self.stop_evaluating = _any_process(parallel, self.stop_evaluating)[0]
                 if self.stop_evaluating:
                     break
         logs = self._metrics_result_or_logs(logs) if logs else {}
@@ -1153,7 +1142,7 @@ class Trainer:
                 batch_outputs = self._pack_outputs(outputs, structure)
                 callbacks.on_predict_batch_end(end_step, {"outputs": batch_outputs})
                 if parallel is not None:
-                    self.stop_predicting = self._agree(parallel, self.stop_predicting)
+                    self.stop_predicting = _any_process(parallel, self.stop_predicting)[0]
                 if self.stop_predicting:
                     break
         callbacks.on_predict_end()
@@ -1246,8 +1235,7 @@ class Trainer:
         weights are the same on every process); the others check the file name and the folder as rank 0's
         write would, so a bad destination raises on every process, and return without waiting for the file."""
         if not distribution_module.is_main():
-            _check_destination("save", filepath, (".weights.h5", ".h5", ".hdf5"),
-                               "model.save writes whole models as .keras (Keras 3), .onnx or .clearconv files")
+            _check_destination("save", filepath, "model")
             return
         from ..io import save_model
         save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer)
@@ -1268,7 +1256,7 @@ class Trainer:
             raise TypeError(f"export: unexpected keyword argument(s) {sorted(unknown)}; accepted for ONNX: opset")
         from ..io.onnx import export_onnx
         if not distribution_module.is_main():  # one writer under DataParallel; the path it would write
-            _check_destination("export", filepath, (), "")
+            _check_destination("export", filepath)
             return str(filepath)
         path = export_onnx(self, filepath, opset=kwargs.get("opset"))
         if verbose:
@@ -1281,9 +1269,7 @@ class Trainer:
         Under a :class:`~clearconv.distribution.DataParallel` of several processes only rank 0 writes; the
         others check the file name and the folder as its write would, then return. Every process may then load the file: fit broadcasts rank 0's weights."""
         if not distribution_module.is_main():
-            _check_destination("save_weights", filepath, (".keras", ".h5", ".hdf5", ".onnx"),
-                               "save_weights writes .weights.h5 (Keras's layout) or clearconv's own format "
-                               "(such as .weights.clearconv)")
+            _check_destination("save_weights", filepath, "weights")
             return
         from ..io import save_weights
         save_weights(self, filepath, overwrite=overwrite)
