@@ -325,3 +325,37 @@ def test_a_named_model_with_a_recipe_of_its_own_gets_it_and_options_override_it(
     # Without a model name the dataset's own recipe applies, not the named model's.
     assert cli.main(["train", "--quiet", "--epochs", "1"]) == 0
     assert (seen["batch_size"], seen["validation_split"]) == (32, 0.1)
+
+
+def test_validate_on_test_logs_each_epoch_of_the_test_split_to_the_csv(tmp_path, capsys):
+    """--validate-on-test --log: one CSV row per epoch, and the last row's val_ columns are the saved
+    model's test loss and accuracy, computed here from its predictions."""
+    import csv
+
+    import numpy as np
+    from clearconv.data import load
+    path, log = tmp_path / "model.clearconv", tmp_path / "history.csv"
+    assert cli.main(["train", "--epochs", "2", "--batch-size", "256", "--quiet", "--validation-split", "0",
+                     "--validate-on-test", "--log", str(log), "--output", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "validating on the 359 test samples after every epoch" in out
+    with open(log, newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert [row["epoch"] for row in rows] == ["0", "1"]
+    assert set(rows[0]) == {"epoch", "accuracy", "loss", "val_accuracy", "val_loss"}
+    _, (x_test, y_test) = load("digits", seed=0)
+    probabilities = load_model(path).predict(x_test, verbose=0).astype(np.float64)
+    by_hand = -np.mean(np.log(probabilities[np.arange(len(y_test)), y_test]))
+    assert float(rows[-1]["val_loss"]) == pytest.approx(by_hand, rel=1e-4)
+    assert float(rows[-1]["val_accuracy"]) == pytest.approx(np.mean(probabilities.argmax(1) == y_test), abs=1e-6)
+
+
+def test_validate_on_test_needs_no_validation_split(fit_calls, capsys):
+    assert cli.main(["train", *FAST, "--validate-on-test"]) == 2
+    assert "--validate-on-test validates on the test split, so it needs --validation-split 0" in one_error_line(capsys)
+    assert not fit_calls
+
+
+def test_an_unusable_log_path_is_refused_before_training(tmp_path, fit_calls, capsys):
+    assert cli.main(["train", *FAST, "--log", str(tmp_path / "missing" / "h.csv")]) == 2
+    assert "--log" in one_error_line(capsys) and not fit_calls

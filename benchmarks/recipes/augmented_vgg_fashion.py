@@ -115,7 +115,7 @@ def main(argv=None) -> int:
             loss.backward()
             optimizer.step()
             schedule.step()
-            total += float(loss) * len(index)
+            total += loss.item() * len(index)
         model.eval()
         with torch.no_grad():
             predicted = torch.cat([model(x_test[i:i + 1000]).argmax(1) for i in range(0, len(x_test), 1000)])

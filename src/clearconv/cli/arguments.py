@@ -182,6 +182,13 @@ def parser() -> Parser:
     train.add_argument("--validation-split", type=fraction,
                        help="fraction of the training data held out for validation (its last part, as Keras), "
                             "in [0, 1) (default: the recipe's, 0.1 for most)")
+    train.add_argument("--validate-on-test", action="store_true",
+                       help="evaluate the test split after every epoch and report it as val_loss and "
+                            "val_accuracy (Keras's validation_data): a curve to watch, nothing is chosen by it; "
+                            "needs --validation-split 0 or a recipe without one")
+    train.add_argument("--log", type=file_path, metavar="CSV",
+                       help="write each epoch's logs to this CSV file (Keras's CSVLogger), for "
+                            "`clearconv plot history CSV`")
     train.add_argument("--output", type=file_path,
                        help="where to save the trained model (default: MODEL-DATA.clearconv); checked before "
                             "training; if the save fails after training, the model goes to a timestamped file "

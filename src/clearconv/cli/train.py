@@ -119,6 +119,11 @@ def _train(args) -> int:
     weight_decay = recipe.weight_decay if args.weight_decay is None else args.weight_decay
     output = f"{model_name}-{name}.clearconv" if args.output is None else args.output
     check_output_path(output)
+    if args.log is not None:
+        check_output_path(args.log, "history.csv", "--log")
+    if args.validate_on_test and validation_split:
+        raise UsageError(f"--validate-on-test validates on the test split, so it needs --validation-split 0; "
+                         f"received a validation split of {validation_split:g}")
 
     utils.set_seed(args.seed)
     (x_train, y_train), (x_test, y_test) = load_dataset(args.data, args.seed)
@@ -154,9 +159,19 @@ def _train(args) -> int:
         f"{f', weight decay {weight_decay:g}' if weight_decay else ''}"
         f"{f', label smoothing {label_smoothing:g}' if label_smoothing else ''}; saving to {output}")
     say(allocator.describe())
+    if args.validate_on_test:
+        say(f"validating on the {len(x_test):,} test samples after every epoch (a curve to watch; nothing "
+            f"is chosen by it)")
+    callbacks = []
+    if args.log is not None:
+        from ..callbacks import CSVLogger
+        callbacks.append(CSVLogger(args.log))
     start = time.perf_counter()
     history = model.fit(x_train, y_train, batch_size=batch_size, epochs=epochs,
-                        validation_split=validation_split, verbose=0 if args.quiet else 1)
+                        validation_split=validation_split, callbacks=callbacks,
+                        validation_data=(x_test, y_test) if args.validate_on_test else None,
+                        validation_batch_size=256,
+                        verbose=0 if args.quiet else 1)
     seconds = time.perf_counter() - start
     saved, save_failure = save_with_fallback(model, output)    # before anything else can fail
     try:
