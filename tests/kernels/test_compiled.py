@@ -196,6 +196,27 @@ def test_max_pool_2x2_matches_numpy(kind, dtype):
             np.testing.assert_array_equal(pooling_compiled.max_pool_backward(grad, x, out, *pool), want, err_msg=label)
 
 
+@pytest.mark.parametrize("kind", POOL_KINDS)
+@pytest.mark.parametrize("dtype", (np.float32, np.float64))
+def test_max_pool_pairs_in_1d_match_numpy(kind, dtype):
+    # MaxPooling1D(2): even and odd lengths (an odd last cell belongs to no window), a strided channel slice.
+    rng = np.random.default_rng(10 + POOL_KINDS.index(kind))
+    pool = ((2,), (2,), ((0, 0),))
+    assert pooling_compiled.use_max_pool_2x2(*pool)
+    for length, channels in ((8, 3), (9, 6), (2, 1), (3, 16)):
+        x = pool_input(kind, (2, 1, length, 2 * channels), rng).astype(dtype)[:, 0, :, ::2]
+        out, winners = pooling_compiled.max_pool_2x2(x)
+        np.testing.assert_array_equal(out, numpy_path(pooling.max_pool, x, *pool), err_msg=f"{kind} {x.shape}")
+        assert out.dtype == dtype and winners.dtype == np.uint8 and winners.shape == out.shape
+        for grad_kind in ("finite", "non-finite"):
+            grad = rng.standard_normal(out.shape).astype(dtype)
+            if grad_kind == "non-finite":
+                grad.flat[rng.choice(grad.size, 2, replace=False)] = (np.inf, np.nan)
+            want = numpy_path(pooling.max_pool_backward, grad, x, out, *pool)
+            np.testing.assert_array_equal(pooling_compiled.route_2x2(grad, winners, x.shape), want,
+                                          err_msg=f"{kind} {x.shape} {grad_kind}")
+
+
 def test_max_pool_2x2_by_hand():
     # Window [[1, 3], [3, 2]]: the max 3 goes to the first 3 in row-major order; a NaN propagates.
     x = np.array([[1.0, 3.0], [3.0, 2.0]]).reshape(1, 2, 2, 1)

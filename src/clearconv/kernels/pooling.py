@@ -15,7 +15,8 @@ is ``prod(pool_size)`` whole-array operations and the backward the same
 number of slice-adds into a padded buffer, cropped at the end. There is no
 loop over pixels or batch and no ``np.add.at``. Where
 :mod:`clearconv.kernels.compiled` measured faster (unpadded 2x2 windows at
-stride 2; the backward over 8 or more channels), its kernels compute the same
+stride 2, and windows of 2 at stride 2 in 1D; the backward over 8 or more
+channels), its kernels compute the same
 values in one pass.
 
 Semantics are Keras's (and PyTorch's where both define them): max pooling
