@@ -431,6 +431,25 @@ def probe_conv1d_views():
     print()
 
 
+def probe_winograd_kernel_grad():
+    """The kernel gradient after a Winograd forward: the transforms' adjoint against im2col columns + one GEMM
+    (run at --threads 1 and 2: WINOGRAD_KERNEL_GRAD_MAX_BLAS_THREADS is the largest count where it gains)."""
+    gains = []
+    for batch, size, channels, filters in pick(((64, 14, 32, 64), (64, 14, 64, 64), (64, 7, 64, 128),
+                                                (128, 28, 32, 32), (128, 14, 64, 64), (128, 7, 128, 128)),
+                                               ((2, 6, 8, 8),)):
+        xp = rng_array((batch, size + 2, size + 2, channels)).astype(np.float32)
+        grad = rng_array((batch, size, size, filters), 1).astype(np.float32)
+
+        def columns():
+            cols = im2col.im2col(xp, (3, 3), (1, 1), (1, 1), 1)
+            return im2col.correlate_kernel_grad(cols, grad, (3, 3, channels, filters), 1)
+        times = interleaved({"im2col": columns, "winograd": lambda: winograd.correlate_kernel_grad(xp, grad, 2)})
+        gains.append(report(f"{batch}x{size}x{size} {channels}->{filters}", times, "im2col", "winograd"))
+    verdict(f"Winograd kernel gradient at {ARGS.threads} BLAS thread(s): smallest gain", f"{100 * min(gains):.0f}%",
+            f"taken up to {tuning.WINOGRAD_KERNEL_GRAD_MAX_BLAS_THREADS} BLAS thread(s)")
+
+
 PROBES = {name[len("probe_"):]: function for name, function in globals().items() if name.startswith("probe_")}
 
 

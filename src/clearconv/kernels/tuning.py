@@ -137,3 +137,13 @@ FFT_PRODUCT_NS = 0.26         # per complex multiply-add of the channel matmul
 FFT_KERNEL_NS = 0.10          # per complex multiply-add of the kernel's DFT matrices
 IM2COL_GATHER_NS = 0.70       # per column element gathered
 IM2COL_PRODUCT_NS = 0.0135    # per multiply-add of the GEMM
+
+# --------------------------------------------------------------------------- Winograd's kernel gradient
+# After a 2D Winograd forward the kernel gradient is the transforms' adjoint (winograd.correlate_kernel_grad)
+# when the BLAS runs at most this many threads (kernels/blas.py), else im2col columns and one GEMM: the
+# adjoint's many small per-point products do not use a second BLAS thread, the one large GEMM does.
+# 2026-12-07, quiet machine (`--only winograd_kernel_grad`, and the same shapes alone, 7 calls each),
+# against im2col: 1 BLAS thread, (64, 14x14, 32 -> 64) 7.8 -> 4.3 ms, (64, 14x14, 64 -> 64) 15.0 -> 6.9,
+# (64, 7x7, 64 -> 128) 5.9 -> 4.6, (128, 28x28, 32 -> 32) 50.6 -> 19.7, (128, 14x14, 64 -> 64) 34.4 -> 13.9,
+# (128, 7x7, 128 -> 128) 25.0 -> 19.5 ms (22-61% faster); 2 BLAS threads, the same shapes: -61% to +33%.
+WINOGRAD_KERNEL_GRAD_MAX_BLAS_THREADS = 1

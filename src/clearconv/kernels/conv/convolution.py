@@ -4,7 +4,9 @@ The forward pads the input, runs the algorithm (im2col in batch chunks under
 the column-buffer limit, row-blocked where its GEMM would be thin), then the
 output pass of :mod:`.output`. The backward takes the kernel gradient from
 im2col columns (kept from the forward when they fit under the column-buffer
-limit, rebuilt batch chunk by batch chunk otherwise) and the input gradient
+limit, rebuilt batch chunk by batch chunk otherwise; after a 2D Winograd
+forward on one BLAS thread, by the adjoint of the same Winograd transforms)
+and the input gradient
 from col2im, or, at stride 1, as the "full" correlation of the gradient with
 the flipped kernel by the forward's algorithm. Shapes and the contract:
 :mod:`clearconv.kernels.conv`.
@@ -16,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import compiled
-from ..tuning import INFERENCE_CHUNK_BYTES, TAP_MAJOR_CHUNK_BYTES
+from .. import blas, compiled
+from ..tuning import INFERENCE_CHUNK_BYTES, TAP_MAJOR_CHUNK_BYTES, WINOGRAD_KERNEL_GRAD_MAX_BLAS_THREADS
 from ..windows import crop_spatial, pad_spatial
 from . import fft, im2col, reference, winograd
 from .choice import WINOGRAD_TILES, resolve_algorithm
@@ -257,8 +259,11 @@ def conv_backward(grad: np.ndarray, ctx: ConvContext, need_input: bool = True):
 
 
 def _kernel_grad(grad: np.ndarray, ctx: ConvContext) -> np.ndarray:
-    """dL/dkernel (*k, C, F): from the kept columns, or columns rebuilt chunk by chunk; row-blocked as the forward."""
+    """dL/dkernel (*k, C, F): after a 2D Winograd forward on one BLAS thread, by the transforms' adjoint (no
+    columns); otherwise from the kept columns, or columns rebuilt chunk by chunk, row-blocked as the forward."""
     xp, blocking = ctx.padded_input, ctx.blocking
+    if ctx.algorithm in WINOGRAD_TILES and xp.ndim == 4 and blas.threads() <= WINOGRAD_KERNEL_GRAD_MAX_BLAS_THREADS:
+        return winograd.correlate_kernel_grad(xp, grad, WINOGRAD_TILES[ctx.algorithm])
     kernel, strides, dilation = ctx.kernel, ctx.strides, ctx.dilation
     if blocking is not None:  # the gradient of the widened kernel, folded
         grad, kernel, strides, dilation = blocking.outputs(grad), blocking.kernel, blocking.strides, blocking.dilation

@@ -36,6 +36,12 @@ per transform, fewer flops but two passes over memory) by 10 to 30 %.
 Output sizes that are not a multiple of ``m`` are computed on a zero-padded
 input and cropped.
 
+The kernel gradient of a 2D Winograd forward (:func:`correlate_kernel_grad`)
+is the adjoint of the same computation: ``dM = A dY A^T`` per output tile,
+``dU[p] = sum over tiles of V[p]^T @ dM[p]`` (one (C, T) @ (T, F) matmul per
+point and chunk), then ``dg = G^T dU G``; again 4 or 2.25 multiplications per
+output cell and channel pair instead of im2col's 9, and no column buffer.
+
 1D (Conv1D, kernel (3, C, F)): the same with one transform per side, ``y =
 A^T [(G g) * (B^T d)]`` over tiles of ``m`` outputs from ``m + 2`` inputs,
 ``P = m + 2`` points (:func:`_correlate_1d`; NumPy only, no compiled path).
@@ -98,6 +104,10 @@ so F(4x4, 3x3) alone can pass the 1e-5 every other algorithm keeps (from
 about 256 channels); the automatic choice of :mod:`.choice` never takes it.
 In 1D the tested constants are c = 3 (m = 2) and c = 16 (m = 4), measured
 1.3 and 7.3 at one channel, below 3 and 4 from 8 channels up.
+
+The kernel gradient's float32 error, max |dg - reference| / (eps32 * max over
+entries of sum |x| |dy|), measured up to 1.2 (tile 2) and 4.6 (tile 4) on the
+cases of tests/kernels/test_winograd_kernel_grad.py, which holds it to 4 and 16.
 """
 
 from __future__ import annotations
@@ -111,7 +121,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from ..shapes import conv_output_shape
 from ..tuning import WINOGRAD_CHUNK_ELEMENTS
-from .winograd_compiled import use_winograd_transforms, winograd_input, winograd_output
+from .winograd_compiled import use_winograd_transforms, winograd_input, winograd_output, winograd_output_adjoint
 
 TILES = (2, 4)
 KERNEL_SIZE = 3
@@ -379,17 +389,86 @@ def _correlate_chunk(tiles: np.ndarray, weights: np.ndarray, matrices, buffers, 
     tile, points, filters = side - 2, side * side, weights.shape[-1]
     count = images * rows * tiles_w
     gathered_buffer, transformed_buffer, product_buffer, result_buffer = buffers
-    # Tile cells first, then tiles and channels: the input transform becomes a single (P, P) @ (P, T*C).
-    gathered = _take(gathered_buffer, (side, side, images, rows, tiles_w, channels))
-    np.copyto(gathered, tiles.transpose(3, 4, 0, 1, 2, 5))
-    transformed = _take(transformed_buffer, (points, count, channels))
-    np.matmul(input_matrix, gathered.reshape(points, -1), out=transformed.reshape(points, -1))
+    transformed = _transform_tiles(tiles, input_matrix, gathered_buffer, transformed_buffer)
     products = _take(product_buffer, (points, count, filters))
     np.matmul(transformed, weights, out=products)
     result = _take(result_buffer, (tile, tile, images, rows, tiles_w, filters))
     np.matmul(output_matrix, products.reshape(points, -1), out=result.reshape(tile * tile, -1))
     # (a, b, n, row, column, F) -> cell (row*m + a, column*m + b) of image n.
     np.copyto(out.reshape(images, rows, tile, tiles_w, tile, filters), result.transpose(2, 3, 0, 4, 1, 5))
+
+
+def _transform_tiles(tiles: np.ndarray, input_matrix: np.ndarray, gathered_buffer: np.ndarray,
+                     transformed_buffer: np.ndarray) -> np.ndarray:
+    """B^T d B of every tile and channel: tiles (n, rows, tiles_w, m+2, m+2, C) -> (P, n*rows*tiles_w, C)."""
+    images, rows, tiles_w, side, _, channels = tiles.shape
+    # Tile cells first, then tiles and channels: the input transform becomes a single (P, P) @ (P, T*C).
+    gathered = _take(gathered_buffer, (side, side, images, rows, tiles_w, channels))
+    np.copyto(gathered, tiles.transpose(3, 4, 0, 1, 2, 5))
+    transformed = _take(transformed_buffer, (side * side, images * rows * tiles_w, channels))
+    np.matmul(input_matrix, gathered.reshape(side * side, -1), out=transformed.reshape(side * side, -1))
+    return transformed
+
+
+def correlate_kernel_grad(xp: np.ndarray, grad: np.ndarray, tile: int) -> np.ndarray:
+    """dL/dkernel of :func:`correlate` by the same F(tile x tile, 3 x 3): (N, Hp, Wp, C), (N, Hp-2, Wp-2, F)
+    -> (3, 3, C, F), xp's dtype.
+
+    The forward is, per tile t and point p, M_t[p] = V_t[p] @ U[p] with V_t = B^T d_t B (C values per
+    point), U = G g G^T and Y_t = A^T M_t A. Its adjoint, exactly: dM_t = A dY_t A^T, then
+    dU[p] = sum over t of V_t[p]^T @ dM_t[p] (one (C, T) @ (T, F) product per point and chunk), and
+    dg = G^T dU G. Against im2col's (9C, N*H*W) @ (N*H*W, F) this is (tile+2)**2 / tile**2 = 4 (tile 2)
+    or 2.25 (tile 4) multiply-adds per output cell instead of 9, and no column buffer: the transformed
+    input and gradient of one chunk of tiles at a time. The chunks' products are summed in float64
+    and G^T dU G computed in float64, rounded once to xp's dtype.
+    """
+    _check_tile(tile)
+    if xp.ndim != 4 or min(xp.shape[1:3]) < KERNEL_SIZE or grad.ndim != 4 \
+            or grad.shape != (xp.shape[0], xp.shape[1] - 2, xp.shape[2] - 2, grad.shape[-1]):
+        raise ValueError(f"winograd kernel gradient needs a padded input (N, Hp, Wp, C) and the gradient of its "
+                         f"valid 3x3 output (N, Hp-2, Wp-2, F); received {xp.shape} and {grad.shape}")
+    batch, height, width, channels = xp.shape
+    filters, dtype, side = grad.shape[-1], xp.dtype, tile + 2
+    tiles_h, tiles_w = _ceil_div(height - 2, tile), _ceil_div(width - 2, tile)
+    padded = _pad_to_tiles(xp, tiles_h * tile + 2, tiles_w * tile + 2)
+    grad = _pad_to_tiles(np.ascontiguousarray(grad, dtype=dtype), tiles_h * tile, tiles_w * tile)
+    chunks = _chunks(batch, tiles_h, tiles_w, max(1, WINOGRAD_CHUNK_ELEMENTS // (channels + filters)))
+    largest = tiles_w * max(((images.stop - images.start) * (rows.stop - rows.start) for images, rows in chunks),
+                            default=0)
+    points = side * side
+    dpoints = np.zeros((points, channels, filters), dtype=np.float64)
+    products = np.empty((points, channels, filters), dtype=dtype)
+    transformed_buffer, dproduct_buffer = np.empty(points * largest * channels, dtype), np.empty(points * largest * filters, dtype)
+    compiled = use_winograd_transforms(channels)
+    if not compiled:
+        tiles = _input_tiles(padded, tile)
+        input_matrix, output_matrix = _transform_matrices(tile, dtype)
+        adjoint_matrix = np.ascontiguousarray(output_matrix.T)           # (P, m*m)
+        gathered_buffer = np.empty(points * largest * channels, dtype)
+        gathered_grad_buffer = np.empty(tile * tile * largest * filters, dtype)
+    for images, rows in chunks:
+        count = (images.stop - images.start) * (rows.stop - rows.start) * tiles_w
+        dproducts = _take(dproduct_buffer, (points, count, filters))
+        if compiled:
+            transformed = _take(transformed_buffer, (points, count, channels))
+            winograd_input(padded, tile, images, rows, transformed)
+            winograd_output_adjoint(grad, tile, images, rows, dproducts)
+        else:
+            transformed = _transform_tiles(tiles[images, rows], input_matrix, gathered_buffer, transformed_buffer)
+            # the chunk's output tiles, cells first: (m, m, n, rows, tiles_w, F), then (P, m*m) @ (m*m, T*F)
+            n, r = images.stop - images.start, rows.stop - rows.start
+            cells = grad[images, rows.start * tile:rows.stop * tile].reshape(n, r, tile, tiles_w, tile, filters)
+            gathered = _take(gathered_grad_buffer, (tile, tile, n, r, tiles_w, filters))
+            np.copyto(gathered, cells.transpose(2, 4, 0, 1, 3, 5))
+            np.matmul(adjoint_matrix, gathered.reshape(tile * tile, -1), out=dproducts.reshape(points, -1))
+        np.matmul(transformed.transpose(0, 2, 1), dproducts, out=products)   # (P, C, T) @ (P, T, F)
+        dpoints += products
+    _, kernel_matrix, _ = _MATRICES[tile]
+    # dg[a, b] = sum over p, q of G[p, a] dU[p, q] G[q, b]: two small matmuls in float64
+    dpoints = dpoints.reshape(side, side, channels * filters)
+    left = np.matmul(kernel_matrix.T, dpoints.transpose(1, 0, 2))            # (q, a, C*F)
+    dkernel = np.matmul(kernel_matrix.T, left.transpose(1, 0, 2))            # (a, b, C*F)
+    return dkernel.reshape(KERNEL_SIZE, KERNEL_SIZE, channels, filters).astype(dtype)
 
 
 def _correlate_chunk_compiled(padded: np.ndarray, tile: int, images: slice, rows: slice, weights: np.ndarray,

@@ -1,11 +1,12 @@
-"""Compiled Winograd transforms (numba): B^T d B and A^T M A in one pass per chunk.
+"""Compiled Winograd transforms (numba): B^T d B, A^T M A and its adjoint A dY A^T, one pass per chunk.
 
 Beside :mod:`.winograd`, whose NumPy path gathers the tiles and applies each
 2D transform as one Kronecker matmul. Here :func:`winograd_input` reads each
 tile where it lies in the padded input and writes its transform where the
 batched matmul wants it, and :func:`winograd_output` writes A^T M A straight
-into the output. They compute the same transforms with fewer, differently
-ordered additions (separable, with the common terms of the matrices' rows),
+into the output; :func:`winograd_output_adjoint`, for the kernel gradient,
+reads the output gradient's tiles and writes A dY A^T. They compute the same
+transforms with fewer, differently ordered additions (separable, with the common terms of the matrices' rows),
 so results agree within :mod:`.winograd`'s float32 bound, not exactly.
 Taken from :data:`clearconv.kernels.tuning.WINOGRAD_COMPILED_MIN_CHANNELS`
 input channels up; :mod:`clearconv.kernels.compiled` switches them on and off.
@@ -55,6 +56,19 @@ def winograd_output(products: np.ndarray, tile: int, images: slice, rows: slice,
                      rows.start, rows.stop, y)
 
 
+def winograd_output_adjoint(grad: np.ndarray, tile: int, images: slice, rows: slice, dproducts: np.ndarray) -> None:
+    """A dY A^T of every tile and filter of one chunk: the adjoint of :func:`winograd_output`.
+
+    grad (N, tiles_h*tile, tiles_w*tile, F) is the gradient of the whole uncropped output; writes
+    ``dproducts`` (P, T, F), the gradient of the chunk's products in :func:`winograd_input`'s tile
+    order, read straight from the output tiles (tile rows ``rows`` of images ``images``).
+    Separable (dY A^T, then A (.)), with sums for the small multiples, like the forward transforms.
+    """
+    side = tile + 2
+    _winograd_output_adjoint(grad, tile, images.start, images.stop, rows.start, rows.stop,
+                             dproducts.reshape(side, side, *dproducts.shape[1:]))
+
+
 # B^T and A^T of F(4, 3) and F(2, 3) applied to one column of a tile, one channel: scalars in,
 # a tuple out, inlined into loops over the channels that numba vectorizes. Multiples are sums
 # (x + x, exact), not products with literals, which numba would type as float64 and so leave
@@ -95,6 +109,23 @@ def _output_column_4(m0, m1, m2, m3, m4, m5):
 def _output_column_2(m0, m1, m2, m3):
     """A^T m for F(2, 3): a column of 4 values -> 2 values."""
     return m0 + m1 + m2, m1 - m2 - m3
+
+
+@compiled.inline_kernel
+def _output_adjoint_column_4(y0, y1, y2, y3):
+    """A y for F(4, 3) (A^T's transpose): a column of 4 values -> 6 values."""
+    even, odd = y0 + y2, y1 + y3
+    quad2, quad3 = y2 + y2, y3 + y3
+    far_even = y0 + (quad2 + quad2)             # y0 + 4 y2
+    half_far_odd = y1 + (quad3 + quad3)         # y1 + 4 y3
+    far_odd = half_far_odd + half_far_odd       # 2 y1 + 8 y3
+    return y0, even + odd, even - odd, far_even + far_odd, far_even - far_odd, y3
+
+
+@compiled.inline_kernel
+def _output_adjoint_column_2(y0, y1):
+    """A y for F(2, 3): a column of 2 values -> 4 values."""
+    return y0, y0 + y1, y0 - y1, -y1
 
 
 @compiled.kernel
@@ -173,4 +204,41 @@ def _winograd_output(products, tile, first_image, stop_image, first_row, stop_ro
                         for f in range(filters):
                             y[n, row, left, f], y[n, row, left + 1, f] = _output_column_2(
                                 rows_of_a[a, 0, f], rows_of_a[a, 1, f], rows_of_a[a, 2, f], rows_of_a[a, 3, f])
+                t += 1
+
+
+@compiled.kernel
+def _winograd_output_adjoint(grad, tile, first_image, stop_image, first_row, stop_row, dproducts):
+    """:func:`winograd_output_adjoint` from grad (N, tiles_h*tile, tiles_w*tile, F) into dproducts (side, side, T, F)."""
+    side = tile + 2
+    tiles_w, filters = grad.shape[2] // tile, grad.shape[3]
+    rows_of_a = np.empty((side, tile, filters), dtype=dproducts.dtype)  # [q, a] = (dY A^T)[a, q]
+    t = 0
+    for n in range(first_image, stop_image):
+        for i in range(first_row, stop_row):
+            for j in range(tiles_w):
+                for a in range(tile):  # dY A^T, one output row of the tile at a time: A applied to the row
+                    row, left = i * tile + a, j * tile
+                    if tile == 4:
+                        for f in range(filters):
+                            (rows_of_a[0, a, f], rows_of_a[1, a, f], rows_of_a[2, a, f], rows_of_a[3, a, f],
+                             rows_of_a[4, a, f], rows_of_a[5, a, f]) = _output_adjoint_column_4(
+                                grad[n, row, left, f], grad[n, row, left + 1, f], grad[n, row, left + 2, f],
+                                grad[n, row, left + 3, f])
+                    else:
+                        for f in range(filters):
+                            rows_of_a[0, a, f], rows_of_a[1, a, f], rows_of_a[2, a, f], rows_of_a[3, a, f] = \
+                                _output_adjoint_column_2(grad[n, row, left, f], grad[n, row, left + 1, f])
+                for q in range(side):  # A (dY A^T), one column q at a time
+                    if tile == 4:
+                        for f in range(filters):
+                            (dproducts[0, q, t, f], dproducts[1, q, t, f], dproducts[2, q, t, f],
+                             dproducts[3, q, t, f], dproducts[4, q, t, f],
+                             dproducts[5, q, t, f]) = _output_adjoint_column_4(
+                                rows_of_a[q, 0, f], rows_of_a[q, 1, f], rows_of_a[q, 2, f], rows_of_a[q, 3, f])
+                    else:
+                        for f in range(filters):
+                            (dproducts[0, q, t, f], dproducts[1, q, t, f], dproducts[2, q, t, f],
+                             dproducts[3, q, t, f]) = _output_adjoint_column_2(rows_of_a[q, 0, f],
+                                                                               rows_of_a[q, 1, f])
                 t += 1
