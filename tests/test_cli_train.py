@@ -359,3 +359,9 @@ def test_validate_on_test_needs_no_validation_split(fit_calls, capsys):
 def test_an_unusable_log_path_is_refused_before_training(tmp_path, fit_calls, capsys):
     assert cli.main(["train", *FAST, "--log", str(tmp_path / "missing" / "h.csv")]) == 2
     assert "--log" in one_error_line(capsys) and not fit_calls
+
+
+def test_a_log_that_is_the_output_file_is_refused_before_training(tmp_path, fit_calls, capsys):
+    path = str(tmp_path / "model.clearconv")
+    assert cli.main(["train", *FAST, "--log", path, "--output", path]) == 2
+    assert "is the model's --output file" in one_error_line(capsys) and not fit_calls

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import os
 import time
 from typing import NamedTuple
 
@@ -121,6 +122,9 @@ def _train(args) -> int:
     check_output_path(output)
     if args.log is not None:
         check_output_path(args.log, "history.csv", "--log")
+        if os.path.abspath(args.log) == os.path.abspath(output):
+            raise UsageError(f"--log {args.log} is the model's --output file; give the log a file of its own, "
+                             f"such as history.csv")
     if args.validate_on_test and validation_split:
         raise UsageError(f"--validate-on-test validates on the test split, so it needs --validation-split 0; "
                          f"received a validation split of {validation_split:g}")
@@ -170,7 +174,7 @@ def _train(args) -> int:
     history = model.fit(x_train, y_train, batch_size=batch_size, epochs=epochs,
                         validation_split=validation_split, callbacks=callbacks,
                         validation_data=(x_test, y_test) if args.validate_on_test else None,
-                        validation_batch_size=256,
+                        validation_batch_size=256 if args.validate_on_test else None,
                         verbose=0 if args.quiet else 1)
     seconds = time.perf_counter() - start
     saved, save_failure = save_with_fallback(model, output)    # before anything else can fail
