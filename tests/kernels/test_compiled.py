@@ -202,7 +202,7 @@ def test_max_pool_pairs_in_1d_match_numpy(kind, dtype):
     # MaxPooling1D(2): even and odd lengths (an odd last cell belongs to no window), a strided channel slice.
     rng = np.random.default_rng(10 + POOL_KINDS.index(kind))
     pool = ((2,), (2,), ((0, 0),))
-    assert pooling_compiled.use_max_pool_2x2(*pool)
+    assert pooling_compiled.use_max_pool_2x2(*pool, np.float32)
     for length, channels in ((8, 3), (9, 6), (2, 1), (3, 16)):
         x = pool_input(kind, (2, 1, length, 2 * channels), rng).astype(dtype)[:, 0, :, ::2]
         out, winners = pooling_compiled.max_pool_2x2(x)
@@ -215,6 +215,24 @@ def test_max_pool_pairs_in_1d_match_numpy(kind, dtype):
             want = numpy_path(pooling.max_pool_backward, grad, x, out, *pool)
             np.testing.assert_array_equal(pooling_compiled.route_2x2(grad, winners, x.shape), want,
                                           err_msg=f"{kind} {x.shape} {grad_kind}")
+
+
+@pytest.mark.parametrize("pool_size", [(2,), (2, 2), (3, 3)])
+def test_float16_pooling_takes_the_numpy_path(pool_size):
+    # numba has no float16: the compiled kernels are not taken, and the NumPy path's values come back
+    assert not pooling_compiled.use_max_pool_2x2(pool_size, pool_size, ((0, 0),) * len(pool_size), np.float16)
+    assert not pooling_compiled.use_max_pool_backward(16, pool_size, pool_size, ((0, 0),) * len(pool_size),
+                                                      np.float16)
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, *([6] * len(pool_size)), 16)).astype(np.float16)
+    args = (pool_size, pool_size, ((0, 0),) * len(pool_size))
+    out = pooling.max_pool(x, *args)
+    want = pooling.max_pool(x.astype(np.float32), *args).astype(np.float16)  # a max is exact in any float
+    assert out.dtype == np.float16
+    np.testing.assert_array_equal(out, want)
+    grad = rng.standard_normal(out.shape).astype(np.float16)
+    dx = pooling.max_pool_backward(grad, x, out, *args)
+    assert dx.dtype == np.float16 and dx.sum(dtype=np.float64) == pytest.approx(grad.sum(dtype=np.float64))
 
 
 def test_max_pool_2x2_by_hand():
@@ -358,17 +376,17 @@ def test_kernels_are_chosen_only_where_measured_faster():
     assert not im2col.one_gemm_input_grad(16, (1, 1)) and not im2col.one_gemm_input_grad(32, (1, 2))
     tiles = ((2, 2), (2, 2), ((0, 0), (0, 0)))
     overlapping = ((3, 3), (2, 2), ((0, 0), (0, 0)))
-    assert pooling_compiled.use_max_pool_backward(8, *overlapping)
-    assert not pooling_compiled.use_max_pool_backward(6, *overlapping)
-    assert pooling_compiled.use_max_pool_2x2(*tiles) and pooling_compiled.use_max_pool_backward(6, *tiles)
-    assert not pooling_compiled.use_max_pool_2x2((2, 2), (2, 2), ((0, 1), (0, 1)))  # padded
-    assert not pooling_compiled.use_max_pool_2x2((3, 3), (2, 2), ((0, 0), (0, 0)))
-    assert not pooling_compiled.use_max_pool_2x2((2, 2), (1, 1), ((0, 0), (0, 0)))  # overlapping
+    assert pooling_compiled.use_max_pool_backward(8, *overlapping, np.float32)
+    assert not pooling_compiled.use_max_pool_backward(6, *overlapping, np.float32)
+    assert pooling_compiled.use_max_pool_2x2(*tiles, np.float32) and pooling_compiled.use_max_pool_backward(6, *tiles, np.float32)
+    assert not pooling_compiled.use_max_pool_2x2((2, 2), (2, 2), ((0, 1), (0, 1)), np.float32)  # padded
+    assert not pooling_compiled.use_max_pool_2x2((3, 3), (2, 2), ((0, 0), (0, 0)), np.float32)
+    assert not pooling_compiled.use_max_pool_2x2((2, 2), (1, 1), ((0, 0), (0, 0)), np.float32)  # overlapping
     assert winograd_compiled.use_winograd_transforms(64) and winograd_compiled.use_winograd_transforms(4)
     assert not winograd_compiled.use_winograd_transforms(2)
     compiled.set_enabled(False)
-    assert not pooling_compiled.use_max_pool_backward(16, *overlapping)
-    assert not pooling_compiled.use_max_pool_2x2(*tiles) and not pooling_compiled.use_max_pool_backward(6, *tiles)
+    assert not pooling_compiled.use_max_pool_backward(16, *overlapping, np.float32)
+    assert not pooling_compiled.use_max_pool_2x2(*tiles, np.float32) and not pooling_compiled.use_max_pool_backward(6, *tiles, np.float32)
     assert not winograd_compiled.use_winograd_transforms(64)
 
 

@@ -61,7 +61,7 @@ def max_pool(x: np.ndarray, pool_size, strides, pads, return_winners: bool = Fal
     (uint8, out's shape), else None.
     """
     winners = None
-    if compiled.use_max_pool_2x2(pool_size, strides, pads):
+    if compiled.use_max_pool_2x2(pool_size, strides, pads, x.dtype):
         out, winners = compiled.max_pool_2x2(x)
     else:
         out = _max_pool(x, pool_size, strides, pads)
@@ -94,7 +94,7 @@ def max_pool_backward(grad: np.ndarray, x: np.ndarray, out: np.ndarray,
     """
     if winners is not None:
         return compiled.route_2x2(grad, winners, x.shape)
-    if compiled.use_max_pool_backward(x.shape[-1], pool_size, strides, pads):
+    if compiled.use_max_pool_backward(x.shape[-1], pool_size, strides, pads, np.result_type(grad, x)):
         return compiled.max_pool_backward(grad, x, out, pool_size, strides, pads)
     xp = pad_spatial(x, pads, -np.inf)
     indices = list(_offset_slices(pool_size, strides, out.shape[1:-1]))

@@ -35,9 +35,15 @@ from .tuning import MAX_POOL_BACKWARD_MIN_CHANNELS
 from .windows import no_padding
 
 
-def use_max_pool_2x2(pool_size: Sequence[int], strides: Sequence[int], pads: Sequence[tuple[int, int]]) -> bool:
-    """Whether a max pooling forward should take :func:`max_pool_2x2`: enabled, 2D, 2x2 at stride 2, no padding."""
-    return compiled.enabled() and _tiles_2x2(pool_size, strides, pads)
+def use_max_pool_2x2(pool_size: Sequence[int], strides: Sequence[int], pads: Sequence[tuple[int, int]],
+                     dtype) -> bool:
+    """Whether a max pooling forward should take :func:`max_pool_2x2`: enabled, float32 or float64 (numba
+    has no float16), 2x2 at stride 2 (1D: 2 at stride 2), no padding."""
+    return compiled.enabled() and _compiled_dtype(dtype) and _tiles_2x2(pool_size, strides, pads)
+
+
+def _compiled_dtype(dtype) -> bool:
+    return np.dtype(dtype) in (np.float32, np.float64)
 
 
 def _tiles_2x2(pool_size, strides, pads) -> bool:
@@ -46,10 +52,11 @@ def _tiles_2x2(pool_size, strides, pads) -> bool:
 
 
 def use_max_pool_backward(channels: int, pool_size: Sequence[int], strides: Sequence[int],
-                          pads: Sequence[tuple[int, int]]) -> bool:
-    """Whether a max-pool backward should take :func:`max_pool_backward`: enabled and measured faster."""
-    return compiled.enabled() and (channels >= MAX_POOL_BACKWARD_MIN_CHANNELS
-                                   or use_max_pool_2x2(pool_size, strides, pads))
+                          pads: Sequence[tuple[int, int]], dtype) -> bool:
+    """Whether a max-pool backward should take :func:`max_pool_backward`: enabled, float32 or float64, and
+    measured faster."""
+    return compiled.enabled() and _compiled_dtype(dtype) and (channels >= MAX_POOL_BACKWARD_MIN_CHANNELS
+                                                              or _tiles_2x2(pool_size, strides, pads))
 
 
 def max_pool_2x2(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -60,7 +67,7 @@ def max_pool_2x2(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     window gives NaN, as ``np.maximum`` does. ``winners`` (uint8, out's shape)
     is the window cell, 0 to 3 in row-major order, that takes the output's
     gradient by the backward's rule: the first cell equal to the max, or the
-    last NaN (:func:`route_2x2` sends it there).
+    last NaN (:func:`route_2x2` sends it there); 0 or 1 in 1D.
     """
     if x.ndim == 3:
         out = np.empty((x.shape[0], x.shape[1] // 2, x.shape[2]), dtype=x.dtype)
