@@ -38,7 +38,7 @@ def build(torch, generator):
     """zoo.augmented_vgg without its augmentation layers, in NCHW: (N, 1, 28, 28) -> (N, 10) logits."""
     nn = torch.nn
     layers, channels = [], 1
-    for block in ((32,), (64, 64), (128,)):
+    for block in ((32,), (64, 64), (128, 128)):
         for filters in block:
             layers += [nn.Conv2d(channels, filters, 3, padding=1, bias=False),
                        nn.BatchNorm2d(filters, eps=1e-3, momentum=0.01), nn.ReLU()]
