@@ -174,15 +174,22 @@ def test_max_pool_backward_matches_numpy(case):
             dx, numpy_path(pooling.max_pool_backward, grad, x, out, pool_size, strides, pads), err_msg=label)
 
 
+# Inputs (N, *S, C) of the pair-window kernels: 2D 2x2 windows at even and odd sizes (an odd edge row or
+# column belongs to no window), and 1D windows of 2 (MaxPooling1D(2)) at even and odd lengths.
+PAIR_WINDOW_SHAPES = {2: ((2, 4, 6, 3), (2, 5, 7, 6), (2, 6, 4, 12), (2, 3, 2, 1)),
+                      1: ((2, 8, 3), (2, 9, 6), (2, 2, 1), (2, 3, 16))}
+
+
+@pytest.mark.parametrize("rank", [1, 2])
 @pytest.mark.parametrize("kind", POOL_KINDS)
 @pytest.mark.parametrize("dtype", (np.float32, np.float64))
-def test_max_pool_2x2_matches_numpy(kind, dtype):
-    # Even and odd sizes (an odd edge row or column belongs to no window), few and many channels,
-    # and a strided channel slice; the backward with finite and non-finite upstream gradients.
-    rng = np.random.default_rng(POOL_KINDS.index(kind))
-    pool = ((2, 2), (2, 2), ((0, 0), (0, 0)))
-    for height, width, channels in ((4, 6, 3), (5, 7, 6), (6, 4, 12), (3, 2, 1)):
-        x = pool_input(kind, (2, height, width, 2 * channels), rng).astype(dtype)[..., ::2]
+def test_pair_window_max_pool_matches_numpy(rank, kind, dtype):
+    # Few and many channels, a strided channel slice; the backward with finite and non-finite gradients.
+    rng = np.random.default_rng(10 * rank + POOL_KINDS.index(kind))
+    pool = ((2,) * rank, (2,) * rank, ((0, 0),) * rank)
+    assert pooling_compiled.use_max_pool_2x2(*pool, dtype)
+    for shape in PAIR_WINDOW_SHAPES[rank]:
+        x = pool_input(kind, (*shape[:-1], 2 * shape[-1]), rng).astype(dtype)[..., ::2]
         out, winners = pooling_compiled.max_pool_2x2(x)
         np.testing.assert_array_equal(out, numpy_path(pooling.max_pool, x, *pool), err_msg=f"{kind} {x.shape}")
         assert out.dtype == dtype and winners.dtype == np.uint8 and winners.shape == out.shape
@@ -194,27 +201,6 @@ def test_max_pool_2x2_matches_numpy(kind, dtype):
             label = f"{kind} {x.shape} {grad_kind}"
             np.testing.assert_array_equal(pooling_compiled.route_2x2(grad, winners, x.shape), want, err_msg=label)
             np.testing.assert_array_equal(pooling_compiled.max_pool_backward(grad, x, out, *pool), want, err_msg=label)
-
-
-@pytest.mark.parametrize("kind", POOL_KINDS)
-@pytest.mark.parametrize("dtype", (np.float32, np.float64))
-def test_max_pool_pairs_in_1d_match_numpy(kind, dtype):
-    # MaxPooling1D(2): even and odd lengths (an odd last cell belongs to no window), a strided channel slice.
-    rng = np.random.default_rng(10 + POOL_KINDS.index(kind))
-    pool = ((2,), (2,), ((0, 0),))
-    assert pooling_compiled.use_max_pool_2x2(*pool, np.float32)
-    for length, channels in ((8, 3), (9, 6), (2, 1), (3, 16)):
-        x = pool_input(kind, (2, 1, length, 2 * channels), rng).astype(dtype)[:, 0, :, ::2]
-        out, winners = pooling_compiled.max_pool_2x2(x)
-        np.testing.assert_array_equal(out, numpy_path(pooling.max_pool, x, *pool), err_msg=f"{kind} {x.shape}")
-        assert out.dtype == dtype and winners.dtype == np.uint8 and winners.shape == out.shape
-        for grad_kind in ("finite", "non-finite"):
-            grad = rng.standard_normal(out.shape).astype(dtype)
-            if grad_kind == "non-finite":
-                grad.flat[rng.choice(grad.size, 2, replace=False)] = (np.inf, np.nan)
-            want = numpy_path(pooling.max_pool_backward, grad, x, out, *pool)
-            np.testing.assert_array_equal(pooling_compiled.route_2x2(grad, winners, x.shape), want,
-                                          err_msg=f"{kind} {x.shape} {grad_kind}")
 
 
 @pytest.mark.parametrize("pool_size", [(2,), (2, 2), (3, 3)])
