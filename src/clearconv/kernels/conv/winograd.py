@@ -41,6 +41,8 @@ is the adjoint of the same computation: ``dM = A dY A^T`` per output tile,
 ``dU[p] = sum over tiles of V[p]^T @ dM[p]`` (one (C, T) @ (T, F) matmul per
 point and chunk), then ``dg = G^T dU G``; again 4 or 2.25 multiplications per
 output cell and channel pair instead of im2col's 9, and no column buffer.
+:mod:`.convolution` takes it on one BLAS thread, where it measured faster
+(:data:`clearconv.kernels.tuning.WINOGRAD_KERNEL_GRAD_MAX_BLAS_THREADS`).
 
 1D (Conv1D, kernel (3, C, F)): the same with one transform per side, ``y =
 A^T [(G g) * (B^T d)]`` over tiles of ``m`` outputs from ``m + 2`` inputs,

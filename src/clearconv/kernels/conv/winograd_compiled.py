@@ -6,10 +6,11 @@ tile where it lies in the padded input and writes its transform where the
 batched matmul wants it, and :func:`winograd_output` writes A^T M A straight
 into the output; :func:`winograd_output_adjoint`, for the kernel gradient,
 reads the output gradient's tiles and writes A dY A^T. They compute the same
-transforms with fewer, differently ordered additions (separable, with the common terms of the matrices' rows),
-so results agree within :mod:`.winograd`'s float32 bound, not exactly.
-Taken from :data:`clearconv.kernels.tuning.WINOGRAD_COMPILED_MIN_CHANNELS`
-input channels up; :mod:`clearconv.kernels.compiled` switches them on and off.
+transforms with fewer, differently ordered additions (separable, with the
+common terms of the matrices' rows), so results agree within
+:mod:`.winograd`'s float32 bound, not exactly. Taken from
+:data:`clearconv.kernels.tuning.WINOGRAD_COMPILED_MIN_CHANNELS` input channels
+up; :mod:`clearconv.kernels.compiled` switches them on and off.
 """
 
 from __future__ import annotations
