@@ -433,10 +433,12 @@ def probe_conv1d_views():
 
 def probe_winograd_kernel_grad():
     """The kernel gradient after a Winograd forward: the transforms' adjoint against im2col columns + one GEMM
-    (run at --threads 1 and 2: WINOGRAD_KERNEL_GRAD_MAX_BLAS_THREADS is the largest count where it gains)."""
+    (run at --threads 1 and 2: WINOGRAD_KERNEL_GRAD_MAX_BLAS_THREADS is the largest count where it gains,
+    WINOGRAD_KERNEL_GRAD_MAX_CHANNELS the widest layer)."""
     gains = []
     for batch, size, channels, filters in pick(((64, 14, 32, 64), (64, 14, 64, 64), (64, 7, 64, 128),
-                                                (128, 28, 32, 32), (128, 14, 64, 64), (128, 7, 128, 128)),
+                                                (128, 28, 32, 32), (128, 14, 64, 64), (128, 7, 128, 128),
+                                                (16, 14, 256, 256), (8, 7, 512, 512)),
                                                ((2, 6, 8, 8),)):
         xp = rng_array((batch, size + 2, size + 2, channels)).astype(np.float32)
         grad = rng_array((batch, size, size, filters), 1).astype(np.float32)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from clearconv.kernels import blas, compiled
-from clearconv.kernels.conv import conv, conv_backward, winograd
+from clearconv.kernels.conv import conv, conv_backward, convolution, winograd
 from clearconv.kernels.conv.reference import conv_reference_backward
 
 EPS32 = np.finfo(np.float32).eps
@@ -106,12 +106,13 @@ def test_mismatched_shapes_raise(xp_shape, grad_shape):
         winograd.correlate_kernel_grad(np.zeros(xp_shape), np.zeros(grad_shape), 2)
 
 
-@pytest.mark.parametrize("blas_threads, adjoint", [(1, True), (2, False)])
+@pytest.mark.parametrize("blas_threads, max_channels, adjoint", [(1, 128, True), (2, 128, False), (1, 8, False)])
 @pytest.mark.parametrize("algorithm", ["winograd2", "winograd4"])
 def test_conv_backward_after_a_winograd_forward_gives_the_direct_gradient(monkeypatch, transforms, algorithm,
-                                                                           blas_threads, adjoint):
-    # the adjoint on one BLAS thread, im2col columns on more (tuning.WINOGRAD_KERNEL_GRAD_MAX_BLAS_THREADS)
+                                                                           blas_threads, max_channels, adjoint):
+    # the adjoint on one BLAS thread up to a width, im2col columns otherwise (WINOGRAD_KERNEL_GRAD_MAX_*)
     monkeypatch.setattr(blas, "_threads", blas_threads)
+    monkeypatch.setattr(convolution, "WINOGRAD_KERNEL_GRAD_MAX_CHANNELS", max_channels)
     calls = []
     real = winograd.correlate_kernel_grad
     monkeypatch.setattr(winograd, "correlate_kernel_grad", lambda *args: calls.append(1) or real(*args))

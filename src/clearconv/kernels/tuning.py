@@ -146,4 +146,9 @@ IM2COL_PRODUCT_NS = 0.0135    # per multiply-add of the GEMM
 # against im2col: 1 BLAS thread, (64, 14x14, 32 -> 64) 7.8 -> 4.3 ms, (64, 14x14, 64 -> 64) 15.0 -> 6.9,
 # (64, 7x7, 64 -> 128) 5.9 -> 4.6, (128, 28x28, 32 -> 32) 50.6 -> 19.7, (128, 14x14, 64 -> 64) 34.4 -> 13.9,
 # (128, 7x7, 128 -> 128) 25.0 -> 19.5 ms (22-61% faster); 2 BLAS threads, the same shapes: -61% to +33%.
+# And only up to WINOGRAD_KERNEL_GRAD_MAX_CHANNELS input channels and filters: wider, the chunks hold few
+# tiles (WINOGRAD_CHUNK_ELEMENTS // (C + F)) and each rewrites a (P, C, F) product. 1 BLAS thread, a
+# machine shared with a 2-thread job, 3 x 5 calls: (16, 14x14, 256 -> 256) 174-181 against 150-175 ms
+# (under 15%), (8, 7x7, 512 -> 512) 82-85 against 214-254 ms.
 WINOGRAD_KERNEL_GRAD_MAX_BLAS_THREADS = 1
+WINOGRAD_KERNEL_GRAD_MAX_CHANNELS = 128

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import blas, compiled
-from ..tuning import INFERENCE_CHUNK_BYTES, TAP_MAJOR_CHUNK_BYTES, WINOGRAD_KERNEL_GRAD_MAX_BLAS_THREADS
+from ..tuning import (INFERENCE_CHUNK_BYTES, TAP_MAJOR_CHUNK_BYTES, WINOGRAD_KERNEL_GRAD_MAX_BLAS_THREADS,
+                      WINOGRAD_KERNEL_GRAD_MAX_CHANNELS)
 from ..windows import crop_spatial, pad_spatial
 from . import fft, im2col, reference, winograd
 from .choice import WINOGRAD_TILES, resolve_algorithm
@@ -259,10 +260,11 @@ def conv_backward(grad: np.ndarray, ctx: ConvContext, need_input: bool = True):
 
 
 def _kernel_grad(grad: np.ndarray, ctx: ConvContext) -> np.ndarray:
-    """dL/dkernel (*k, C, F): after a 2D Winograd forward on one BLAS thread, by the transforms' adjoint (no
-    columns); otherwise from the kept columns, or columns rebuilt chunk by chunk, row-blocked as the forward."""
+    """dL/dkernel (*k, C, F): after a 2D Winograd forward, by the transforms' adjoint (no columns) where
+    :func:`_winograd_kernel_grad` says; otherwise from the kept columns, or columns rebuilt chunk by chunk,
+    row-blocked as the forward."""
     xp, blocking = ctx.padded_input, ctx.blocking
-    if ctx.algorithm in WINOGRAD_TILES and xp.ndim == 4 and blas.threads() <= WINOGRAD_KERNEL_GRAD_MAX_BLAS_THREADS:
+    if ctx.algorithm in WINOGRAD_TILES and xp.ndim == 4 and _winograd_kernel_grad(ctx.kernel.shape):
         return winograd.correlate_kernel_grad(xp, grad, WINOGRAD_TILES[ctx.algorithm])
     kernel, strides, dilation = ctx.kernel, ctx.strides, ctx.dilation
     if blocking is not None:  # the gradient of the widened kernel, folded
@@ -275,6 +277,13 @@ def _kernel_grad(grad: np.ndarray, ctx: ConvContext) -> np.ndarray:
             columns = im2col.im2col(xp[chunk], kernel.shape[:-2], strides, dilation, ctx.groups)
             dkernel += im2col.correlate_kernel_grad(columns, grad[chunk], kernel.shape, ctx.groups)
     return dkernel if blocking is None else blocking.fold_kernel_grad(dkernel)
+
+
+def _winograd_kernel_grad(kernel_shape) -> bool:
+    """Whether a Winograd layer's kernel gradient should take the transforms' adjoint: measured faster on one
+    BLAS thread and up to WINOGRAD_KERNEL_GRAD_MAX_CHANNELS channels and filters (kernels/tuning.py)."""
+    return (blas.threads() <= WINOGRAD_KERNEL_GRAD_MAX_BLAS_THREADS
+            and max(kernel_shape[-2:]) <= WINOGRAD_KERNEL_GRAD_MAX_CHANNELS)
 
 
 def _input_grad(grad: np.ndarray, ctx: ConvContext, finite_grad: bool) -> np.ndarray:
