@@ -315,6 +315,15 @@ def _chunks(batch: int, tiles_h: int, tiles_w: int, tiles_per_chunk: int,
             for image in range(batch) for start in range(0, tiles_h, rows)]
 
 
+def _chunk_plan(batch: int, tiles_h: int, tiles_w: int, width: int, images: int | None = None
+                ) -> tuple[list[tuple[slice, slice]], int]:
+    """The chunks of :func:`_chunks` for a layer of ``width`` = C + F channels and filters, and the tiles of
+    the largest one (the size of the buffers every chunk reuses)."""
+    chunks = _chunks(batch, tiles_h, tiles_w, max(1, WINOGRAD_CHUNK_ELEMENTS // width), images)
+    largest = tiles_w * max(((part.stop - part.start) * (rows.stop - rows.start) for part, rows in chunks), default=0)
+    return chunks, largest
+
+
 def _ceil_div(numerator: int, denominator: int) -> int:
     return -(-numerator // denominator)
 
@@ -336,7 +345,7 @@ def batch_step(padded_shape, filters: int, tile: int) -> int:
     batch, *padded, channels = padded_shape
     tiles = [_ceil_div(length - 2, tile) for length in padded]
     tiles_h, tiles_w = (tiles[0], 1) if len(tiles) == 1 else tiles
-    chunks = _chunks(batch, tiles_h, tiles_w, max(1, WINOGRAD_CHUNK_ELEMENTS // (channels + filters)))
+    chunks, _ = _chunk_plan(batch, tiles_h, tiles_w, channels + filters)
     return max(1, chunks[0][0].stop - chunks[0][0].start) if chunks else 1
 
 
@@ -361,9 +370,7 @@ def correlate(xp: np.ndarray, kernel: np.ndarray, tile: int = 4, images: int | N
     weights = transform_kernel(kernel, tile).astype(dtype, copy=False)
     y = np.empty((batch, tiles_h * tile, tiles_w * tile, filters), dtype=dtype)
 
-    chunks = _chunks(batch, tiles_h, tiles_w, max(1, WINOGRAD_CHUNK_ELEMENTS // (channels + filters)), images)
-    largest = tiles_w * max(((images.stop - images.start) * (rows.stop - rows.start) for images, rows in chunks),
-                            default=0)
+    chunks, largest = _chunk_plan(batch, tiles_h, tiles_w, channels + filters, images)
     points = (tile + 2) ** 2
     if use_winograd_transforms(channels):
         # transformed input, products: allocated once, reused by every chunk.
@@ -434,12 +441,10 @@ def correlate_kernel_grad(xp: np.ndarray, grad: np.ndarray, tile: int) -> np.nda
     tiles_h, tiles_w = _ceil_div(height - 2, tile), _ceil_div(width - 2, tile)
     padded = _pad_to_tiles(xp, tiles_h * tile + 2, tiles_w * tile + 2)
     grad = _pad_to_tiles(np.ascontiguousarray(grad, dtype=dtype), tiles_h * tile, tiles_w * tile)
-    chunks = _chunks(batch, tiles_h, tiles_w, max(1, WINOGRAD_CHUNK_ELEMENTS // (channels + filters)))
-    largest = tiles_w * max(((images.stop - images.start) * (rows.stop - rows.start) for images, rows in chunks),
-                            default=0)
+    chunks, largest = _chunk_plan(batch, tiles_h, tiles_w, channels + filters)
     points = side * side
     dpoints = np.zeros((points, channels, filters), dtype=np.float64)
-    products = np.empty((points, channels, filters), dtype=dtype)
+    chunk_dpoints = np.empty((points, channels, filters), dtype=dtype)       # one chunk's share of dU
     transformed_buffer, dproduct_buffer = np.empty(points * largest * channels, dtype), np.empty(points * largest * filters, dtype)
     compiled = use_winograd_transforms(channels)
     if not compiled:
@@ -463,8 +468,8 @@ def correlate_kernel_grad(xp: np.ndarray, grad: np.ndarray, tile: int) -> np.nda
             gathered = _take(gathered_grad_buffer, (tile, tile, n, r, tiles_w, filters))
             np.copyto(gathered, cells.transpose(2, 4, 0, 1, 3, 5))
             np.matmul(adjoint_matrix, gathered.reshape(tile * tile, -1), out=dproducts.reshape(points, -1))
-        np.matmul(transformed.transpose(0, 2, 1), dproducts, out=products)   # (P, C, T) @ (P, T, F)
-        dpoints += products
+        np.matmul(transformed.transpose(0, 2, 1), dproducts, out=chunk_dpoints)   # (P, C, T) @ (P, T, F)
+        dpoints += chunk_dpoints
     _, kernel_matrix, _ = _MATRICES[tile]
     # dg[a, b] = sum over p, q of G[p, a] dU[p, q] G[q, b]: two small matmuls in float64
     dpoints = dpoints.reshape(side, side, channels * filters)
