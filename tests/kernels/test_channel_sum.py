@@ -42,9 +42,21 @@ def assert_within_float32_rounding(result: np.ndarray, a: np.ndarray, axis: int)
     assert np.all(error <= bound), f"error {error} > bound {bound} (in ulps: {error / (2 * half_ulp)})"
 
 
-@pytest.mark.parametrize("shape, axis", [((250_000, 3), -1), ((64, 3, 40, 40), 1), ((7, 5, 3, 4), 2)])
-def test_float32_sum_is_within_float32_rounding_of_the_exact_sum(shape, axis):
-    """A long float32 sum with a nonzero mean: a float32 accumulation drifts by many ulps here."""
+@pytest.fixture
+def compiled_switch():
+    """Set the compiled kernels on or off for one test, then restore the switch."""
+    before = compiled.enabled()
+    yield compiled.set_enabled
+    compiled.set_enabled(before)
+
+
+@pytest.mark.parametrize("compiled_on", [False, True])
+@pytest.mark.parametrize("shape, axis", [((250_000, 3), -1), ((64, 3, 40, 40), 1), ((7, 5, 3, 4), 2),
+                                         ((64, 14, 14, 64), -1)])
+def test_float32_sum_is_within_float32_rounding_of_the_exact_sum(shape, axis, compiled_on, compiled_switch):
+    """A long float32 sum with a nonzero mean: a float32 accumulation drifts by many ulps here. Channels last,
+    the compiled sum runs where numba is installed."""
+    compiled_switch(compiled_on)
     rng = np.random.default_rng(0)
     a = (rng.standard_normal(shape) + 3.0).astype(np.float32)
     result = channel_sum(a, axis)
@@ -52,10 +64,13 @@ def test_float32_sum_is_within_float32_rounding_of_the_exact_sum(shape, axis):
     assert_within_float32_rounding(result, a, axis)
 
 
-def test_float64_sum_matches_the_exact_sum():
+@pytest.mark.parametrize("compiled_on", [False, True])
+@pytest.mark.parametrize("axis", [1, 2])
+def test_float64_sum_matches_the_exact_sum(axis, compiled_on, compiled_switch):
+    compiled_switch(compiled_on)
     a = np.random.default_rng(1).standard_normal((300, 7, 5))
-    exact, magnitude = exact_channel_sums(a, 1)
-    result = channel_sum(a, 1)
+    exact, magnitude = exact_channel_sums(a, axis)
+    result = channel_sum(a, axis)
     assert result.dtype == np.float64
     assert np.all(np.abs(result - exact) <= a.size * 2.0**-53 * magnitude)
 
@@ -65,14 +80,6 @@ def test_empty_input_sums_to_zeros():
         result = channel_sum(np.zeros(shape, np.float32), axis)
         assert result.dtype == np.float32
         np.testing.assert_array_equal(result, np.zeros(3, np.float32))
-
-
-@pytest.fixture
-def compiled_switch():
-    """Set the compiled kernels on or off for one test, then restore the switch."""
-    before = compiled.enabled()
-    yield compiled.set_enabled
-    compiled.set_enabled(before)
 
 
 @pytest.mark.parametrize("compiled_on", [False, True])

@@ -17,7 +17,9 @@ momentum)`` with the *biased* batch variance. (PyTorch's momentum is
 ``1 - momentum`` and its running_var stores the unbiased variance.)
 
 All arithmetic stays in the input dtype except the sums over the batch,
-which :func:`channel_sum` accumulates in float64 and rounds once.
+which :func:`channel_sum` accumulates in float64 and rounds once. With the
+compiled kernels on, channels-last float32 and float64 arrays take the same
+steps in fewer passes (:mod:`.normalization_compiled`).
 
 Data-parallel training (:mod:`clearconv.distribution`) normalises with the
 statistics of the global batch, spread over several processes, as PyTorch's
@@ -33,6 +35,8 @@ import contextlib
 from typing import Callable, NamedTuple, Optional
 
 import numpy as np
+
+from . import normalization_compiled
 
 
 class BatchNormContext(NamedTuple):
@@ -72,7 +76,9 @@ def channel_sum(a: np.ndarray, axis: int) -> np.ndarray:
 
     Accumulation: float64, rounded once to ``a``'s dtype. Blocks of rows
     (``SUM_BLOCK_VALUES`` values) are converted to float64 and summed by a
-    BLAS product with a vector of ones; the block sums add in float64. For
+    BLAS product with a vector of ones; the block sums add in float64 (with
+    the compiled kernels, a channels-last array is summed row after row into
+    float64 accumulators instead, under the same bound). For
     float32 input the result is therefore within half a float32 ulp of the
     exact sum, plus float64 rounding of at most ``M * 2**-53 * sum|a|`` over
     the M values per channel, however large M is (a float32 accumulation,
@@ -80,6 +86,8 @@ def channel_sum(a: np.ndarray, axis: int) -> np.ndarray:
     sums). An empty ``a`` sums to zeros.
     """
     axis = channel_axis(a.ndim, axis)
+    if normalization_compiled.use_compiled(a, axis):
+        return normalization_compiled.channel_sum(a).astype(a.dtype)
     channels = a.shape[axis]
     outer = int(np.prod(a.shape[:axis], dtype=np.int64))
     inner = int(np.prod(a.shape[axis + 1:], dtype=np.int64))
@@ -162,29 +170,30 @@ def batch_norm_train(x: np.ndarray, gamma: Optional[np.ndarray], beta: Optional[
     channels = x.shape[axis]
     _check_parameter("gamma", gamma, channels)
     _check_parameter("beta", beta, channels)
-    reduce_sums = _reduce_sums
-    if reduce_sums is None:
-        # An empty batch's sums are zeros: dividing them by 1 instead of 0 keeps NaN out.
-        divisor = max(1, statistics_count(x.shape, axis))
-
-        mean = channel_sum(x, axis) / divisor
+    compiled = normalization_compiled.use_compiled(x, axis)
+    # One process: the sums as they are (count None); in data-parallel training, summed over the processes.
+    reduce_sums = _reduce_sums or (lambda sums: sums)
+    total, count = reduce_sums([channel_sum(x, axis), np.array([statistics_count(x.shape, axis)], np.int64)])
+    count = int(count[0])
+    divisor = max(1, count)  # an empty batch's sums are zeros: dividing them by 1 instead of 0 keeps NaN out
+    mean = total / divisor
+    if compiled:
+        squares = normalization_compiled.centered_square_sum(x, mean).astype(x.dtype)
+    else:
         centered = x - _per_channel(mean, x.ndim, axis)
-        var = channel_sum(centered * centered, axis) / divisor
-        count = None
-    else:  # the global batch's statistics (this process's shard may be empty)
-        total, count = reduce_sums([channel_sum(x, axis), np.array([statistics_count(x.shape, axis)], np.int64)])
-        count = int(count[0])
-        divisor = max(1, count)
-        mean = total / divisor
-        centered = x - _per_channel(mean, x.ndim, axis)
-        var = reduce_sums([channel_sum(centered * centered, axis)])[0] / divisor
+        squares = channel_sum(centered * centered, axis)
+    var = reduce_sums([squares])[0] / divisor
     inv_std = 1 / np.sqrt(var + epsilon)
-    # centered is our own temporary, so x_hat may overwrite it.
-    x_hat = np.multiply(centered, _per_channel(inv_std, x.ndim, axis), out=centered)
-
-    y = x_hat * _per_channel(gamma, x.ndim, axis) if gamma is not None else x_hat.copy()
-    if beta is not None:
-        y += _per_channel(beta, x.ndim, axis)
+    if compiled:
+        x_hat, y = normalization_compiled.normalize(x, mean, inv_std, gamma, beta)
+    else:
+        # centered is our own temporary, so x_hat may overwrite it.
+        x_hat = np.multiply(centered, _per_channel(inv_std, x.ndim, axis), out=centered)
+        y = x_hat * _per_channel(gamma, x.ndim, axis) if gamma is not None else x_hat.copy()
+        if beta is not None:
+            y += _per_channel(beta, x.ndim, axis)
+    if _reduce_sums is None:
+        count = None
     ctx = BatchNormContext(x_hat, inv_std, gamma, axis, beta is not None, count)
     return y, mean, var, ctx
 
@@ -208,8 +217,12 @@ def batch_norm_train_backward(grad: np.ndarray, ctx: BatchNormContext):
     """
     x_hat, inv_std, gamma, axis, center, count = ctx
     ndim = grad.ndim
-    dbeta = channel_sum(grad, axis)
-    dgamma = channel_sum(grad * x_hat, axis)
+    compiled = normalization_compiled.use_compiled(grad, axis) and x_hat.flags.c_contiguous
+    if compiled:
+        dbeta, dgamma = (s.astype(grad.dtype) for s in normalization_compiled.gradient_sums(grad, x_hat))
+    else:
+        dbeta = channel_sum(grad, axis)
+        dgamma = channel_sum(grad * x_hat, axis)
     if count is None:
         divisor = max(1, statistics_count(grad.shape, axis))  # M, or 1 for an empty batch (zero sums)
         sum_g, sum_g_x_hat = dbeta, dgamma
@@ -220,9 +233,12 @@ def batch_norm_train_backward(grad: np.ndarray, ctx: BatchNormContext):
         divisor = max(1, count)
         sum_g, sum_g_x_hat = _reduce_sums([dbeta, dgamma])
     scale = inv_std if gamma is None else gamma * inv_std
-    dx = grad - _per_channel(sum_g / divisor, ndim, axis)
-    dx -= x_hat * _per_channel(sum_g_x_hat / divisor, ndim, axis)
-    dx *= _per_channel(scale, ndim, axis)
+    if compiled:
+        dx = normalization_compiled.input_grad(grad, x_hat, sum_g / divisor, sum_g_x_hat / divisor, scale)
+    else:
+        dx = grad - _per_channel(sum_g / divisor, ndim, axis)
+        dx -= x_hat * _per_channel(sum_g_x_hat / divisor, ndim, axis)
+        dx *= _per_channel(scale, ndim, axis)
     return dx, (dgamma if gamma is not None else None), (dbeta if center else None)
 
 
