@@ -59,13 +59,17 @@ def set_enabled(flag: bool) -> None:
 
 
 def kernel(function, **options):
-    """numba.njit with an on-disk cache when numba is installed; otherwise the plain function, never called."""
+    """numba.njit with an on-disk cache when numba is installed; otherwise the plain function, never called.
+
+    The kernels release the GIL (they touch no Python object), so that
+    :mod:`clearconv.kernels.parallel`'s threads run them at once.
+    """
     if numba is None:
         return function
     try:
-        return numba.njit(cache=True, **options)(function)
+        return numba.njit(cache=True, nogil=True, **options)(function)
     except RuntimeError:  # no writable cache directory (read-only install): compile on each run instead
-        return numba.njit(**options)(function)
+        return numba.njit(nogil=True, **options)(function)
 
 
 def inline_kernel(function):

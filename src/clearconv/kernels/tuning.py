@@ -152,3 +152,13 @@ IM2COL_PRODUCT_NS = 0.0135    # per multiply-add of the GEMM
 # (under 15%), (8, 7x7, 512 -> 512) 82-85 against 214-254 ms.
 WINOGRAD_KERNEL_GRAD_MAX_BLAS_THREADS = 1
 WINOGRAD_KERNEL_GRAD_MAX_CHANNELS = 128
+
+# --------------------------------------------------------------------------- batch parts on threads
+# Inside kernels/parallel.scope (fit, evaluate, predict) a convolution splits its batch into parts on
+# threads of its own only when each part has at least this many multiply-adds (its backward splits as
+# its forward did); the first split holds the BLAS on one thread until the scope ends. 2026-12 (2 cores,
+# quiet machine, `fit` of 24 batches of 64 after a warm-up, fresh processes alternating with
+# parallel.set_threads(1), 4 turns each): at 10M small_vgg +8%, small_resnet +21%, unet +16% faster,
+# lenet5 +2% and signal1d +5% (noise: none of their convolutions splits); at 4M, LeNet-5's conv2 (4.9M
+# per part) split and the whole step took 20% longer (its other products then ran on one BLAS thread).
+SPLIT_MIN_PART_MACS = 10_000_000

@@ -92,6 +92,7 @@ from .. import optimizers as optimizers_module
 from ..autograd import Tensor, no_grad
 from ..data import adapters
 from ..kernels import normalization as norm_ops
+from ..kernels import parallel
 from .compile_utils import CompileLoss, CompileMetrics, serialize_metrics
 from ..nested import flatten, is_nested, map_structure
 from .. import utils
@@ -205,6 +206,17 @@ def _ends_every_process_on_error(method):
         with distribution_module.abort_on_error(distribution_module.active()):
             return method(self, *args, **kwargs)
     return guarded
+
+
+def _batches_in_parts(method):
+    """``method`` runs inside :func:`clearconv.kernels.parallel.scope`: large convolutions split their batch
+    over clearconv's threads while the BLAS runs one thread (callbacks included: their own NumPy products
+    run on one BLAS thread too)."""
+    @functools.wraps(method)
+    def scoped(self, *args, **kwargs):
+        with parallel.scope():
+            return method(self, *args, **kwargs)
+    return scoped
 
 
 def _check_distributable_losses(name: str, compile_loss) -> None:
@@ -822,6 +834,7 @@ class Trainer:
 
     # --- fit -----------------------------------------------------------------------------------
     @_ends_every_process_on_error
+    @_batches_in_parts
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None, sample_weight=None,
             initial_epoch=0, steps_per_epoch=None, validation_steps=None, validation_batch_size=None,
@@ -1035,6 +1048,7 @@ class Trainer:
 
     # --- evaluate ------------------------------------------------------------------------------
     @_ends_every_process_on_error
+    @_batches_in_parts
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
                  callbacks=None, return_dict=False, **kwargs):
         """Loss and metrics over the data in inference mode, batch by batch.
@@ -1094,6 +1108,7 @@ class Trainer:
 
     # --- predict -------------------------------------------------------------------------------
     @_ends_every_process_on_error
+    @_batches_in_parts
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None, every_rank=False):
         """Outputs for every sample, in inference mode, batch by batch without recording gradients.
 
@@ -1155,6 +1170,7 @@ class Trainer:
 
     # --- single batches ------------------------------------------------------------------------
     @_ends_every_process_on_error
+    @_batches_in_parts
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
         """One optimizer step on one batch; its loss (and metrics) as a scalar, a list or a dict.
 
@@ -1207,6 +1223,7 @@ class Trainer:
         return x, y, sample_weight
 
     @_ends_every_process_on_error
+    @_batches_in_parts
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         """Loss (and metrics) of one batch in inference mode, as a scalar, a list or a dict (under an active
         DataParallel: each process evaluates its shard, every process returns the whole batch's values)."""
@@ -1219,6 +1236,7 @@ class Trainer:
         logs = _sorted_floats(self._global_step_logs(logs))
         return logs if return_dict else self._flatten_metrics_in_order(logs)
 
+    @_batches_in_parts
     def predict_on_batch(self, x):
         """The outputs for one batch as NumPy arrays (a list for a multi-output model); every process computes
         the whole batch, even under DataParallel (no communication)."""

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import blas, compiled
+from .. import blas, compiled, parallel
 from ..tuning import (INFERENCE_CHUNK_BYTES, TAP_MAJOR_CHUNK_BYTES, WINOGRAD_KERNEL_GRAD_MAX_BLAS_THREADS,
                       WINOGRAD_KERNEL_GRAD_MAX_CHANNELS)
 from ..windows import crop_spatial, pad_spatial
@@ -98,9 +98,25 @@ def conv(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None, strides, pa
     """
     check_activation(activation)
     strides, dilation, pads = tuple(strides), tuple(dilation), tuple(pads)
-    padded_shape = (x.shape[0], *(length + before + after for length, (before, after) in zip(x.shape[1:-1], pads)),
-                    x.shape[-1])
+    padded_shape = _padded_shape(x.shape, pads)
     name = resolve_algorithm(algorithm, padded_shape, kernel.shape, strides, dilation, groups)
+    if name != "direct":                    # the reference loops are the oracle: never in parts
+        out = im2col.output_shape(padded_shape[1:-1], kernel.shape[:-2], strides, dilation)
+        parts = parallel.split(x.shape[0], int(np.prod(out)) * int(np.prod(kernel.shape)))
+        if len(parts) > 1:
+            return _conv_parts(x, kernel, bias, strides, pads, dilation, groups, name, activation,
+                               keep_for_backward, parts, out)
+    return _conv_batch(x, kernel, bias, strides, pads, dilation, groups, name, activation, keep_for_backward)
+
+
+def _padded_shape(shape, pads) -> tuple:
+    """(N, *S, C) -> (N, *padded S, C)."""
+    return (shape[0], *(length + before + after for length, (before, after) in zip(shape[1:-1], pads)), shape[-1])
+
+
+def _conv_batch(x, kernel, bias, strides, pads, dilation, groups, name, activation, keep_for_backward):
+    """:func:`conv` of one batch (or part of one) by the algorithm ``name``: -> (y, ctx or None)."""
+    padded_shape = _padded_shape(x.shape, pads)
     if not keep_for_backward and _chunk_inference(name, padded_shape, kernel.shape, strides, dilation, groups):
         chunks, step = _inference_chunks(name, padded_shape, kernel.shape, strides, dilation, x.dtype.itemsize)
         if len(chunks) > 1:
@@ -124,6 +140,37 @@ def conv(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None, strides, pa
         # of that shape that holds no memory lets the padded copy go.
         xp = np.broadcast_to(np.zeros((), dtype=xp.dtype), xp.shape)
     return y, ConvContext(xp, pads, kernel, strides, dilation, groups, name, columns, output, blocking)
+
+
+@dataclass
+class SplitContext:
+    """What :func:`conv_backward` needs from a forward that ran in batch parts on threads (:func:`_conv_parts`)."""
+
+    parts: list                     # the batch slices
+    contexts: list                  # a ConvContext per part
+    input_shape: tuple              # x's shape (N, *S, C)
+    output: np.ndarray | None       # the whole activated output, for a fused relu's mask
+
+
+def _conv_parts(x, kernel, bias, strides, pads, dilation, groups, name, activation, keep_for_backward, parts, out):
+    """:func:`conv` with the batch cut into ``parts`` (slices), each run by :func:`_conv_batch` on a thread of
+    :mod:`clearconv.kernels.parallel` and written into its rows of one output (N, *out, F). Every output row
+    comes from its own sample's operations, as without parts, but for GEMMs that OpenBLAS may round
+    differently at another row count."""
+    y = np.empty((x.shape[0], *out, kernel.shape[-1]), dtype=np.result_type(x.dtype, kernel.dtype))
+
+    def forward(part):
+        part_y, ctx = _conv_batch(x[part], kernel, bias, strides, pads, dilation, groups, name, activation,
+                                  keep_for_backward)
+        y[part] = part_y
+        if ctx is not None and ctx.output is not None:
+            ctx.output = None               # the mask is read from the whole output (SplitContext.output)
+        return ctx
+
+    contexts = parallel.run(forward, parts)
+    if not keep_for_backward:
+        return y, None
+    return y, SplitContext(parts, contexts, x.shape, y if activation == "relu" else None)
 
 
 def _chunk_inference(name: str, padded_shape, kernel_shape, strides, dilation, groups: int) -> bool:
@@ -237,26 +284,52 @@ def _finite(a: np.ndarray) -> bool:
     return bool(np.isfinite(np.sum(a)))
 
 
-def conv_backward(grad: np.ndarray, ctx: ConvContext, need_input: bool = True):
-    """Gradients of :func:`conv`: grad (N, *out, F) -> (dx, dkernel, dbias)."""
+def conv_backward(grad: np.ndarray, ctx: ConvContext | SplitContext, need_input: bool = True):
+    """Gradients of :func:`conv`: grad (N, *out, F) -> (dx, dkernel, dbias).
+
+    After a forward in batch parts, each part's input and kernel gradients run
+    on its thread again, and the parts' kernel gradients are added in order;
+    the bias gradient is the one per-channel sum over the whole batch.
+    """
     grad = activation_grad(grad, ctx.output)
-    if ctx.algorithm == "direct":
+    if isinstance(ctx, ConvContext) and ctx.algorithm == "direct":
         x = crop_spatial(ctx.padded_input, ctx.pads)
         dx, dkernel, dbias = reference.conv_reference_backward(grad, x, ctx.kernel, ctx.strides, ctx.pads,
                                                               ctx.dilation, ctx.groups)
         return (dx if need_input else None), dkernel, dbias
     dbias = bias_grad(grad)
+    # dbias sums grad per filter: it is finite exactly when every grad value is (or the sum overflowed,
+    # and then the input gradient merely takes the plain path), which the row blocking needs to know.
+    finite_grad = bool(np.isfinite(dbias).all())
+    if isinstance(ctx, ConvContext):
+        return (*_input_and_kernel_grads(grad, ctx, need_input, finite_grad), dbias)
+    dx = np.empty(ctx.input_shape, dtype=grad.dtype) if need_input else None
+
+    def backward(index):
+        part = ctx.parts[index]
+        part_dx, dkernel = _input_and_kernel_grads(grad[part], ctx.contexts[index], need_input, finite_grad)
+        if need_input:
+            dx[part] = part_dx
+        return dkernel
+
+    dkernels = parallel.run(backward, range(len(ctx.parts)))
+    dkernel = dkernels[0]
+    for part_dkernel in dkernels[1:]:
+        dkernel += part_dkernel
+    return dx, dkernel, dbias
+
+
+def _input_and_kernel_grads(grad: np.ndarray, ctx: ConvContext, need_input: bool, finite_grad: bool):
+    """(dx or None, dkernel) of one batch (or part) from grad (N, *out, F), the activation's mask applied."""
     if _columns_as_views(ctx.kernel.shape, ctx.strides, ctx.dilation, ctx.groups):
         # Whatever the forward's algorithm, both passes read their columns as views, and the
         # gradient from one zero-framed copy (:func:`.im2col.gradient_layout_1d`).
         layout = im2col.gradient_layout_1d(grad, ctx.kernel.shape[0])
         xp = ctx.padded_input
         dx = crop_spatial(im2col.correlate_1d_input_grad(layout, ctx.kernel, xp.shape), ctx.pads) if need_input else None
-        return dx, im2col.correlate_1d_kernel_grad(xp, layout, ctx.kernel.shape), dbias
-    # dbias sums grad per filter: it is finite exactly when every grad value is (or the sum overflowed,
-    # and then the input gradient merely takes the plain path), which the row blocking needs to know.
-    dx = crop_spatial(_input_grad(grad, ctx, bool(np.isfinite(dbias).all())), ctx.pads) if need_input else None
-    return dx, _kernel_grad(grad, ctx), dbias
+        return dx, im2col.correlate_1d_kernel_grad(xp, layout, ctx.kernel.shape)
+    dx = crop_spatial(_input_grad(grad, ctx, finite_grad), ctx.pads) if need_input else None
+    return dx, _kernel_grad(grad, ctx)
 
 
 def _kernel_grad(grad: np.ndarray, ctx: ConvContext) -> np.ndarray:

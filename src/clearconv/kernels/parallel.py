@@ -1,0 +1,144 @@
+"""Running parts of a batch on threads of clearconv's own, one BLAS thread each.
+
+A convolution's training step is its GEMMs and the work between them (im2col
+gathers, Winograd's transforms, the bias and ReLU pass, col2im). A BLAS on two
+threads runs the GEMMs on both cores and everything between them on one, while
+its second thread spins. Here each of ``threads()`` threads takes whole
+samples of the batch through every step of the convolution, forward and
+backward, with the BLAS on one thread, so both cores do all of it.
+
+Within :func:`scope` the BLAS runs one thread (:func:`clearconv.kernels.blas.single_thread`)
+and :func:`split` cuts large batches into parts. ``fit``, ``evaluate``,
+``predict`` and the ``*_on_batch`` methods run inside it
+(:mod:`clearconv.models.training`). Outside it nothing is split: changing the
+BLAS's thread count around each convolution instead made whole training steps
+8-29% slower than not splitting (the BLAS's threads go to sleep and wake up
+again), while one change per ``fit`` made them 14-25% faster.
+
+``threads()`` is the BLAS's configured thread count (so
+``OPENBLAS_NUM_THREADS=1``, one thread per process as in data-parallel
+training, splits nothing); :func:`set_threads` changes it (``0``: back to the
+default; ``1``: no splitting). Batches split only into parts of at least
+:data:`clearconv.kernels.tuning.SPLIT_MIN_PART_MACS` multiply-adds, and only
+where threadpoolctl (the `fast` extra) can hold the BLAS to one thread or it
+runs one already. The compiled kernels release the GIL
+(:func:`clearconv.kernels.compiled.kernel`), as NumPy's array passes and
+GEMMs do, so the threads run at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Sequence
+
+from . import blas
+from .tuning import SPLIT_MIN_PART_MACS
+
+_settings = {"threads": 0}               # 0: the BLAS's configured count
+_scopes = {"open": 0, "holding": False}  # open scopes; whether they hold the BLAS on one thread
+_pool: dict = {"executor": None, "pid": None, "workers": 0}
+_pool_lock = threading.Lock()
+_inside = threading.local()              # .part: this thread is running a part
+
+
+def set_threads(count: int) -> None:
+    """Split large batches into ``count`` parts on as many threads (an int >= 0; 0: the BLAS's thread count,
+    the default; 1: no splitting)."""
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise ValueError(f"threads must be an int >= 0 (0: the BLAS's thread count); received {count!r}")
+    _settings["threads"] = count
+
+
+def threads() -> int:
+    """How many parts a large batch is split into inside :func:`scope` (1: none)."""
+    return _settings["threads"] or blas.configured_threads()
+
+
+@contextlib.contextmanager
+def scope():
+    """Within the block, large batches split into :func:`threads` parts. The first split sets the BLAS to
+    one thread for the rest of the block (so a model whose convolutions are all too small to split keeps
+    the BLAS's threads); a no-op where :func:`threads` is 1 or the BLAS's threads cannot be set. Nests, and
+    may be entered from several threads."""
+    if threads() < 2 or not blas.can_run_single_thread():
+        yield
+        return
+    with _pool_lock:
+        _scopes["open"] += 1
+    try:
+        yield
+    finally:
+        with _pool_lock:
+            _scopes["open"] -= 1
+            release = _scopes["open"] == 0 and _scopes["holding"]
+            if release:
+                _scopes["holding"] = False
+        if release:
+            blas.release_single_thread()
+
+
+def _hold_blas() -> None:
+    """The BLAS on one thread until the last open scope closes (once per outermost scope)."""
+    with _pool_lock:
+        hold = _scopes["open"] > 0 and not _scopes["holding"]
+        if hold:
+            _scopes["holding"] = True
+    if hold:
+        blas.hold_single_thread()
+
+
+def split(batch: int, macs_per_sample: int) -> list[slice]:
+    """Contiguous slices of a batch of ``batch`` samples, one per part, or ``[slice(0, batch)]`` where the
+    work (``macs_per_sample`` multiply-adds a sample) does not pay for threads; the larger parts first."""
+    count = min(threads(), batch, max(1, batch * macs_per_sample // SPLIT_MIN_PART_MACS))
+    if count < 2 or not _scopes["open"] or getattr(_inside, "part", False):
+        return [slice(0, batch)]                # outside scope(), or in a part (which does not split again)
+    _hold_blas()
+    base, extra = divmod(batch, count)
+    bounds = [0]
+    for index in range(count):
+        bounds.append(bounds[-1] + base + (1 if index < extra else 0))
+    return [slice(start, stop) for start, stop in zip(bounds, bounds[1:])]
+
+
+def run(function: Callable, parts: Sequence) -> list:
+    """``[function(part) for part in parts]``, the first on the calling thread and the others on the pool's,
+    with the BLAS on one thread; returns when every part is done, raising the first part's error if any."""
+    if len(parts) == 1:
+        return [function(parts[0])]
+
+    def as_part(part):
+        _inside.part = True
+        try:
+            return function(part)
+        finally:
+            _inside.part = False
+
+    with blas.single_thread():
+        try:
+            executor = _executor(len(parts) - 1)
+            futures = [executor.submit(as_part, part) for part in parts[1:]]
+        except RuntimeError:                # the interpreter is shutting down: no new threads
+            return [as_part(part) for part in parts]
+        try:
+            first = as_part(parts[0])
+        finally:
+            rest = [future.exception() for future in futures]  # wait for every part before raising
+        for error in rest:
+            if error is not None:
+                raise error
+        return [first] + [future.result() for future in futures]
+
+
+def _executor(workers: int) -> ThreadPoolExecutor:
+    """The pool, with at least ``workers`` threads, made again in a forked child (whose copy has no threads)."""
+    with _pool_lock:
+        if _pool["executor"] is None or _pool["pid"] != os.getpid() or _pool["workers"] < workers:
+            if _pool["executor"] is not None and _pool["pid"] == os.getpid():
+                _pool["executor"].shutdown(wait=False)   # its threads end once idle
+            _pool["executor"] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="clearconv-part")
+            _pool["pid"], _pool["workers"] = os.getpid(), workers
+        return _pool["executor"]
