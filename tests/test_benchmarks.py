@@ -258,8 +258,10 @@ def test_header_names_everything_that_changes_timings(tmp_path):
     fields = header.header_fields(threads=7, malloc="malloc text", torch_module=fake_torch,
                                   threadpool_info=lambda: None, import_module=_fake_importer({}),
                                   environ={"OMP_NUM_THREADS": "7"}, cpuinfo_path=str(cpuinfo))
-    for name in ("python", "numpy", "torch", "numba", "clearconv", "cpu", "threads", "compiled kernels", "malloc"):
+    for name in ("python", "numpy", "torch", "numba", "clearconv", "cpu", "threads", "compiled kernels", "batch parts",
+                 "malloc"):
         assert name in fields, name
+    assert fields["batch parts"].startswith("unknown")                  # the fake importer has no clearconv
     assert fields["torch"] == "2.13.0+cpu"
     assert fields["numpy"].startswith(np.__version__)
     assert "Test CPU 9000" in fields["cpu"]

@@ -87,6 +87,20 @@ def compiled_kernels(import_module: Callable = importlib.import_module, environ=
             f"numba {numba or 'not installed'}")
 
 
+def batch_parts(import_module: Callable = importlib.import_module) -> str:
+    """How clearconv splits convolutions' batches over its threads inside fit/evaluate/predict
+    (clearconv.kernels.parallel), or unknown where that module is not found."""
+    try:
+        parallel = import_module("clearconv.kernels.parallel")
+        count, threshold = parallel.threads(), parallel.SPLIT_MIN_PART_MACS
+    except (ImportError, AttributeError):
+        return "unknown (no clearconv.kernels.parallel)"
+    if count < 2:
+        return "off (1 thread)"
+    return (f"{count} parts on clearconv's threads inside fit/evaluate/predict, for convolutions of >= "
+            f"{threshold:,} multiply-adds per part (the BLAS then on one thread)")
+
+
 def apply_malloc_setting(allocator=None) -> str:
     """Call ``clearconv.allocator.keep_freed_memory()`` (a no-op under CLEARCONV_KEEP_FREED_MEMORY=0);
     what it did, in the allocator's own words (``describe()``)."""
@@ -133,6 +147,7 @@ def header_fields(threads: int, malloc: str, torch_module=None, threadpool_info:
         "cpu": f"{cpu_model(cpuinfo_path)}, {os.cpu_count()} CPUs",
         "threads": f"{torch_threads}; {blas_threads(threadpool_info, environ)}; requested --threads {threads}",
         "compiled kernels": compiled_kernels(import_module, environ),
+        "batch parts": batch_parts(import_module),
         "malloc": malloc,
     }
 

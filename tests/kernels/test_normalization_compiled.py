@@ -81,6 +81,7 @@ def test_element_wise_passes_equal_numpy_bit_for_bit(shape, dtype, gamma_on, bet
     np.testing.assert_array_equal(x_hat, want_hat)
     np.testing.assert_array_equal(y, want_y)
     assert x_hat.dtype == y.dtype == dtype
+    np.testing.assert_array_equal(normalization_compiled.affine(x, inv_std, beta), x * inv_std + beta)
     dx = normalization_compiled.input_grad(grad, x_hat, mean_g, mean_gx, scale)
     want_dx = grad - mean_g
     want_dx -= x_hat * mean_gx
@@ -144,6 +145,34 @@ def test_batch_norm_train_with_and_without_the_kernels(shape, dtype, ulps):
         assert a.dtype == b.dtype == dtype, name
         atol = dx_tol if terms is None else ulps * eps * np.abs(b).max() + gap(terms) + np.abs(grad).sum() * hat_tol
         np.testing.assert_allclose(a, b, rtol=0, atol=atol, err_msg=name)
+
+
+@pytest.mark.parametrize("dtype", (np.float32, np.float64))
+def test_batch_norm_infer_equals_numpy_bit_for_bit(dtype):
+    x = data((4, 6, 6, 5), dtype, 11)
+    mean, var, gamma, beta = (data((5,), dtype, seed, offset=2.0) for seed in (12, 13, 14, 15))
+    for g, b in ((gamma, beta), (None, beta), (gamma, None)):
+        got = normalization.batch_norm_infer(x, mean, var, g, b, -1, 1e-3)
+        want = numpy_path(normalization.batch_norm_infer, x, mean, var, g, b, -1, 1e-3)
+        assert got.dtype == want.dtype == dtype
+        np.testing.assert_array_equal(got, want)
+
+
+def test_parameters_of_another_dtype_keep_numpys_promotion():
+    # float64 gamma and moving statistics on a float32 input: NumPy's path gives float64, as before
+    x = data((4, 6, 6, 5), np.float32, 16)
+    gamma, beta = data((5,), np.float64, 17, offset=1.0), data((5,), np.float64, 18)
+    y, _, _, ctx = normalization.batch_norm_train(x, gamma, beta, -1, 1e-3)
+    want = numpy_path(normalization.batch_norm_train, x, gamma, beta, -1, 1e-3)[0]
+    assert y.dtype == want.dtype == np.float64
+    np.testing.assert_array_equal(y, want)
+    grad = data(x.shape, np.float32, 19)
+    dx = normalization.batch_norm_train_backward(grad, ctx)[0]
+    want_dx = numpy_path(normalization.batch_norm_train_backward, grad, ctx)[0]
+    assert dx.dtype == want_dx.dtype
+    np.testing.assert_array_equal(dx, want_dx)
+    infer = normalization.batch_norm_infer(x, gamma, gamma, gamma, beta, -1, 1e-3)
+    assert infer.dtype == np.float64
 
 
 @pytest.mark.parametrize("case", ["channels first", "float16", "strided", "empty"])

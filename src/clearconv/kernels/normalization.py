@@ -170,7 +170,9 @@ def batch_norm_train(x: np.ndarray, gamma: Optional[np.ndarray], beta: Optional[
     channels = x.shape[axis]
     _check_parameter("gamma", gamma, channels)
     _check_parameter("beta", beta, channels)
-    compiled = normalization_compiled.use_compiled(x, axis)
+    # (a gamma or beta of another dtype promotes NumPy's y: that case keeps NumPy's path)
+    compiled = normalization_compiled.use_compiled(x, axis) and all(
+        parameter is None or parameter.dtype == x.dtype for parameter in (gamma, beta))
     # One process: the sums as they are (count None); in data-parallel training, summed over the processes.
     reduce_sums = _reduce_sums or (lambda sums: sums)
     total, count = reduce_sums([channel_sum(x, axis), np.array([statistics_count(x.shape, axis)], np.int64)])
@@ -217,7 +219,9 @@ def batch_norm_train_backward(grad: np.ndarray, ctx: BatchNormContext):
     """
     x_hat, inv_std, gamma, axis, center, count = ctx
     ndim = grad.ndim
-    compiled = normalization_compiled.use_compiled(grad, axis) and x_hat.flags.c_contiguous
+    scale = inv_std if gamma is None else gamma * inv_std
+    compiled = (normalization_compiled.use_compiled(grad, axis) and x_hat.flags.c_contiguous
+                and x_hat.dtype == scale.dtype == grad.dtype)
     if compiled:
         dbeta, dgamma = (s.astype(grad.dtype) for s in normalization_compiled.gradient_sums(grad, x_hat))
     else:
@@ -232,7 +236,6 @@ def batch_norm_train_backward(grad: np.ndarray, ctx: BatchNormContext):
                                "processes, so its backward must run inside statistics_reduction() as well")
         divisor = max(1, count)
         sum_g, sum_g_x_hat = _reduce_sums([dbeta, dgamma])
-    scale = inv_std if gamma is None else gamma * inv_std
     if compiled:
         dx = normalization_compiled.input_grad(grad, x_hat, sum_g / divisor, sum_g_x_hat / divisor, scale)
     else:
@@ -263,6 +266,8 @@ def batch_norm_infer(x: np.ndarray, mean: np.ndarray, var: np.ndarray,
         _check_parameter(name, value, channels)
     inv = _inference_scale(var, gamma, epsilon)
     shift = -mean * inv if beta is None else beta - mean * inv
+    if normalization_compiled.use_compiled(x, axis) and inv.dtype == shift.dtype == x.dtype:
+        return normalization_compiled.affine(x, inv, shift)
     return x * _per_channel(inv, x.ndim, axis) + _per_channel(shift, x.ndim, axis)
 
 

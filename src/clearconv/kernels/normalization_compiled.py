@@ -11,7 +11,7 @@ each block for the sum, ``x - mean``, its square, a float64 copy again,
 ``x_hat``, ``x_hat * gamma``, ``+ beta``) and the backward about as many.
 Here the forward reads x three times (sum, sum of squared deviations,
 normalization, which writes x_hat and y) and the backward reads the gradient
-and x_hat twice (their two sums, then dx). Every value is computed with the
+and x_hat twice (their two sums, then dx); the inference map is one pass. Every value is computed with the
 same float operations in the same order as the NumPy path; only the float64
 accumulation of the sums runs row after row instead of in BLAS blocks, so a
 sum rounded to float32 equals NumPy's or is one rounding step away from it,
@@ -71,6 +71,16 @@ def normalize(x: np.ndarray, mean: np.ndarray, inv_std: np.ndarray, gamma, beta)
     return x_hat, y
 
 
+def affine(x: np.ndarray, scale: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """y = x * scale + shift per channel, in one pass: x (..., C), scale and shift (C,) in x's dtype -> like x.
+
+    BatchNormalization's inference map (:func:`.normalization.batch_norm_infer`).
+    """
+    y = np.empty_like(x)
+    _affine(_rows(x), scale, shift, _rows(y))
+    return y
+
+
 def gradient_sums(grad: np.ndarray, x_hat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(sum(grad), sum(grad * x_hat)) per channel, both (C,) float64, in one pass over grad and x_hat (..., C).
 
@@ -120,6 +130,14 @@ def _normalize(rows, mean, inv_std, gamma, beta, scaled, shifted, x_hat, y):
             if shifted:
                 value = value + beta[c]
             y_row[c] = value
+
+
+@compiled.kernel
+def _affine(rows, scale, shift, y):
+    for r in range(rows.shape[0]):
+        row, y_row = rows[r], y[r]
+        for c in range(row.shape[0]):
+            y_row[c] = row[c] * scale[c] + shift[c]
 
 
 @compiled.kernel

@@ -7,13 +7,19 @@ its second thread spins. Here each of ``threads()`` threads takes whole
 samples of the batch through every step of the convolution, forward and
 backward, with the BLAS on one thread, so both cores do all of it.
 
-Within :func:`scope` the BLAS runs one thread (:func:`clearconv.kernels.blas.single_thread`)
-and :func:`split` cuts large batches into parts. ``fit``, ``evaluate``,
-``predict`` and the ``*_on_batch`` methods run inside it
-(:mod:`clearconv.models.training`). Outside it nothing is split: changing the
-BLAS's thread count around each convolution instead made whole training steps
-8-29% slower than not splitting (the BLAS's threads go to sleep and wake up
-again), while one change per ``fit`` made them 14-25% faster.
+Within :func:`scope` :func:`split` cuts large batches into parts, and the
+first split holds the BLAS on one thread
+(:func:`clearconv.kernels.blas.single_thread`) until the scope ends. ``fit``
+and ``train_on_batch`` run inside it (:mod:`clearconv.models.training`).
+Outside it nothing is split: changing the BLAS's thread count around each
+convolution instead made whole training steps 8-29% slower than not
+splitting (the BLAS's threads go to sleep and wake up again), while one
+change per ``fit`` made them faster. Only a convolution that keeps what its
+backward needs begins the holding; a forward without backward splits only
+once it is held (``fit``'s validation): in ``predict`` of 256 samples parts
+gained 17-33% on lenet5, small_vgg and small_resnet but lost 21% on unet
+(its Conv2D layers took 104-112 ms in parts against 97-101 ms whole, though
+the same layers alone, their input in cache, gained 16-47%).
 
 ``threads()`` is the BLAS's configured thread count (so
 ``OPENBLAS_NUM_THREADS=1``, one thread per process as in data-parallel
@@ -90,11 +96,15 @@ def _hold_blas() -> None:
         blas.hold_single_thread()
 
 
-def split(batch: int, macs_per_sample: int) -> list[slice]:
+def split(batch: int, macs_per_sample: int, hold: bool = True) -> list[slice]:
     """Contiguous slices of a batch of ``batch`` samples, one per part, or ``[slice(0, batch)]`` where the
-    work (``macs_per_sample`` multiply-adds a sample) does not pay for threads; the larger parts first."""
+    work (``macs_per_sample`` multiply-adds a sample) does not pay for threads; the larger parts first.
+
+    ``hold=False``: split only where the scope already holds the BLAS on one thread (a forward without
+    backward inside ``fit``'s validation), never begin holding it.
+    """
     count = min(threads(), batch, max(1, batch * macs_per_sample // SPLIT_MIN_PART_MACS))
-    if count < 2 or not _scopes["open"] or getattr(_inside, "part", False):
+    if count < 2 or not _scopes["open"] or getattr(_inside, "part", False) or not (hold or _scopes["holding"]):
         return [slice(0, batch)]                # outside scope(), or in a part (which does not split again)
     _hold_blas()
     base, extra = divmod(batch, count)

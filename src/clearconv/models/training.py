@@ -209,9 +209,10 @@ def _ends_every_process_on_error(method):
 
 
 def _batches_in_parts(method):
-    """``method`` runs inside :func:`clearconv.kernels.parallel.scope`: large convolutions split their batch
-    over clearconv's threads while the BLAS runs one thread (callbacks included: their own NumPy products
-    run on one BLAS thread too)."""
+    """``method`` (fit, train_on_batch) runs inside :func:`clearconv.kernels.parallel.scope`: large
+    convolutions that keep what their backward needs split their batch over clearconv's threads, the BLAS
+    then on one thread until ``method`` returns (validation and callbacks included: their convolutions
+    split too, and their other NumPy products run on one BLAS thread)."""
     @functools.wraps(method)
     def scoped(self, *args, **kwargs):
         with parallel.scope():
@@ -1048,7 +1049,6 @@ class Trainer:
 
     # --- evaluate ------------------------------------------------------------------------------
     @_ends_every_process_on_error
-    @_batches_in_parts
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
                  callbacks=None, return_dict=False, **kwargs):
         """Loss and metrics over the data in inference mode, batch by batch.
@@ -1108,7 +1108,6 @@ class Trainer:
 
     # --- predict -------------------------------------------------------------------------------
     @_ends_every_process_on_error
-    @_batches_in_parts
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None, every_rank=False):
         """Outputs for every sample, in inference mode, batch by batch without recording gradients.
 
@@ -1223,7 +1222,6 @@ class Trainer:
         return x, y, sample_weight
 
     @_ends_every_process_on_error
-    @_batches_in_parts
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         """Loss (and metrics) of one batch in inference mode, as a scalar, a list or a dict (under an active
         DataParallel: each process evaluates its shard, every process returns the whole batch's values)."""
@@ -1236,7 +1234,6 @@ class Trainer:
         logs = _sorted_floats(self._global_step_logs(logs))
         return logs if return_dict else self._flatten_metrics_in_order(logs)
 
-    @_batches_in_parts
     def predict_on_batch(self, x):
         """The outputs for one batch as NumPy arrays (a list for a multi-output model); every process computes
         the whole batch, even under DataParallel (no communication)."""
