@@ -88,8 +88,8 @@ def compiled_kernels(import_module: Callable = importlib.import_module, environ=
 
 
 def batch_parts(import_module: Callable = importlib.import_module) -> str:
-    """How clearconv splits convolutions' batches over its threads inside fit/evaluate/predict
-    (clearconv.kernels.parallel), or unknown where that module is not found."""
+    """How clearconv splits convolutions' batches over its threads inside fit (clearconv.kernels.parallel), or
+    unknown where that module is not found."""
     try:
         parallel = import_module("clearconv.kernels.parallel")
         count, threshold = parallel.threads(), parallel.SPLIT_MIN_PART_MACS
@@ -97,8 +97,8 @@ def batch_parts(import_module: Callable = importlib.import_module) -> str:
         return "unknown (no clearconv.kernels.parallel)"
     if count < 2:
         return "off (1 thread)"
-    return (f"{count} parts on clearconv's threads inside fit/evaluate/predict, for convolutions of >= "
-            f"{threshold:,} multiply-adds per part (the BLAS then on one thread)")
+    return (f"{count} parts on clearconv's threads inside fit (kernels.parallel.scope), for training "
+            f"convolutions of >= {threshold:,} multiply-adds per part (the BLAS then on one thread)")
 
 
 def apply_malloc_setting(allocator=None) -> str:

@@ -8,7 +8,9 @@ For each model and global batch, in the order given:
    shape, the same on every process (inputs uniform in [0, 1), random labels,
    random masks for ``unet``); :class:`clearconv.distribution.DataParallel`
    shards each global batch (one process: no sharding, no mpi4py);
-2. WARM_UP_STEPS untimed ``train_on_batch`` calls (the first broadcasts rank
+2. (all inside :func:`clearconv.kernels.parallel.scope`, as ``fit`` runs its
+   steps: one process of two threads splits its large convolutions' batches)
+   WARM_UP_STEPS untimed ``train_on_batch`` calls (the first broadcasts rank
    0's weights), then one more with the communicator's ``allreduce_sum``
    wrapped to record the size and dtype of every Allreduce a step makes;
 3. a Barrier, then ``steps`` timed steps: the wall time of each, the
@@ -33,6 +35,7 @@ import numpy as np
 
 import clearconv as keras
 from clearconv import zoo
+from clearconv.kernels import parallel as batch_parts
 
 from .header import apply_malloc_setting, blas_threads
 from .load import METER
@@ -105,6 +108,11 @@ def _transfer_seconds(communicator, recorded) -> float:
 
 def measure_one(name: str, batch: int, steps: int, seed: int, parallel) -> dict | None:
     """One model and global batch on this launch; the record on rank 0, None elsewhere."""
+    with batch_parts.scope():
+        return _measure_one(name, batch, steps, seed, parallel)
+
+
+def _measure_one(name: str, batch: int, steps: int, seed: int, parallel) -> dict | None:
     model, x, y, loss = model_data(name, batch, seed)
     model.compile(optimizer="adam", loss=loss)
     communicator = parallel.communicator           # None on one process

@@ -212,18 +212,47 @@ def test_a_forked_child_runs_parts(forced):
         os.waitpid(pid, 0)
 
 
-def test_fit_in_parts_trains_as_the_whole_batch(forced):
+def small_model():
     import clearconv as keras
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(16, 3, padding="same", activation="relu"),
+                              keras.layers.BatchNormalization(), keras.layers.Conv2D(16, 3), keras.layers.Flatten(),
+                              keras.layers.Dense(4)])
+    model.compile(optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    rng = np.random.default_rng(1)
+    return model, rng.random((32, 8, 8, 3), dtype=np.float32), rng.integers(0, 4, 32)
 
+
+@pytest.fixture
+def part_counts(monkeypatch):
+    """The number of parts of every parallel.run call."""
+    counts, run = [], parallel.run
+
+    def counted(function, parts):
+        counts.append(len(parts))
+        return run(function, parts)
+
+    monkeypatch.setattr(parallel, "run", counted)
+    return counts
+
+
+def test_fit_splits_train_on_batch_only_inside_a_scope(forced, part_counts):
+    model, x, y = small_model()
+    model.train_on_batch(x, y)
+    model.predict(x, verbose=0)
+    assert part_counts == []                                  # no scope: no parts
+    model.fit(x, y, batch_size=16, verbose=0)
+    assert part_counts and set(part_counts) == {2}
+    part_counts.clear()
+    with parallel.scope():
+        model.train_on_batch(x, y)
+    assert part_counts and set(part_counts) == {2}
+
+
+def test_fit_in_parts_trains_as_the_whole_batch(forced):
     def trained():
-        keras.utils.set_random_seed(0)
-        model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(16, 3, padding="same", activation="relu"),
-                                  keras.layers.BatchNormalization(), keras.layers.Conv2D(16, 3), keras.layers.Flatten(),
-                                  keras.layers.Dense(4)])
-        model.compile(optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-        rng = np.random.default_rng(1)
-        model.fit(rng.random((32, 8, 8, 3), dtype=np.float32), rng.integers(0, 4, 32), batch_size=16, epochs=2,
-                  verbose=0, shuffle=False)
+        model, x, y = small_model()
+        model.fit(x, y, batch_size=16, epochs=2, verbose=0, shuffle=False)
         return model.get_weights()
 
     parts = trained()

@@ -10,11 +10,18 @@ backward, with the BLAS on one thread, so both cores do all of it.
 Within :func:`scope` :func:`split` cuts large batches into parts, and the
 first split holds the BLAS on one thread
 (:func:`clearconv.kernels.blas.single_thread`) until the scope ends. ``fit``
-and ``train_on_batch`` run inside it (:mod:`clearconv.models.training`).
+runs inside it (:mod:`clearconv.models.training`); a loop of
+``train_on_batch`` calls gets the same by running inside one::
+
+    with clearconv.kernels.parallel.scope():
+        for x, y in batches:
+            model.train_on_batch(x, y)
+
 Outside it nothing is split: changing the BLAS's thread count around each
-convolution instead made whole training steps 8-29% slower than not
-splitting (the BLAS's threads go to sleep and wake up again), while one
-change per ``fit`` made them faster. Only a convolution that keeps what its
+convolution made whole training steps 8-29% slower than not splitting, and
+once per ``train_on_batch`` call still cost what the parts gained (the
+BLAS's threads go to sleep and wake up again), while one change per ``fit``
+made them faster. Only a convolution that keeps what its
 backward needs begins the holding; a forward without backward splits only
 once it is held (``fit``'s validation): in ``predict`` of 256 samples parts
 gained 17-33% on lenet5, small_vgg and small_resnet but lost 21% on unet

@@ -154,7 +154,7 @@ WINOGRAD_KERNEL_GRAD_MAX_BLAS_THREADS = 1
 WINOGRAD_KERNEL_GRAD_MAX_CHANNELS = 128
 
 # --------------------------------------------------------------------------- batch parts on threads
-# Inside kernels/parallel.scope (fit, evaluate, predict) a convolution splits its batch into parts on
+# Inside kernels/parallel.scope (fit) a training convolution splits its batch into parts on
 # threads of its own only when each part has at least this many multiply-adds (its backward splits as
 # its forward did); the first split holds the BLAS on one thread until the scope ends. 2026-12 (2 cores,
 # quiet machine, `fit` of 24 batches of 64 after a warm-up, fresh processes alternating with
