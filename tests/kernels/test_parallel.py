@@ -11,7 +11,8 @@ the part threshold at one multiply-add, and the BLAS said to run one thread
 from __future__ import annotations
 
 import os
-import sys
+import select
+import signal
 import threading
 
 import numpy as np
@@ -206,7 +207,10 @@ def test_a_forked_child_runs_parts(forced):
             os._exit(0)
     os.close(write)
     try:
-        assert os.read(read, 2) == b"ok"
+        ready, _, _ = select.select([read], [], [], 60)
+        if not ready:                                         # a hung child fails the test instead of the run
+            os.kill(pid, signal.SIGKILL)
+        assert ready and os.read(read, 2) == b"ok"
     finally:
         os.close(read)
         os.waitpid(pid, 0)
