@@ -8,8 +8,10 @@ limit, rebuilt batch chunk by batch chunk otherwise; after a 2D Winograd
 forward on one BLAS thread, by the adjoint of the same Winograd transforms)
 and the input gradient
 from col2im, or, at stride 1, as the "full" correlation of the gradient with
-the flipped kernel by the forward's algorithm. Shapes and the contract:
-:mod:`clearconv.kernels.conv`.
+the flipped kernel by the forward's algorithm. Inside
+:func:`clearconv.kernels.parallel.scope` (``fit``) a large batch runs as
+parts on threads, each part all of the above (:class:`SplitContext`). Shapes
+and the contract: :mod:`clearconv.kernels.conv`.
 """
 
 from __future__ import annotations
