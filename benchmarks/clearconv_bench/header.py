@@ -93,10 +93,13 @@ def batch_parts(import_module: Callable = importlib.import_module) -> str:
     try:
         parallel = import_module("clearconv.kernels.parallel")
         count, threshold = parallel.threads(), parallel.SPLIT_MIN_PART_MACS
+        settable = import_module("clearconv.kernels.blas").can_run_single_thread()
     except (ImportError, AttributeError):
         return "unknown (no clearconv.kernels.parallel)"
     if count < 2:
         return "off (1 thread)"
+    if not settable:
+        return "off (the BLAS's threads cannot be set: threadpoolctl not installed)"
     return (f"{count} parts on clearconv's threads inside fit (kernels.parallel.scope), for training "
             f"convolutions of >= {threshold:,} multiply-adds per part (the BLAS then on one thread)")
 

@@ -13,7 +13,9 @@ from __future__ import annotations
 import os
 import select
 import signal
+import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -33,6 +35,30 @@ def forced(monkeypatch):
     parallel.set_threads(2)
     yield
     parallel.set_threads(0)
+
+
+def small_model():
+    import clearconv as keras
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(16, 3, padding="same", activation="relu"),
+                              keras.layers.BatchNormalization(), keras.layers.Conv2D(16, 3), keras.layers.Flatten(),
+                              keras.layers.Dense(4)])
+    model.compile(optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    rng = np.random.default_rng(1)
+    return model, rng.random((32, 8, 8, 3), dtype=np.float32), rng.integers(0, 4, 32)
+
+
+@pytest.fixture
+def part_counts(monkeypatch):
+    """The number of parts of every parallel.run call."""
+    counts, run = [], parallel.run
+
+    def counted(function, parts):
+        counts.append(len(parts))
+        return run(function, parts)
+
+    monkeypatch.setattr(parallel, "run", counted)
+    return counts
 
 
 def test_split_outside_a_scope_and_inside(forced):
@@ -69,16 +95,90 @@ def test_run_waits_for_every_part_and_raises_the_first_error(forced):
     finished = []
 
     def work(part):
-        if part == 1:
-            raise KeyError("part one")
+        if part in (1, 3):
+            threading.Event().wait(0.05 if part == 1 else 0.0)   # part 3 fails first in time
+            raise KeyError(f"part {part}")
         threading.Event().wait(0.05)
         finished.append(part)
         return part
 
-    with pytest.raises(KeyError, match="part one"):
-        parallel.run(work, [0, 1, 2])
+    with pytest.raises(KeyError, match="part 1"):              # the first in the order of the parts
+        parallel.run(work, [0, 1, 2, 3])
     assert sorted(finished) == [0, 2]                          # the error waited for the other parts
     assert parallel.run(lambda part: part * 10, [1, 2, 3]) == [10, 20, 30]
+
+
+def test_the_compiled_kernels_release_the_gil():
+    # A long kernel call on a second thread while this one loops: holding the GIL, the kernel would stop
+    # the loop for its whole run (numba's cache does not key on nogil: a stale cache would hold it).
+    pytest.importorskip("numba", reason="numba is not installed (the `fast` extra)")
+    from clearconv.kernels import compiled, normalization_compiled
+    if not compiled.enabled() or (os.cpu_count() or 1) < 2:
+        pytest.skip("the compiled kernels are switched off, or one core")
+    rows = np.ones((4_000_000, 8), dtype=np.float32)           # 128 MB: a call of tens of milliseconds
+    normalization_compiled.channel_sum(rows[:10])               # compiled (or loaded) before timing
+    go, seconds = threading.Event(), []
+
+    def kernel():
+        go.wait()                                               # this thread is looping by then
+        begin = time.perf_counter()
+        normalization_compiled.channel_sum(rows)
+        seconds.append(time.perf_counter() - begin)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-4)                                 # the GIL hand-offs' gaps: 0.1 ms, not 5
+    try:
+        worker = threading.Thread(target=kernel)
+        worker.start()
+        go.set()
+        last, longest = time.perf_counter(), 0.0
+        while worker.is_alive():
+            now = time.perf_counter()
+            longest, last = max(longest, now - last), now
+        worker.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert longest < 0.5 * seconds[0], (longest, seconds)
+
+
+def test_fit_off_the_main_thread_does_not_split_or_touch_the_blas(forced, part_counts):
+    model, x, y = small_model()
+    errors = []
+
+    def train():
+        try:
+            model.fit(x, y, batch_size=16, verbose=0)
+        except Exception as error:                            # reported below, in the test's own thread
+            errors.append(error)
+
+    worker = threading.Thread(target=train)
+    worker.start()
+    worker.join()
+    assert errors == [] and part_counts == []
+    assert blas.threads() == 1 and blas._single["depth"] == 0
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_a_child_forked_inside_a_scope_starts_outside_it(forced):
+    read, write = os.pipe()
+    with parallel.scope():
+        assert len(parallel.split(8, 10**6)) == 2              # held
+        pid = os.fork()
+        if pid == 0:
+            try:
+                whole = parallel.split(8, 10**6) == [slice(0, 8)] and blas._single["depth"] == 0
+                os.write(write, b"ok" if whole else b"no")
+            finally:
+                os._exit(0)
+    os.close(write)
+    try:
+        ready, _, _ = select.select([read], [], [], 60)
+        if not ready:
+            os.kill(pid, signal.SIGKILL)
+        assert ready and os.read(read, 2) == b"ok"
+    finally:
+        os.close(read)
+        os.waitpid(pid, 0)
 
 
 def test_a_part_does_not_split_again(forced):
@@ -214,30 +314,6 @@ def test_a_forked_child_runs_parts(forced):
     finally:
         os.close(read)
         os.waitpid(pid, 0)
-
-
-def small_model():
-    import clearconv as keras
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(16, 3, padding="same", activation="relu"),
-                              keras.layers.BatchNormalization(), keras.layers.Conv2D(16, 3), keras.layers.Flatten(),
-                              keras.layers.Dense(4)])
-    model.compile(optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    rng = np.random.default_rng(1)
-    return model, rng.random((32, 8, 8, 3), dtype=np.float32), rng.integers(0, 4, 32)
-
-
-@pytest.fixture
-def part_counts(monkeypatch):
-    """The number of parts of every parallel.run call."""
-    counts, run = [], parallel.run
-
-    def counted(function, parts):
-        counts.append(len(parts))
-        return run(function, parts)
-
-    monkeypatch.setattr(parallel, "run", counted)
-    return counts
 
 
 def test_fit_splits_train_on_batch_only_inside_a_scope(forced, part_counts):

@@ -9,16 +9,15 @@ later (threadpoolctl) can say so with :func:`set_threads`.
 A choice depends on it where one algorithm's GEMMs use several threads well
 and the other's do not (:data:`clearconv.kernels.tuning.WINOGRAD_KERNEL_GRAD_MAX_BLAS_THREADS`).
 
-:func:`single_thread` runs the BLAS on one thread for a while, through
-threadpoolctl (the `fast` extra), so that :mod:`clearconv.kernels.parallel`
-can run one GEMM per thread of its own: two threads calling a two-thread
-OpenBLAS at once took about as long as calling it one after the other.
-Inside it :func:`threads` says 1.
+:func:`hold_single_thread` runs the BLAS on one thread until
+:func:`release_single_thread`, through threadpoolctl (the `fast` extra), so
+that :mod:`clearconv.kernels.parallel` can run one GEMM per thread of its
+own: two threads calling a two-thread OpenBLAS at once took about as long as
+calling it one after the other. Meanwhile :func:`threads` says 1.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 
@@ -49,12 +48,12 @@ _threads = _from_environment()
 
 
 def threads() -> int:
-    """The BLAS's thread count (see the module docstring); 1 inside :func:`single_thread`."""
+    """The BLAS's thread count (see the module docstring); 1 while :func:`hold_single_thread` holds it."""
     return 1 if _single["depth"] else _threads
 
 
 def configured_threads() -> int:
-    """The BLAS's thread count outside :func:`single_thread`: the environment's, or :func:`set_threads`'s."""
+    """The BLAS's thread count when not held on one: the environment's, or :func:`set_threads`'s."""
     return _threads
 
 
@@ -66,7 +65,7 @@ def set_threads(count: int) -> None:
     _threads = count
 
 
-# single_thread's state: how many callers are inside it, and the controllers that set the BLAS's threads.
+# The holds' state: how many are held, and the controllers that set the BLAS's threads.
 _single = {"depth": 0, "controllers": None}
 _single_lock = threading.Lock()
 
@@ -84,35 +83,21 @@ def _controllers():
 
 
 def controlled_libraries() -> list[str]:
-    """The files of the BLAS libraries :func:`single_thread` sets (those loaded when it was first needed)."""
+    """The files of the BLAS libraries :func:`hold_single_thread` sets (those loaded when first needed)."""
     return [controller.filepath for controller in _controllers()]
 
 
 def can_run_single_thread() -> bool:
-    """Whether :func:`single_thread` can hold the BLAS to one thread: it runs one already, or threadpoolctl
-    can set it."""
+    """Whether :func:`hold_single_thread` can hold the BLAS to one thread: it runs one already, or
+    threadpoolctl can set it."""
     return _threads == 1 or bool(_controllers())
 
 
-@contextlib.contextmanager
-def single_thread():
-    """Within the block the BLAS runs one thread; after the last caller leaves, the threads it ran before.
-
-    Callers from several threads may nest and overlap: the first to enter
-    sets one thread, the last to leave restores every library's count
-    (:func:`hold_single_thread` and :func:`release_single_thread` are the
-    two halves). Without threadpoolctl nothing changes (see
-    :func:`can_run_single_thread`).
-    """
-    hold_single_thread()
-    try:
-        yield
-    finally:
-        release_single_thread()
-
-
 def hold_single_thread() -> None:
-    """Enter :func:`single_thread`'s state: the BLAS on one thread until the matching release."""
+    """The BLAS on one thread until the matching :func:`release_single_thread`; holds nest, and the last
+    release restores every library's count. Without threadpoolctl nothing changes (see
+    :func:`can_run_single_thread`). :mod:`clearconv.kernels.parallel` calls both from the main thread only:
+    OpenBLAS ignored a count set back from another thread after the main thread had set one."""
     with _single_lock:
         if _single["depth"] == 0:
             _single["before"] = [(controller, controller.get_num_threads()) for controller in _controllers()]
@@ -123,10 +108,20 @@ def hold_single_thread() -> None:
 
 
 def release_single_thread() -> None:
-    """Leave what :func:`hold_single_thread` entered; the last to leave restores the BLAS's threads."""
+    """End one :func:`hold_single_thread`; the last restores the BLAS's threads."""
     with _single_lock:
         _single["depth"] -= 1
         if _single["depth"] == 0:
             for controller, count in _single.pop("before"):
                 if count != 1:
                     controller.set_num_threads(count)
+
+
+def _after_fork_in_child() -> None:
+    # a lock another thread held at the fork would never be released in the child
+    global _single_lock
+    _single_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -10,7 +10,9 @@ per file:
 * :mod:`clearconv.kernels.conv.output_compiled`: a convolution's bias and
   ReLU in one pass over its output;
 * :mod:`clearconv.kernels.pooling_compiled`: 2x2 max pooling and the max-pool
-  backward.
+  backward;
+* :mod:`clearconv.kernels.normalization_compiled`: the per-channel sum and
+  BatchNormalization's passes.
 
 Each is a pure optimisation taken only where it measured faster
 (:mod:`clearconv.kernels.tuning`). What ``CLEARCONV_COMPILED=0`` changes in the
@@ -24,7 +26,12 @@ results, exactly:
 * Winograd's 2D transforms compute the same sums in another order, so
   ``"winograd2"`` / ``"winograd4"`` outputs and their stride-1 input gradients
   agree within that module's float32 bound, not bit for bit. ``"auto"``
-  takes ``"winograd2"`` for wide 3x3 layers, so there too.
+  takes ``"winograd2"`` for wide 3x3 layers, so there too;
+* the per-channel sums (every bias gradient, BatchNormalization's statistics
+  and gradients) of channels-last arrays add in float64 row after row
+  instead of in BLAS blocks: within the same bound of the exact sum, but a
+  float32 sum may round one step apart, and so may the values computed
+  from it.
 
 numba comes with the ``fast`` extra. Without it :data:`AVAILABLE` is False,
 :func:`enabled` stays False and the NumPy paths run. The environment variable
@@ -62,7 +69,10 @@ def kernel(function, **options):
     """numba.njit with an on-disk cache when numba is installed; otherwise the plain function, never called.
 
     The kernels release the GIL (they touch no Python object), so that
-    :mod:`clearconv.kernels.parallel`'s threads run them at once.
+    :mod:`clearconv.kernels.parallel`'s threads run them at once. numba's
+    on-disk cache is keyed by the function and its file's timestamp, not by
+    these options: a change to them must come with a change to the kernel
+    modules' files, or stale cached code would run.
     """
     if numba is None:
         return function

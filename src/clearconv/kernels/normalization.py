@@ -170,7 +170,7 @@ def batch_norm_train(x: np.ndarray, gamma: Optional[np.ndarray], beta: Optional[
     channels = x.shape[axis]
     _check_parameter("gamma", gamma, channels)
     _check_parameter("beta", beta, channels)
-    # (a gamma or beta of another dtype promotes NumPy's y: that case keeps NumPy's path)
+    # (a gamma, beta or epsilon of another dtype promotes NumPy's results: that case keeps NumPy's path)
     compiled = normalization_compiled.use_compiled(x, axis) and all(
         parameter is None or parameter.dtype == x.dtype for parameter in (gamma, beta))
     # One process: the sums as they are (count None); in data-parallel training, summed over the processes.
@@ -186,9 +186,11 @@ def batch_norm_train(x: np.ndarray, gamma: Optional[np.ndarray], beta: Optional[
         squares = channel_sum(centered * centered, axis)
     var = reduce_sums([squares])[0] / divisor
     inv_std = 1 / np.sqrt(var + epsilon)
-    if compiled:
+    if compiled and mean.dtype == inv_std.dtype == x.dtype:
         x_hat, y = normalization_compiled.normalize(x, mean, inv_std, gamma, beta)
     else:
+        if compiled:                        # the sums were compiled, the rest is NumPy's
+            centered = x - _per_channel(mean, x.ndim, axis)
         # centered is our own temporary, so x_hat may overwrite it.
         x_hat = np.multiply(centered, _per_channel(inv_std, x.ndim, axis), out=centered)
         y = x_hat * _per_channel(gamma, x.ndim, axis) if gamma is not None else x_hat.copy()
@@ -221,7 +223,7 @@ def batch_norm_train_backward(grad: np.ndarray, ctx: BatchNormContext):
     ndim = grad.ndim
     scale = inv_std if gamma is None else gamma * inv_std
     compiled = (normalization_compiled.use_compiled(grad, axis) and x_hat.flags.c_contiguous
-                and x_hat.dtype == scale.dtype == grad.dtype)
+                and grad.shape == x_hat.shape and x_hat.dtype == scale.dtype == grad.dtype)
     if compiled:
         dbeta, dgamma = (s.astype(grad.dtype) for s in normalization_compiled.gradient_sums(grad, x_hat))
     else:

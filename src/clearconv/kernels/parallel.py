@@ -9,7 +9,7 @@ backward, with the BLAS on one thread, so both cores do all of it.
 
 Within :func:`scope` :func:`split` cuts large batches into parts, and the
 first split holds the BLAS on one thread
-(:func:`clearconv.kernels.blas.single_thread`) until the scope ends. ``fit``
+(:func:`clearconv.kernels.blas.hold_single_thread`) until the scope ends. ``fit``
 runs inside it (:mod:`clearconv.models.training`); a loop of
 ``train_on_batch`` calls gets the same by running inside one::
 
@@ -17,11 +17,11 @@ runs inside it (:mod:`clearconv.models.training`); a loop of
         for x, y in batches:
             model.train_on_batch(x, y)
 
-Outside it nothing is split: changing the BLAS's thread count around each
-convolution made whole training steps 8-29% slower than not splitting, and
-once per ``train_on_batch`` call still cost what the parts gained (the
-BLAS's threads go to sleep and wake up again), while one change per ``fit``
-made them faster. Only a convolution that keeps what its
+Outside it, and outside the main thread, nothing is split: changing the
+BLAS's thread count around each convolution made whole training steps 8-29%
+slower than not splitting, and once per ``train_on_batch`` call still cost
+what the parts gained, while one change per ``fit`` made them faster. Only a
+convolution that keeps what its
 backward needs begins the holding; a forward without backward splits only
 once it is held (``fit``'s validation): in ``predict`` of 256 samples parts
 gained 17-33% on lenet5, small_vgg and small_resnet but lost 21% on unet
@@ -51,7 +51,7 @@ from . import blas
 from .tuning import SPLIT_MIN_PART_MACS
 
 _settings = {"threads": 0}               # 0: the BLAS's configured count
-_scopes = {"open": 0, "holding": False}  # open scopes; whether they hold the BLAS on one thread
+_scopes = {"open": 0, "holding": False}  # the main thread's open scopes; whether they hold the BLAS
 _pool: dict = {"executor": None, "pid": None, "workers": 0}
 _pool_lock = threading.Lock()
 _inside = threading.local()              # .part: this thread is running a part
@@ -74,46 +74,39 @@ def threads() -> int:
 def scope():
     """Within the block, large batches split into :func:`threads` parts. The first split sets the BLAS to
     one thread for the rest of the block (so a model whose convolutions are all too small to split keeps
-    the BLAS's threads); a no-op where :func:`threads` is 1 or the BLAS's threads cannot be set. Nests, and
-    may be entered from several threads."""
-    if threads() < 2 or not blas.can_run_single_thread():
+    the BLAS's threads). Nests. Only the main thread's scopes split: the BLAS's thread count belongs to the
+    whole process, and OpenBLAS ignored a count set back from another thread after the main thread had set
+    one, which would leave every later product on one core. Elsewhere, where :func:`threads` is 1 or the
+    BLAS's threads cannot be set, a no-op."""
+    if threading.current_thread() is not threading.main_thread() or threads() < 2 \
+            or not blas.can_run_single_thread():
         yield
         return
-    with _pool_lock:
-        _scopes["open"] += 1
+    _scopes["open"] += 1
     try:
         yield
     finally:
-        with _pool_lock:
-            _scopes["open"] -= 1
-            release = _scopes["open"] == 0 and _scopes["holding"]
-            if release:
-                _scopes["holding"] = False
-        if release:
+        _scopes["open"] -= 1
+        if _scopes["open"] == 0 and _scopes["holding"]:
+            _scopes["holding"] = False
             blas.release_single_thread()
-
-
-def _hold_blas() -> None:
-    """The BLAS on one thread until the last open scope closes (once per outermost scope)."""
-    with _pool_lock:
-        hold = _scopes["open"] > 0 and not _scopes["holding"]
-        if hold:
-            _scopes["holding"] = True
-    if hold:
-        blas.hold_single_thread()
 
 
 def split(batch: int, macs_per_sample: int, hold: bool = True) -> list[slice]:
     """Contiguous slices of a batch of ``batch`` samples, one per part, or ``[slice(0, batch)]`` where the
     work (``macs_per_sample`` multiply-adds a sample) does not pay for threads; the larger parts first.
 
-    ``hold=False``: split only where the scope already holds the BLAS on one thread (a forward without
-    backward inside ``fit``'s validation), never begin holding it.
+    Only in the main thread, inside :func:`scope`, and not within a part. ``hold=False``: split only where
+    the scope already holds the BLAS on one thread (a forward without backward inside ``fit``'s
+    validation), never begin holding it.
     """
     count = min(threads(), batch, max(1, batch * macs_per_sample // SPLIT_MIN_PART_MACS))
-    if count < 2 or not _scopes["open"] or getattr(_inside, "part", False) or not (hold or _scopes["holding"]):
-        return [slice(0, batch)]                # outside scope(), or in a part (which does not split again)
-    _hold_blas()
+    if (count < 2 or not _scopes["open"] or threading.current_thread() is not threading.main_thread()
+            or getattr(_inside, "part", False) or not (hold or _scopes["holding"])):
+        return [slice(0, batch)]
+    if not _scopes["holding"]:
+        _scopes["holding"] = True
+        blas.hold_single_thread()
     base, extra = divmod(batch, count)
     bounds = [0]
     for index in range(count):
@@ -122,8 +115,9 @@ def split(batch: int, macs_per_sample: int, hold: bool = True) -> list[slice]:
 
 
 def run(function: Callable, parts: Sequence) -> list:
-    """``[function(part) for part in parts]``, the first on the calling thread and the others on the pool's,
-    with the BLAS on one thread; returns when every part is done, raising the first part's error if any."""
+    """``[function(part) for part in parts]``, the first on the calling thread and the others on the pool's;
+    returns when every part is done, raising the first failed part's error (in the order of ``parts``).
+    The BLAS's threads are :func:`scope`'s business: outside one, each part's products use them all."""
     if len(parts) == 1:
         return [function(parts[0])]
 
@@ -134,20 +128,37 @@ def run(function: Callable, parts: Sequence) -> list:
         finally:
             _inside.part = False
 
-    with blas.single_thread():
-        try:
-            executor = _executor(len(parts) - 1)
-            futures = [executor.submit(as_part, part) for part in parts[1:]]
-        except RuntimeError:                # the interpreter is shutting down: no new threads
-            return [as_part(part) for part in parts]
-        try:
-            first = as_part(parts[0])
-        finally:
-            rest = [future.exception() for future in futures]  # wait for every part before raising
-        for error in rest:
-            if error is not None:
-                raise error
-        return [first] + [future.result() for future in futures]
+    try:
+        executor = _executor(len(parts) - 1)
+    except RuntimeError:                    # the interpreter is shutting down: no new threads
+        return [as_part(part) for part in parts]
+    futures = []
+    try:
+        for part in parts[1:]:
+            try:
+                futures.append(executor.submit(as_part, part))
+            except RuntimeError:            # shutdown began meanwhile: the parts left run on this thread
+                break
+        mine = [as_part(parts[0])] + [as_part(part) for part in parts[1 + len(futures):]]
+    finally:
+        errors = [future.exception() for future in futures]  # wait for every submitted part before raising
+    for error in errors:
+        if error is not None:
+            raise error
+    return mine[:1] + [future.result() for future in futures] + mine[1:]
+
+
+def _after_fork_in_child() -> None:
+    """A child forked inside a scope starts outside any, with the BLAS's threads restored."""
+    if _scopes["holding"]:
+        blas.release_single_thread()
+    _scopes.update(open=0, holding=False)
+    global _pool_lock
+    _pool_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _executor(workers: int) -> ThreadPoolExecutor:

@@ -1,5 +1,8 @@
 """Compiled max pooling (numba): 2x2 windows at stride 2, and the max-pool backward.
 
+Its kernels release the GIL (:func:`clearconv.kernels.compiled.kernel`), so that the batch parts
+of :mod:`clearconv.kernels.parallel` run them on several threads at once.
+
 Beside :mod:`clearconv.kernels.pooling`, whose NumPy paths these replace where
 :data:`clearconv.kernels.tuning.MAX_POOL_BACKWARD_MIN_CHANNELS` says they
 measured faster; :mod:`clearconv.kernels.compiled` switches them on and off.

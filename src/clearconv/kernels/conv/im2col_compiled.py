@@ -1,5 +1,8 @@
 """Compiled col2im (numba): the scatter of a convolution's input gradient.
 
+Its kernels release the GIL (:func:`clearconv.kernels.compiled.kernel`), so that the batch parts
+of :mod:`clearconv.kernels.parallel` run them on several threads at once.
+
 Beside :mod:`.im2col`, whose :func:`.im2col.correlate_input_grad` computes
 every tap's contribution of every output cell with one GEMM where a group
 has few channels (:func:`.im2col.one_gemm_input_grad`: at most 8 at stride

@@ -1,5 +1,8 @@
 """Compiled conv output pass (numba): the bias and a fused ReLU in one pass over the output.
 
+Its kernels release the GIL (:func:`clearconv.kernels.compiled.kernel`), so that the batch parts
+of :mod:`clearconv.kernels.parallel` run them on several threads at once.
+
 Beside :mod:`.output`, whose two NumPy passes (``y += bias``, then
 ``np.maximum``) :func:`add_bias_and_relu` replaces when
 :mod:`clearconv.kernels.compiled` is switched on, with equal values: 0.09

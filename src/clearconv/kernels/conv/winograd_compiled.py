@@ -1,5 +1,8 @@
 """Compiled Winograd transforms (numba): B^T d B, A^T M A and its adjoint A dY A^T, one pass per chunk.
 
+Its kernels release the GIL (:func:`clearconv.kernels.compiled.kernel`), so that the batch parts
+of :mod:`clearconv.kernels.parallel` run them on several threads at once.
+
 Beside :mod:`.winograd`, whose NumPy path gathers the tiles and applies each
 2D transform as one Kronecker matmul. Here :func:`winograd_input` reads each
 tile where it lies in the padded input and writes its transform where the
