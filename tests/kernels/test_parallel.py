@@ -167,9 +167,16 @@ def test_a_child_forked_inside_a_scope_starts_outside_it(forced):
         if pid == 0:
             try:
                 whole = parallel.split(8, 10**6) == [slice(0, 8)] and blas._single["depth"] == 0
-                os.write(write, b"ok" if whole else b"no")
-            finally:
-                os._exit(0)
+            except BaseException:
+                os._exit(1)
+    if pid == 0:                                              # the child left the block it was forked in
+        try:
+            with parallel.scope():
+                inner = len(parallel.split(8, 10**6)) == 2     # a scope of its own still splits
+            after = parallel.split(8, 10**6) == [slice(0, 8)] and blas._single["depth"] == 0
+            os.write(write, b"ok" if whole and inner and after else b"no")
+        finally:
+            os._exit(0)
     os.close(write)
     try:
         ready, _, _ = select.select([read], [], [], 60)

@@ -51,7 +51,8 @@ from . import blas
 from .tuning import SPLIT_MIN_PART_MACS
 
 _settings = {"threads": 0}               # 0: the BLAS's configured count
-_scopes = {"open": 0, "holding": False}  # the main thread's open scopes; whether they hold the BLAS
+# the main thread's open scopes; whether they hold the BLAS; how many times this process was forked in one
+_scopes = {"open": 0, "holding": False, "forks": 0}
 _pool: dict = {"executor": None, "pid": None, "workers": 0}
 _pool_lock = threading.Lock()
 _inside = threading.local()              # .part: this thread is running a part
@@ -83,10 +84,12 @@ def scope():
         yield
         return
     _scopes["open"] += 1
+    forks = _scopes["forks"]
     try:
         yield
     finally:
-        _scopes["open"] -= 1
+        if _scopes["forks"] == forks:       # a child forked inside the block left it already
+            _scopes["open"] -= 1
         if _scopes["open"] == 0 and _scopes["holding"]:
             _scopes["holding"] = False
             blas.release_single_thread()
@@ -152,7 +155,7 @@ def _after_fork_in_child() -> None:
     """A child forked inside a scope starts outside any, with the BLAS's threads restored."""
     if _scopes["holding"]:
         blas.release_single_thread()
-    _scopes.update(open=0, holding=False)
+    _scopes.update(open=0, holding=False, forks=_scopes["forks"] + 1)
     global _pool_lock
     _pool_lock = threading.Lock()
 
