@@ -179,17 +179,17 @@ def batch_norm_train(x: np.ndarray, gamma: Optional[np.ndarray], beta: Optional[
     count = int(count[0])
     divisor = max(1, count)  # an empty batch's sums are zeros: dividing them by 1 instead of 0 keeps NaN out
     mean = total / divisor
+    centered = None if compiled else x - _per_channel(mean, x.ndim, axis)
     if compiled:
         squares = normalization_compiled.centered_square_sum(x, mean).astype(x.dtype)
     else:
-        centered = x - _per_channel(mean, x.ndim, axis)
         squares = channel_sum(centered * centered, axis)
     var = reduce_sums([squares])[0] / divisor
     inv_std = 1 / np.sqrt(var + epsilon)
     if compiled and mean.dtype == inv_std.dtype == x.dtype:
         x_hat, y = normalization_compiled.normalize(x, mean, inv_std, gamma, beta)
     else:
-        if compiled:                        # the sums were compiled, the rest is NumPy's
+        if centered is None:                # the sums were compiled, the normalization is NumPy's
             centered = x - _per_channel(mean, x.ndim, axis)
         # centered is our own temporary, so x_hat may overwrite it.
         x_hat = np.multiply(centered, _per_channel(inv_std, x.ndim, axis), out=centered)

@@ -95,6 +95,12 @@ def scope():
             blas.release_single_thread()
 
 
+def splitting() -> bool:
+    """Whether :func:`split` may cut a batch here: inside :func:`scope`, in the main thread, not in a part."""
+    return (bool(_scopes["open"]) and threading.current_thread() is threading.main_thread()
+            and not getattr(_inside, "part", False))
+
+
 def split(batch: int, macs_per_sample: int, hold: bool = True) -> list[slice]:
     """Contiguous slices of a batch of ``batch`` samples, one per part, or ``[slice(0, batch)]`` where the
     work (``macs_per_sample`` multiply-adds a sample) does not pay for threads; the larger parts first.
@@ -104,8 +110,7 @@ def split(batch: int, macs_per_sample: int, hold: bool = True) -> list[slice]:
     validation), never begin holding it.
     """
     count = min(threads(), batch, max(1, batch * macs_per_sample // SPLIT_MIN_PART_MACS))
-    if (count < 2 or not _scopes["open"] or threading.current_thread() is not threading.main_thread()
-            or getattr(_inside, "part", False) or not (hold or _scopes["holding"])):
+    if count < 2 or not splitting() or not (hold or _scopes["holding"]):
         return [slice(0, batch)]
     if not _scopes["holding"]:
         _scopes["holding"] = True

@@ -102,7 +102,7 @@ def conv(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None, strides, pa
     strides, dilation, pads = tuple(strides), tuple(dilation), tuple(pads)
     padded_shape = _padded_shape(x.shape, pads)
     name = resolve_algorithm(algorithm, padded_shape, kernel.shape, strides, dilation, groups)
-    if name != "direct" and not _columns_as_views(kernel.shape, strides, dilation, groups):
+    if parallel.splitting() and name != "direct" and not _columns_as_views(kernel.shape, strides, dilation, groups):
         # not the reference loops (the oracle), nor 1D stride-1 columns read as views (two parts of
         # signal1d's predict(256) took 10-13 ms each where the whole batch took 7.7)
         out = im2col.output_shape(padded_shape[1:-1], kernel.shape[:-2], strides, dilation)
